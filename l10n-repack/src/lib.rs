@@ -1,0 +1,1 @@
+//! Locale and partner repack engine

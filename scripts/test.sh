@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Kiln's test command (README): installs what the tests need on a fresh Debian machine, idempotently,
+# then runs the format check, clippy and the whole test suite.
+#
+# Installs:
+#   - Debian: gnupg (stock `gpg` verifies our OpenPGP signatures), xz-utils, zstd;
+#   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`).
+# Exports KILN_PYTHON_MAR (Mozilla's `mar` CLI) for the interop tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+need_apt=()
+command -v gpg >/dev/null 2>&1 || need_apt+=(gnupg)
+command -v xz >/dev/null 2>&1 || need_apt+=(xz-utils)
+command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> apt-get install ${need_apt[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+venv="$root/target/test-venv"
+if ! "$venv/bin/mar" --version 2>/dev/null | grep -q '3\.2\.1'; then
+  echo "==> Python venv with mar==3.2.1 in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'mar==3.2.1'
+fi
+export KILN_PYTHON_MAR="$venv/bin/mar"
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --locked

@@ -1,0 +1,1 @@
+//! The release coordinator's CLI (kiln) and the pipeline it drives

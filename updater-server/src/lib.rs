@@ -1,0 +1,1 @@
+//! Kiln's update server: Balrog-compatible client endpoint, rules engine and admin API on SQLite
