@@ -1,1 +1,4 @@
-//! placeholder
+//! Mozilla ARchive (MAR) support for Kiln.
+#![deny(missing_docs)]
+
+pub mod keys;
