@@ -64,7 +64,7 @@ impl fmt::Display for KeyId {
 #[derive(Clone)]
 pub enum SigningKey {
     /// Kiln's Ed25519 key (signs with algorithm `ED25`, Ed25519ph).
-    Ed25519(ed25519_dalek::SigningKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
     /// A Mozilla-style RSA key (signs with algorithm 2, RSA PKCS#1 v1.5 SHA-384).
     Rsa(Box<rsa::RsaPrivateKey>),
 }
@@ -83,7 +83,9 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// Generates a new Ed25519 key from the operating system's random source.
     pub fn generate_ed25519() -> SigningKey {
-        SigningKey::Ed25519(ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng))
+        SigningKey::Ed25519(Box::new(ed25519_dalek::SigningKey::generate(
+            &mut rand_core::OsRng,
+        )))
     }
 
     /// Reads a private key file (PEM or DER, Ed25519 or RSA).
@@ -104,7 +106,7 @@ impl SigningKey {
         if let Ok(pem) = std::str::from_utf8(bytes) {
             if pem.contains("-----BEGIN") {
                 if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
-                    return Ok(SigningKey::Ed25519(key));
+                    return Ok(SigningKey::Ed25519(Box::new(key)));
                 }
                 if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
                     return Ok(SigningKey::Rsa(Box::new(key)));
@@ -116,7 +118,7 @@ impl SigningKey {
             }
         }
         if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_der(bytes) {
-            return Ok(SigningKey::Ed25519(key));
+            return Ok(SigningKey::Ed25519(Box::new(key)));
         }
         if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_der(bytes) {
             return Ok(SigningKey::Rsa(Box::new(key)));
