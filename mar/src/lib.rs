@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use mar::{EntryPath, Mar, MarBuilder, ProductInfo, Verifier, keys::SigningKey};
-//! # fn main() -> Result<(), mar::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir().unwrap();
 //! let key = SigningKey::generate_ed25519();
 //! let mut builder = MarBuilder::new();
