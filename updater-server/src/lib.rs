@@ -1,1 +1,81 @@
-//! Kiln's update server: Balrog-compatible client endpoint, rules engine and admin API on SQLite
+//! Kiln's update server: a Balrog-compatible client endpoint, rules engine and admin API on SQLite.
+//!
+//! A Firefox-style client asking `GET /update/6/Firefox/…/update.xml` gets exactly the XML that
+//! Mozilla's Balrog would answer for the same rules and releases (`../shared/spec/update-protocol.md`,
+//! Part B): same routes and quirks, same rule matching, same throttling, pinning and downgrade
+//! protection, byte-identical documents for release blob schemas 4, 6, 9 and desupport (50).
+//! Release managers change rules and releases through an authenticated JSON API under `/api/v1`
+//! that never loses an update (`data_version` checks, 409 on conflict), keeps every change in
+//! history, and enforces required signoffs through scheduled changes.
+//!
+//! # Brief overview
+//!
+//! * [`query::parse`] turns a request path, query string and User-Agent into an [`query::UpdateQuery`].
+//! * [`snapshot::Snapshot`] is the immutable view the client endpoint reads: [`rule::CompiledRule`]s
+//!   indexed by product and channel, parsed [`blob::Release`]s, shutoffs and pins.
+//! * [`evaluate::evaluate`] is Balrog's `evaluateRules` + `shouldServeUpdate` + pinning, and
+//!   [`xml::render`] writes the document.
+//! * [`store::Store`] owns all SQLite access; [`app::AppState::write`] runs an admin change in one
+//!   transaction and publishes the new snapshot before the request returns.
+//! * [`admin`] holds the admin operations and handlers; [`auth`] the tokens and permissions.
+//! * [`app::start`] serves it all with actix-web; [`app::configure`] is the route table.
+//!
+//! # Design decisions
+//!
+//! * **The hot path never touches the database.** Each committed admin write rebuilds the
+//!   snapshot from the same transaction (unchanged releases are reused, not re-parsed) and swaps
+//!   it atomically. A snapshot is one committed state, and writes refuse rules that map missing
+//!   releases and deletes of mapped releases, so a client can never be sent to a deleted release
+//!   (Balrog issue #1067).
+//! * **One write path.** Direct API calls, enactment of scheduled changes and the offline import
+//!   run the same operations; only [`admin::Mode`] differs, and only `Direct` is refused where
+//!   signoffs are required.
+//! * **Durability.** SQLite in WAL mode with `synchronous=FULL`: a write acknowledged with a 2xx
+//!   has been committed to disk.
+//! * **Testing hooks are opt-in.** The throttling dice is a [`dice::Dice`]; requests may fix it
+//!   with `X-Test-Dice` only when `testing.dice_header = true` (off by default).
+//!
+//! # Where Kiln differs from Balrog (deliberately)
+//!
+//! * Conflicting `data_version`s answer **409** with the current version (Balrog: 400), and
+//!   release blobs are not 3-way merged: the caller re-reads and retries.
+//! * Rule ties on priority are broken by `rule_id` (Balrog: database order).
+//! * `Content-Signature` is Ed25519 over `expires || body` with a key id, not Autograph's P-384.
+//! * Release history lives in the same history table as everything else (Balrog: GCS buckets).
+//! * Not implemented: blob schemas 1–3, 5 and 8, GMP/SuperBlob/SystemAddons/Guardian blobs and
+//!   the `/json/…` endpoints; path-regex allowlist entries; telemetry-uptake conditions on
+//!   scheduled changes; update reports.
+//!
+//! # Running it
+//!
+//! ```text
+//! updater-server user add alice --admin --db kiln-updates.db
+//! updater-server token create --user alice --db kiln-updates.db   # prints kiln_… once
+//! updater-server serve --config kiln.toml
+//! ```
+//! See `docs/updater-server.md` for loading a release and a rule with curl.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod blob;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod dice;
+pub mod error;
+pub mod evaluate;
+pub mod import;
+pub mod matching;
+pub mod metrics;
+pub mod query;
+pub mod rule;
+pub mod signing;
+pub mod snapshot;
+pub mod store;
+pub mod version;
+pub mod xml;
+
+pub use app::{configure, start, AppState};
+pub use config::Config;
+pub use error::Error;

@@ -1,0 +1,387 @@
+//! Emergency shutoffs, pinnable releases and required signoffs.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::{blocking, AppState};
+use crate::auth::Actor;
+use crate::error::{Error, Result};
+use crate::store::{Pin, RequiredSignoff, Shutoff, Tx};
+
+use super::signoffs::{self, Needed};
+use super::{check_version, from_json, DataVersionQuery, Mode};
+
+/// Body of emergency shutoff requests.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutoffBody {
+    /// Product.
+    pub product: String,
+    /// Channel (exact).
+    pub channel: String,
+    /// Free text.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// For deletes: checked when given.
+    #[serde(default)]
+    pub data_version: Option<i64>,
+}
+
+fn shutoff_key(product: &str, channel: &str) -> String {
+    format!("{product}/{channel}")
+}
+
+/// Shuts updates off for (product, channel). Never needs signoffs: it is the emergency brake.
+pub fn create_shutoff(tx: &Tx<'_>, actor: &Actor, body: &ShutoffBody) -> Result<i64> {
+    actor.require("emergency_shutoff", "create", Some(&body.product))?;
+    if tx.shutoff(&body.product, &body.channel)?.is_some() {
+        return Err(Error::AlreadyExists(format!(
+            "updates are already shut off for {}/{}",
+            body.product, body.channel
+        )));
+    }
+    let row = Shutoff {
+        product: body.product.clone(),
+        channel: body.channel.clone(),
+        comment: body.comment.clone(),
+        data_version: 1,
+    };
+    tx.insert_shutoff(&row)?;
+    let value = serde_json::to_value(&row).map_err(|e| Error::Internal(e.to_string()))?;
+    tx.add_history(
+        "emergency_shutoff",
+        &shutoff_key(&row.product, &row.channel),
+        &actor.username,
+        Some(1),
+        Some(&value),
+    )?;
+    Ok(1)
+}
+
+/// Lifts a shutoff; where signoffs are required this must be a scheduled change.
+pub fn delete_shutoff(tx: &Tx<'_>, actor: &Actor, mode: Mode, body: &ShutoffBody) -> Result<()> {
+    let current = tx.shutoff(&body.product, &body.channel)?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "no emergency shutoff for {}/{}",
+            body.product, body.channel
+        ))
+    })?;
+    actor.require("emergency_shutoff", "delete", Some(&body.product))?;
+    if let Some(v) = body.data_version {
+        check_version(Some(v), current.data_version)?;
+    }
+    let mut needed = Needed::new();
+    signoffs::for_shutoff(tx, &body.product, &body.channel, &mut needed)?;
+    signoffs::guard(
+        mode,
+        &needed,
+        "lifting this emergency shutoff",
+        "emergency_shutoffs",
+    )?;
+    tx.delete_shutoff(&body.product, &body.channel)?;
+    tx.add_history(
+        "emergency_shutoff",
+        &shutoff_key(&body.product, &body.channel),
+        &actor.username,
+        None,
+        None,
+    )?;
+    Ok(())
+}
+
+/// Is `pin` a valid pin string (`^\d+\.(\d+\.)?$`)?
+pub fn valid_pin(pin: &str) -> bool {
+    let Some(body) = pin.strip_suffix('.') else {
+        return false;
+    };
+    let parts: Vec<&str> = body.split('.').collect();
+    (1..=2).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinBody {
+    mapping: String,
+    #[serde(default)]
+    data_version: Option<i64>,
+}
+
+fn put_pin(
+    tx: &Tx<'_>,
+    actor: &Actor,
+    product: &str,
+    channel: &str,
+    version: &str,
+    body: PinBody,
+) -> Result<(bool, i64)> {
+    if !valid_pin(version) {
+        return Err(Error::Invalid(format!(
+            "pin version '{version}' must look like 102. or 102.1."
+        )));
+    }
+    if tx.release(&body.mapping)?.is_none() {
+        return Err(Error::Invalid(format!(
+            "release {} does not exist",
+            body.mapping
+        )));
+    }
+    let current = tx.pin(product, channel, version)?;
+    let (created, dv) = match &current {
+        None => {
+            actor.require("pinnable_release", "create", Some(product))?;
+            (true, 1)
+        }
+        Some(p) => {
+            actor.require("pinnable_release", "modify", Some(product))?;
+            check_version(body.data_version, p.data_version)?;
+            (false, p.data_version + 1)
+        }
+    };
+    let row = Pin {
+        product: product.to_owned(),
+        channel: channel.to_owned(),
+        version: version.to_owned(),
+        mapping: body.mapping,
+        data_version: dv,
+    };
+    tx.put_pin(&row)?;
+    let value = serde_json::to_value(&row).map_err(|e| Error::Internal(e.to_string()))?;
+    tx.add_history(
+        "pinnable_release",
+        &format!("{product}/{channel}/{version}"),
+        &actor.username,
+        Some(dv),
+        Some(&value),
+    )?;
+    Ok((created, dv))
+}
+
+fn delete_pin(
+    tx: &Tx<'_>,
+    actor: &Actor,
+    product: &str,
+    channel: &str,
+    version: &str,
+    dv: Option<i64>,
+) -> Result<()> {
+    let current = tx
+        .pin(product, channel, version)?
+        .ok_or_else(|| Error::NotFound("no such pinnable release".to_owned()))?;
+    actor.require("pinnable_release", "delete", Some(product))?;
+    if let Some(v) = dv {
+        check_version(Some(v), current.data_version)?;
+    }
+    tx.delete_pin(product, channel, version)?;
+    tx.add_history(
+        "pinnable_release",
+        &format!("{product}/{channel}/{version}"),
+        &actor.username,
+        None,
+        None,
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequiredSignoffBody {
+    product: String,
+    channel: String,
+    role: String,
+    signoffs_required: i64,
+}
+
+fn add_required_signoff(tx: &Tx<'_>, actor: &Actor, body: RequiredSignoffBody) -> Result<i64> {
+    actor.require("required_signoff", "create", Some(&body.product))?;
+    if body.signoffs_required < 1 {
+        return Err(Error::Invalid(
+            "signoffs_required must be at least 1".to_owned(),
+        ));
+    }
+    let members = tx.role_members(&body.role)?;
+    if body.signoffs_required > members {
+        return Err(Error::Invalid(format!(
+            "cannot require {} signoffs from role {}: it has {members} member(s)",
+            body.signoffs_required, body.role
+        )));
+    }
+    let existing = tx
+        .required_signoffs()?
+        .into_iter()
+        .find(|r| r.product == body.product && r.channel == body.channel && r.role == body.role);
+    if existing.is_some() {
+        return Err(Error::AlreadyExists(
+            "this required signoff exists; delete it first".to_owned(),
+        ));
+    }
+    let row = RequiredSignoff {
+        product: body.product,
+        channel: body.channel,
+        role: body.role,
+        signoffs_required: body.signoffs_required,
+        data_version: 1,
+    };
+    tx.put_required_signoff(&row)?;
+    let value = serde_json::to_value(&row).map_err(|e| Error::Internal(e.to_string()))?;
+    let key = format!("{}/{}/{}", row.product, row.channel, row.role);
+    tx.add_history(
+        "required_signoff",
+        &key,
+        &actor.username,
+        Some(1),
+        Some(&value),
+    )?;
+    Ok(1)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequiredSignoffKey {
+    product: String,
+    channel: String,
+    role: String,
+}
+
+fn delete_required_signoff(tx: &Tx<'_>, actor: &Actor, key: &RequiredSignoffKey) -> Result<()> {
+    actor.require("required_signoff", "delete", Some(&key.product))?;
+    if !tx.delete_required_signoff(&key.product, &key.channel, &key.role)? {
+        return Err(Error::NotFound("no such required signoff".to_owned()));
+    }
+    let k = format!("{}/{}/{}", key.product, key.channel, key.role);
+    tx.add_history("required_signoff", &k, &actor.username, None, None)?;
+    Ok(())
+}
+
+/// Registers the routes of this module.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/emergency_shutoffs", web::get().to(list_shutoffs))
+        .route(
+            "/emergency_shutoffs",
+            web::post().to(create_shutoff_handler),
+        )
+        .route(
+            "/emergency_shutoffs",
+            web::delete().to(delete_shutoff_handler),
+        )
+        .route("/pinnable_releases", web::get().to(list_pins))
+        .route(
+            "/pinnable_releases/{product}/{channel}/{version}",
+            web::put().to(put_pin_handler),
+        )
+        .route(
+            "/pinnable_releases/{product}/{channel}/{version}",
+            web::delete().to(delete_pin_handler),
+        )
+        .route("/required_signoffs", web::get().to(list_required))
+        .route("/required_signoffs", web::post().to(add_required_handler))
+        .route(
+            "/required_signoffs",
+            web::delete().to(delete_required_handler),
+        );
+}
+
+async fn list_shutoffs(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let rows = blocking(&state, |s| s.store.read(|tx| tx.shutoffs())).await?;
+    Ok(HttpResponse::Ok().json(json!({ "shutoffs": rows })))
+}
+
+async fn create_shutoff_handler(
+    actor: Actor,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let body: ShutoffBody = from_json(body.into_inner(), "emergency shutoff")?;
+    let dv = blocking(&state, move |s| {
+        s.write(|tx| create_shutoff(tx, &actor, &body))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(json!({ "data_version": dv })))
+}
+
+async fn delete_shutoff_handler(
+    actor: Actor,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let body: ShutoffBody = from_json(body.into_inner(), "emergency shutoff")?;
+    blocking(&state, move |s| {
+        s.write(|tx| delete_shutoff(tx, &actor, Mode::Direct, &body))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+}
+
+async fn list_pins(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let rows = blocking(&state, |s| s.store.read(|tx| tx.pins())).await?;
+    Ok(HttpResponse::Ok().json(json!({ "pinnable_releases": rows })))
+}
+
+async fn put_pin_handler(
+    actor: Actor,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let (product, channel, version) = path.into_inner();
+    let body: PinBody = from_json(body.into_inner(), "pinnable release")?;
+    let (created, dv) = blocking(&state, move |s| {
+        s.write(|tx| put_pin(tx, &actor, &product, &channel, &version, body))
+    })
+    .await?;
+    let body = json!({ "data_version": dv });
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+async fn delete_pin_handler(
+    actor: Actor,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    q: web::Query<DataVersionQuery>,
+) -> Result<HttpResponse> {
+    let (product, channel, version) = path.into_inner();
+    let dv = q.into_inner().data_version;
+    blocking(&state, move |s| {
+        s.write(|tx| delete_pin(tx, &actor, &product, &channel, &version, dv))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+}
+
+async fn list_required(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let rows = blocking(&state, |s| s.store.read(|tx| tx.required_signoffs())).await?;
+    Ok(HttpResponse::Ok().json(json!({ "required_signoffs": rows })))
+}
+
+async fn add_required_handler(
+    actor: Actor,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let body: RequiredSignoffBody = from_json(body.into_inner(), "required signoff")?;
+    let dv = blocking(&state, move |s| {
+        s.write(|tx| add_required_signoff(tx, &actor, body))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(json!({ "data_version": dv })))
+}
+
+async fn delete_required_handler(
+    actor: Actor,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse> {
+    let key: RequiredSignoffKey = from_json(body.into_inner(), "required signoff")?;
+    blocking(&state, move |s| {
+        s.write(|tx| delete_required_signoff(tx, &actor, &key))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+}

@@ -1,0 +1,126 @@
+//! The client endpoint (`/update/…`), health checks and `/metrics`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+
+use crate::app::{blocking, AppState};
+use crate::error::{Error, Result};
+use crate::evaluate::{evaluate, Outcome};
+use crate::query;
+use crate::xml;
+
+/// Registers the client-facing routes; everything unmatched falls to [`fallback`].
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/update/{tail:.*}", web::get().to(update))
+        .route("/__heartbeat__", web::get().to(heartbeat))
+        .route("/__lbheartbeat__", web::get().to(lbheartbeat))
+        .route("/metrics", web::get().to(metrics))
+        .default_service(web::to(fallback));
+}
+
+fn xml_response(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/xml; charset=utf-8"),
+        ))
+        .body(body)
+}
+
+fn dice_override(req: &HttpRequest, state: &AppState) -> Result<Option<u8>> {
+    if !state.config.testing.dice_header {
+        return Ok(None);
+    }
+    let Some(value) = req.headers().get("X-Test-Dice") else {
+        return Ok(None);
+    };
+    let roll = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u8>().ok())
+        .filter(|n| *n < 100);
+    roll.map(Some)
+        .ok_or_else(|| Error::BadData("X-Test-Dice must be an integer from 0 to 99".to_owned()))
+}
+
+fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(q) = query::parse(req.path(), req.query_string(), user_agent)? else {
+        return Ok(xml_response(StatusCode::OK, xml::EMPTY.to_owned()));
+    };
+    let fixed = dice_override(req, state)?;
+    let snapshot = state.snapshot.load();
+    let Outcome { rule, body } = evaluate(&snapshot, &q, &state.config.client, &mut || {
+        fixed.unwrap_or_else(|| state.dice.roll())
+    })?;
+    let body = body.into_owned();
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    ));
+    let (id, dv) = rule.map_or(("unknown".to_owned(), "unknown".to_owned()), |(id, dv)| {
+        (id.to_string(), dv.to_string())
+    });
+    resp.insert_header(("Rule-ID", id))
+        .insert_header(("Rule-Data-Version", dv));
+    if let Some(signer) = &state.signer {
+        resp.insert_header(("Content-Signature", signer.header(body.as_bytes())));
+    }
+    Ok(resp.body(body))
+}
+
+/// `GET /update/…`: evaluates the rules against the snapshot; never touches the database.
+async fn update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let mut resp = answer(&req, &state).unwrap_or_else(|e| e.error_response());
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=90"),
+    );
+    resp
+}
+
+/// Unmatched paths: the empty update document under `/update…`, else 404.
+async fn fallback(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/update") {
+        let mut resp = xml_response(StatusCode::OK, xml::EMPTY.to_owned());
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=90"),
+        );
+        resp
+    } else {
+        HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("Not Found")
+    }
+}
+
+/// `/__heartbeat__`: 200 when the database answers, 503 otherwise.
+async fn heartbeat(state: web::Data<AppState>) -> HttpResponse {
+    match blocking(&state, |s| s.store.heartbeat()).await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "database": "ok" })),
+        Err(e) => {
+            tracing::error!(error = %e, "heartbeat failed");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "database": "error" }))
+        }
+    }
+}
+
+/// `/__lbheartbeat__`: the process is up.
+async fn lbheartbeat() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+/// `/metrics` in Prometheus text format.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let body = state.metrics.render(&state.snapshot.load());
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}

@@ -1,0 +1,151 @@
+//! Server configuration: a TOML file where every key is optional, overridden by command-line flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Balrog's `ALLOWLISTED_DOMAINS`: domain (host[:port]) → products allowed to use it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Allowlist(pub BTreeMap<String, Vec<String>>);
+
+/// The network location of a URL as Python's `urlparse(url)[1]` gives it (empty without `//`).
+fn netloc(url: &str) -> &str {
+    let Some(idx) = url.find("//") else { return "" };
+    let scheme = &url[..idx];
+    if !scheme.is_empty() && !scheme.ends_with(':') {
+        return "";
+    }
+    let rest = &url[idx + 2..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+impl Allowlist {
+    /// Balrog's `isForbiddenUrl`: the URL's domain must be listed and, when `product` is given,
+    /// the product must be allowed for that domain.
+    pub fn forbids(&self, url: &str, product: Option<&str>) -> bool {
+        match self.0.get(netloc(url)) {
+            None => true,
+            Some(products) => product.is_some_and(|p| !products.iter().any(|allowed| allowed == p)),
+        }
+    }
+}
+
+/// The `[client]` table: settings of the client endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// Domains patches may point to, with the products allowed on each.
+    pub allowlisted_domains: Allowlist,
+    /// URL prefixes that get `force=` appended when the request forced a mapping.
+    pub special_force_hosts: Vec<String>,
+}
+
+/// The `[testing]` table. Everything here is off by default and must stay off in production.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Let requests fix the throttling dice with `X-Test-Dice: N` (0–99).
+    pub dice_header: bool,
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// SQLite database path.
+    pub database: PathBuf,
+    /// PKCS#8 PEM Ed25519 private key; enables `Content-Signature` on update responses.
+    pub response_signing_key: Option<PathBuf>,
+    /// Lifetime of a response signature in seconds (kept well above `max-age=90`).
+    pub signature_ttl_secs: u64,
+    /// How often the scheduled-change task looks for changes to enact, in milliseconds.
+    pub scheduler_interval_ms: u64,
+    /// HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Client endpoint settings.
+    pub client: ClientConfig,
+    /// Test-only switches.
+    pub testing: TestingConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8000".to_owned(),
+            database: PathBuf::from("kiln-updates.db"),
+            response_signing_key: None,
+            signature_ttl_secs: 3600,
+            scheduler_interval_ms: 1000,
+            workers: None,
+            client: ClientConfig::default(),
+            testing: TestingConfig::default(),
+        }
+    }
+}
+
+/// A configuration file that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load config {path}: {reason}")]
+pub struct ConfigError {
+    path: PathBuf,
+    reason: String,
+}
+
+impl Config {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let err = |reason: String| ConfigError {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_issue_example() {
+        let cfg: Config = toml::from_str(
+            r#"
+listen = "127.0.0.1:8000"
+database = "kiln-updates.db"
+response_signing_key = "ed25519.key"
+[client]
+allowlisted_domains = { "download.example.org" = ["Firefox"] }
+special_force_hosts = ["http://download.example.org"]
+[testing]
+dice_header = false
+"#,
+        )
+        .unwrap();
+        assert!(!cfg.testing.dice_header);
+        assert!(!cfg
+            .client
+            .allowlisted_domains
+            .forbids("http://download.example.org/x?a=b", Some("Firefox")));
+        assert!(cfg
+            .client
+            .allowlisted_domains
+            .forbids("http://download.example.org/x", Some("Thunderbird")));
+        assert!(cfg
+            .client
+            .allowlisted_domains
+            .forbids("http://evil.example.org/x", Some("Firefox")));
+        assert!(cfg
+            .client
+            .allowlisted_domains
+            .forbids("download.example.org/x", None));
+        let empty: Config = toml::from_str("").unwrap();
+        assert!(!empty.testing.dice_header);
+        assert!(toml::from_str::<Config>("unknown = 1").is_err());
+    }
+}

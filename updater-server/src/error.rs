@@ -1,0 +1,151 @@
+//! The crate's error type and its single mapping to HTTP responses.
+//!
+//! Every failure in the library is an [`Error`]. Its [`ResponseError`] impl is the only place where an
+//! error becomes an HTTP response, and it never writes internal text (SQLite messages, I/O errors)
+//! into a body: those become a generic 500 and are logged instead.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+/// Everything that can go wrong in the update server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Balrog's `BadDataError` on the client endpoint: 400 `text/plain`, message HTML-escaped.
+    #[error("{0}")]
+    BadData(String),
+    /// A client request that fails the API's strict validation: 400 `application/problem+json`.
+    #[error("{0}")]
+    BadRequestProblem(String),
+    /// An admin request with malformed JSON, an invalid row or blob: 400 JSON with the reason.
+    #[error("{0}")]
+    Invalid(String),
+    /// A direct change to a product/channel that requires signoffs: 400 JSON.
+    #[error("{0}")]
+    SignoffRequired(String),
+    /// No or unknown bearer token: 401.
+    #[error("authentication required")]
+    Unauthorized,
+    /// The caller lacks the permission named in the message: 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The named object does not exist: 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// A write carried a stale `data_version`: 409 with the current one.
+    #[error("data_version {sent} is stale, current data_version is {current}")]
+    Conflict {
+        /// The version the client sent (0 when it sent none for an existing row).
+        sent: i64,
+        /// The version stored now.
+        current: i64,
+    },
+    /// The object exists already (create of an existing name/id): 409.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// SQLite failed; the text is logged, never returned.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// Any other internal failure; the text is logged, never returned.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Python's `html.escape(s, quote=True)`, which Balrog applies to `BadDataError` messages.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn problem(status: StatusCode, detail: &str) -> HttpResponse {
+    let body = serde_json::json!({
+        "detail": detail,
+        "status": status.as_u16(),
+        "title": status.canonical_reason().unwrap_or(""),
+        "type": "about:blank",
+    });
+    HttpResponse::build(status)
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ))
+        .body(body.to_string())
+}
+
+fn json_error(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::BadData(_)
+            | Error::BadRequestProblem(_)
+            | Error::Invalid(_)
+            | Error::SignoffRequired(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } | Error::AlreadyExists(_) => StatusCode::CONFLICT,
+            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Error::BadData(msg) => HttpResponse::BadRequest()
+                .insert_header((
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                ))
+                .body(html_escape(msg)),
+            Error::BadRequestProblem(msg) => problem(status, msg),
+            Error::Unauthorized => HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")))
+                .json(serde_json::json!({ "error": self.to_string() })),
+            Error::Conflict { current, .. } => json_error(
+                status,
+                serde_json::json!({ "error": self.to_string(), "data_version": current }),
+            ),
+            Error::Invalid(_)
+            | Error::SignoffRequired(_)
+            | Error::Forbidden(_)
+            | Error::NotFound(_)
+            | Error::AlreadyExists(_) => {
+                json_error(status, serde_json::json!({ "error": self.to_string() }))
+            }
+            Error::Database(_) | Error::Internal(_) => {
+                tracing::error!(error = %self, "internal error");
+                problem(status, "The server encountered an internal error.")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escape_matches_python() {
+        assert_eq!(
+            html_escape("No such locale 'xx' in <p> & \"q\""),
+            "No such locale &#x27;xx&#x27; in &lt;p&gt; &amp; &quot;q&quot;"
+        );
+    }
+}

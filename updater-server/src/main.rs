@@ -1,0 +1,169 @@
+//! The `updater-server` binary: serve, manage users and tokens, import Balrog data.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use updater_server::{commands, import, AppState, Config};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "updater-server",
+    version,
+    about = "Kiln's Balrog-compatible update server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// TOML configuration file (every key optional).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// SQLite database (overrides `database` from the config).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the client endpoint and the admin API.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (overrides `listen` from the config).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Import Balrog release blobs and rules.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// Directory of release JSON files.
+        #[arg(long)]
+        releases: PathBuf,
+        /// JSON file of rules.
+        #[arg(long)]
+        rules: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user (or add to an existing one).
+    Add {
+        /// User name.
+        name: String,
+        /// Grant the unrestricted admin permission.
+        #[arg(long)]
+        admin: bool,
+        /// Grant a role (for signoffs); repeatable.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token for a user and print it once.
+    Create {
+        /// User name.
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn load_config(common: &Common) -> anyhow::Result<Config> {
+    let mut config = match &common.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(db) = &common.db {
+        config.database.clone_from(db);
+    }
+    Ok(config)
+}
+
+fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result<()> {
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    let listener = TcpListener::bind(&config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, db = %config.database.display(), "serving");
+    let state = Arc::new(AppState::open(config)?);
+    actix_web::rt::System::new()
+        .block_on(async move { updater_server::start(state, listener)?.await })?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { common, listen } => serve(load_config(&common)?, listen)?,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    admin,
+                    roles,
+                    common,
+                },
+        } => {
+            commands::add_user(&load_config(&common)?.database, &name, admin, &roles)?;
+            println!("user {name} saved");
+        }
+        Command::Token {
+            command: TokenCommand::Create { user, common },
+        } => {
+            println!(
+                "{}",
+                commands::create_token(&load_config(&common)?.database, &user)?
+            );
+        }
+        Command::Import {
+            common,
+            releases,
+            rules,
+        } => {
+            let config = load_config(&common)?;
+            let allowlist = common
+                .config
+                .is_some()
+                .then_some(&config.client.allowlisted_domains);
+            let store = updater_server::store::Store::open(&config.database)?;
+            let report = import::import(&store, &releases, &rules, allowlist)?;
+            println!(
+                "imported {} releases and {} rules",
+                report.releases, report.rules
+            );
+            for skipped in &report.skipped_releases {
+                println!("skipped (unsupported schema): {skipped}");
+            }
+        }
+    }
+    Ok(())
+}

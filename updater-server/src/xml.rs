@@ -1,0 +1,388 @@
+//! The update XML, byte-identical to Balrog's (spec Part B (d)).
+//!
+//! Lines are joined with `\n` without a trailing newline, and afterwards every `&` that does not
+//! start `&amp;` becomes `&amp;`. No other escaping is done: values are inserted verbatim.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::blob::{AppRelease, Blob, Desupport, Patch, Release, UpdateLineFor};
+use crate::config::ClientConfig;
+use crate::error::Error;
+use crate::matching::{compile_versions, match_channel, match_version, BuildIdCmp};
+use crate::query::UpdateQuery;
+use crate::rule::UpdateType;
+use crate::snapshot::Releases;
+
+/// The exact document Balrog sends when there is no update.
+pub const EMPTY: &str = "<?xml version=\"1.0\"?>\n<updates>\n</updates>";
+
+/// What the writer needs besides the release itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderCtx<'a> {
+    /// The client's request.
+    pub query: &'a UpdateQuery,
+    /// The winning rule's `update_type`.
+    pub update_type: UpdateType,
+    /// Allowlist and special-force hosts.
+    pub client: &'a ClientConfig,
+    /// All releases, to look up partials' from-releases.
+    pub releases: &'a Releases,
+}
+
+/// Renders the whole document for `release`.
+pub fn render(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
+    let mut lines = vec!["<?xml version=\"1.0\"?>".to_owned(), "<updates>".to_owned()];
+    match &release.blob {
+        Blob::Desupport(d) => {
+            lines.push(String::new());
+            lines.push(desupport_line(d, ctx));
+            lines.push("</update>".to_owned());
+        }
+        Blob::App(app) => {
+            let q = ctx.query;
+            let Some(locale) = app.locale(&q.build_target, &q.locale) else {
+                return Err(Error::BadData(format!(
+                    "No such locale '{}' in platform '{}'",
+                    q.locale,
+                    app.resolve_platform(&q.build_target)
+                )));
+            };
+            lines.push(update_line(app, ctx));
+            for (is_complete, patches) in [(true, &locale.completes), (false, &locale.partials)] {
+                for patch in patches {
+                    if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
+                        lines.push(line);
+                        break;
+                    }
+                }
+            }
+            lines.push("    </update>".to_owned());
+        }
+    }
+    lines.push("</updates>".to_owned());
+    let mut xml = escape_ampersands(&lines.join("\n"));
+    // Bug 1517743: these two nightly builds need the document without newlines and indents.
+    if release.name == "Firefox-mozilla-central-nightly-latest"
+        && matches!(
+            ctx.query.build_id.as_str(),
+            "20190103220533" | "20190104093221"
+        )
+    {
+        xml = xml.replace('\n', "").replace("    ", "");
+    }
+    Ok(xml)
+}
+
+/// Replaces every `&` not followed by `amp;` with `&amp;`.
+fn escape_ampersands(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut rest = s;
+    while let Some(idx) = rest.find('&') {
+        out.push_str(&rest[..idx]);
+        rest = &rest[idx..];
+        if rest.starts_with("&amp;") {
+            out.push_str("&amp;");
+            rest = &rest["&amp;".len()..];
+        } else {
+            out.push_str("&amp;");
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn or_none(v: Option<&str>) -> &str {
+    v.unwrap_or("None")
+}
+
+fn desupport_line(d: &Desupport, ctx: &RenderCtx<'_>) -> String {
+    let q = ctx.query;
+    let os = q.build_target.split('_').next().unwrap_or("");
+    let details = d
+        .details_url
+        .replace("%LOCALE%", &q.locale)
+        .replace("%VERSION%", &q.version)
+        .replace("%OS%", os);
+    format!(
+        "    <update type=\"{}\" unsupported=\"true\" detailsURL=\"{}\" displayVersion=\"{}\">",
+        ctx.update_type.as_str(),
+        details,
+        d.display_version
+    )
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
+    if app.schema_version == 9 {
+        return update_line_v9(app, ctx);
+    }
+    let q = ctx.query;
+    let (bt, loc) = (q.build_target.as_str(), q.locale.as_str());
+    let display = app.locale_or_top(
+        bt,
+        loc,
+        |l| l.display_version.as_ref(),
+        &app.display_version,
+    );
+    let platform_version = app.locale_or_top(
+        bt,
+        loc,
+        |l| l.platform_version.as_ref(),
+        &app.platform_version,
+    );
+    let build_id = app.build_id(bt, loc).flatten();
+    let mut line = format!(
+        "    <update type=\"{}\" displayVersion=\"{}\" appVersion=\"{}\" platformVersion=\"{}\" buildID=\"{}\"",
+        ctx.update_type.as_str(),
+        or_none(display),
+        or_none(app.app_version_for(bt, loc)),
+        or_none(platform_version),
+        or_none(build_id),
+    );
+    let interpolate = |s: &str| s.replace("%LOCALE%", loc);
+    if let Some(url) = app.details_url.as_deref().filter(|u| !u.is_empty()) {
+        let _ = write!(line, " detailsURL=\"{}\"", interpolate(url));
+    }
+    if let Some(url) = app.license_url.as_deref().filter(|u| !u.is_empty()) {
+        let _ = write!(line, " licenseURL=\"{}\"", interpolate(url));
+    }
+    if app
+        .locale(bt, loc)
+        .and_then(|l| l.is_os_update)
+        .unwrap_or(false)
+    {
+        line.push_str(" isOSUpdate=\"true\"");
+    }
+    let mut attrs: Vec<(&str, Option<String>)> = Vec::new();
+    if app.schema_version == 4 {
+        attrs.push((
+            "billboardURL",
+            app.billboard_url.as_deref().map(interpolate),
+        ));
+    }
+    attrs.extend([
+        (
+            "showPrompt",
+            app.show_prompt.map(|b| bool_str(b).to_owned()),
+        ),
+        (
+            "showNeverForVersion",
+            app.show_never_for_version.map(|b| bool_str(b).to_owned()),
+        ),
+        ("actions", app.actions.clone()),
+        ("openURL", app.open_url.as_deref().map(interpolate)),
+        (
+            "notificationURL",
+            app.notification_url.as_deref().map(interpolate),
+        ),
+        ("alertURL", app.alert_url.as_deref().map(interpolate)),
+    ]);
+    if app.schema_version == 6 {
+        attrs.push((
+            "promptWaitTime",
+            app.prompt_wait_time.map(|n| n.to_string()),
+        ));
+    }
+    for (name, value) in attrs {
+        if let Some(value) = value {
+            let _ = write!(line, " {name}=\"{value}\"");
+        }
+    }
+    line.push('>');
+    line
+}
+
+fn group_applies(cond: &UpdateLineFor, q: &UpdateQuery) -> bool {
+    let channels = cond.channels.as_ref().is_none_or(|cs| {
+        cs.iter()
+            .any(|c| match_channel(c, &q.channel, &q.fallback_channel))
+    });
+    let locales = cond
+        .locales
+        .as_ref()
+        .is_none_or(|ls| ls.contains(&q.locale));
+    let versions = cond.versions.as_ref().is_none_or(|vs| {
+        vs.iter().any(|v| {
+            compile_versions(v).is_ok_and(|terms| {
+                match_version(&terms, &q.version, &q.parsed_version).unwrap_or(false)
+            })
+        })
+    });
+    let build_ids = cond.build_ids.as_ref().is_none_or(|bs| {
+        bs.iter()
+            .any(|b| BuildIdCmp::compile(b).is_ok_and(|c| c.matches(&q.build_id)))
+    });
+    channels && locales && versions && build_ids
+}
+
+fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
+    let q = ctx.query;
+    let (bt, loc) = (q.build_target.as_str(), q.locale.as_str());
+    let mut attrs: BTreeMap<&str, String> = BTreeMap::new();
+    attrs.insert(
+        "appVersion",
+        or_none(app.app_version_for(bt, loc)).to_owned(),
+    );
+    attrs.insert(
+        "buildID",
+        or_none(app.build_id(bt, loc).flatten()).to_owned(),
+    );
+    attrs.insert(
+        "displayVersion",
+        or_none(app.locale_or_top(
+            bt,
+            loc,
+            |l| l.display_version.as_ref(),
+            &app.display_version,
+        ))
+        .to_owned(),
+    );
+    attrs.insert("type", ctx.update_type.as_str().to_owned());
+    for group in app.update_line.iter().flatten() {
+        if group_applies(&group.for_, q) {
+            for (key, value) in &group.fields {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Bool(b) => bool_str(*b).to_owned(),
+                    other => other.to_string(),
+                };
+                attrs.insert(key.as_str(), text);
+            }
+        }
+    }
+    for key in ["detailsURL", "openURL", "notificationURL", "alertURL"] {
+        if let Some(v) = attrs.get_mut(key) {
+            *v = v.replace("%LOCALE%", loc);
+        }
+    }
+    let body: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("    <update {}>", body.join(" "))
+}
+
+/// Does the client run exactly `from`'s build (its buildTarget or a platform aliased to the same one)?
+fn from_release_matches(current: &AppRelease, from: &Release, q: &UpdateQuery) -> bool {
+    let Blob::App(from) = &from.blob else {
+        return false;
+    };
+    let real = current.resolve_platform(&q.build_target);
+    let mut targets: Vec<&str> = vec![q.build_target.as_str(), real];
+    targets.extend(
+        current
+            .platforms
+            .keys()
+            .map(String::as_str)
+            .filter(|k| current.resolve_platform(k) == real),
+    );
+    targets
+        .iter()
+        .any(|t| from.build_id(t, &q.locale).flatten() == Some(q.build_id.as_str()))
+}
+
+/// The patch URL: the patch's own `fileUrl`, else the first `fileUrls` block among
+/// [channel, fallback channel, `*`], with no fall-through once a block exists.
+fn patch_url(
+    app: &AppRelease,
+    patch: &Patch,
+    is_complete: bool,
+    q: &UpdateQuery,
+) -> Option<String> {
+    if let Some(url) = &patch.file_url {
+        return Some(url.clone());
+    }
+    let blocks = app.file_urls.as_ref()?;
+    let block = [q.channel.as_str(), q.fallback_channel.as_str(), "*"]
+        .iter()
+        .find_map(|c| blocks.get(*c))?;
+    let template = if is_complete {
+        block.completes.get("*")
+    } else {
+        block.partials.get(&patch.from)
+    }?;
+    let mut url = template
+        .replace("%LOCALE%", &q.locale)
+        .replace("%locale%", &q.locale);
+    if let Some(platform) = app.platform(&q.build_target) {
+        if let Some(ftp) = &platform.os_ftp {
+            url = url.replace("%OS_FTP%", ftp).replace("%os_ftp%", ftp);
+        }
+        if let Some(bouncer) = &platform.os_bouncer {
+            url = url
+                .replace("%OS_BOUNCER%", bouncer)
+                .replace("%os_bouncer%", bouncer);
+        }
+    }
+    Some(url)
+}
+
+fn patch_line(
+    app: &AppRelease,
+    patch: &Patch,
+    is_complete: bool,
+    ctx: &RenderCtx<'_>,
+) -> Result<Option<String>, Error> {
+    let q = ctx.query;
+    if patch.from != "*" {
+        match ctx.releases.get(&patch.from) {
+            Some(from) if from_release_matches(app, from, q) => {}
+            _ => return Ok(None),
+        }
+    }
+    let Some(mut url) = patch_url(app, patch, is_complete, q) else {
+        if is_complete {
+            return Err(Error::Internal(format!(
+                "release {} has no URL for a complete patch",
+                app.name
+            )));
+        }
+        return Ok(None);
+    };
+    if let Some(force) = q.force.query_value() {
+        if ctx
+            .client
+            .special_force_hosts
+            .iter()
+            .any(|h| url.starts_with(h.as_str()))
+        {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("force=");
+            url.push_str(force);
+        }
+    }
+    if ctx
+        .client
+        .allowlisted_domains
+        .forbids(&url, Some(&q.product))
+    {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "        <patch type=\"{}\" URL=\"{}\" hashFunction=\"{}\" hashValue=\"{}\" size=\"{}\"/>",
+        if is_complete { "complete" } else { "partial" },
+        url,
+        app.hash_function,
+        patch.hash_value,
+        patch.filesize
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ampersands() {
+        assert_eq!(escape_ampersands("a&b&amp;c&&"), "a&amp;b&amp;c&amp;&amp;");
+        assert_eq!(escape_ampersands("none"), "none");
+    }
+}
