@@ -1,1 +1,30 @@
-//! The release coordinator's CLI (kiln) and the pipeline it drives
+//! The release coordinator's CLI, `kiln`, as a library: one module per subcommand under
+//! [`cmd`] (each an `XxxArgs` clap struct with `run()`, dispatched from [`cmd::Command`]), plus
+//! the release-signing building blocks the commands share.
+//!
+//! # Brief overview
+//!
+//! * [`cmd`]: `kiln fixtures`, `kiln keys`, `kiln repack`, `kiln checksums`, `kiln verify`.
+//!   Later release commands (go-to-build, promote, chemspill…) are added as further modules.
+//! * [`signing::ed25519`]: detached `<file>.sig` Ed25519 signatures, with the `mar` crate's key
+//!   files and key ids; [`signing::ed25519::ArtifactKey`] is the repack engine's signer.
+//! * [`signing::openpgp`]: v4 release certificates (primary + signing subkey), detached armored
+//!   signatures that stock `gpg --verify` accepts, and signing-subkey rotation.
+//! * [`checksums`]: `SHA256SUMS`/`SHA512SUMS` (`<hex>  <relpath>`, sorted) and their checks.
+//!
+//! The crate glues [`l10n_repack`], [`kiln_fixtures`] and `mar` together; no other Kiln crate
+//! depends on it. Private keys are read from files given on the command line and never written
+//! to logs or output directories.
+//!
+//! ```
+//! use kiln_tools::checksums::is_listed;
+//! assert!(is_listed("linux-x86_64/de/firefox-121.0.tar.xz"));
+//! assert!(!is_listed("linux-x86_64/de/firefox-121.0.tar.xz.sig"));
+//! ```
+#![deny(missing_docs)]
+
+pub mod checksums;
+pub mod cmd;
+pub mod signing;
+
+pub use cmd::{Cli, Command};
