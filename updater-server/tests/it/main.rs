@@ -1,1 +1,20 @@
-//! Integration tests.
+//! Integration tests of the update server, one binary grouped by topic. Every test gets its own
+//! temporary directory and SQLite file; HTTP tests talk to a real server bound on 127.0.0.1:0.
+
+/// Shared helpers: a real server per test, an HTTP client, fixtures.
+mod util;
+
+/// Rule matching, column by column, with the examples of spec Part B (b).
+mod matching;
+
+/// The client endpoint over HTTP: URL versions, quirks, exact XML, throttling, pinning, shutoffs.
+mod http;
+
+/// The admin API: auth matrix, conflicts, history and revert, guards, signoffs, snapshot visibility.
+mod admin;
+
+/// Restart and SIGKILL of the real binary.
+mod durability;
+
+/// `Content-Signature` verification.
+mod signature;

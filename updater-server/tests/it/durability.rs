@@ -1,0 +1,193 @@
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use updater_server::commands;
+
+use crate::util::*;
+
+struct Binary {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(dir: &Path) -> Binary {
+    let port = free_port();
+    let config = dir.join("kiln.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database = \"{}\"\nworkers = 1\n[client]\nallowlisted_domains = {{ \"download.mozilla.org\" = [\"Firefox\"] }}\n",
+            dir.join("kiln.db").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_updater-server"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let agent = agent();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while agent.get(format!("{base}/__lbheartbeat__")).call().is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Binary { child, base }
+}
+
+fn call(base: &str, method: &str, path: &str, token: &str, body: serde_json::Value) -> Option<u16> {
+    let agent = agent();
+    let url = format!("{base}/api/v1{path}");
+    let auth = format!("Bearer {token}");
+    let result = match method {
+        "POST" => agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.to_string()),
+        _ => agent
+            .put(&url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.to_string()),
+    };
+    result.ok().map(|r| r.status().as_u16())
+}
+
+fn rule_ids(base: &str, token: &str) -> Vec<i64> {
+    let mut resp = agent()
+        .get(format!("{base}/api/v1/rules"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    body["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule_id"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn restart_keeps_everything_and_sigkill_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kiln.db");
+    commands::add_user(&db, "admin", true, &[]).unwrap();
+    let token = commands::create_token(&db, "admin").unwrap();
+    let mut server = spawn(dir.path());
+    let release = json!({"blob": firefox_54(), "product": "Firefox"});
+    assert_eq!(
+        call(
+            &server.base,
+            "PUT",
+            "/releases/Firefox-54.0.1-build1",
+            &token,
+            release
+        ),
+        Some(201)
+    );
+    assert_eq!(
+        call(
+            &server.base,
+            "POST",
+            "/emergency_shutoffs",
+            &token,
+            json!({"product": "Firefox", "channel": "nightly"})
+        ),
+        Some(201)
+    );
+
+    // Stream rule inserts from two writers, then SIGKILL the server mid-stream.
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (base, token, acked, stop) = (
+                server.base.clone(),
+                token.clone(),
+                Arc::clone(&acknowledged),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || {
+                let mut id = 1000 * (w + 1);
+                while !stop.load(Ordering::Relaxed) {
+                    let body = rule(
+                        id,
+                        "Firefox-54.0.1-build1",
+                        json!({"rule_id": id, "channel": "release"}),
+                    );
+                    match call(&base, "POST", "/rules", &token, body) {
+                        Some(201) => acked.lock().unwrap().push(id),
+                        Some(status) => panic!("unexpected status {status}"),
+                        None => break,
+                    }
+                    id += 1;
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acknowledged.lock().unwrap().len() < 60 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 60,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+
+    let mut restarted = spawn(dir.path());
+    let stored = rule_ids(&restarted.base, &token);
+    let missing: Vec<_> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    // Everything else survived too, and the client endpoint serves from the reloaded snapshot.
+    let agent = agent();
+    let mut resp = agent
+        .get(format!(
+            "{}/update/6/Firefox/50.0/1/WINNT_x86-msvc/en-US/release/{Q6}",
+            restarted.base
+        ))
+        .call()
+        .unwrap();
+    assert!(resp
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("appVersion=\"54.0.1\""));
+    let mut shut = agent
+        .get(format!(
+            "{}/update/6/Firefox/50.0/1/WINNT_x86-msvc/en-US/nightly/{Q6}",
+            restarted.base
+        ))
+        .call()
+        .unwrap();
+    assert_eq!(shut.body_mut().read_to_string().unwrap(), EMPTY);
+    restarted.child.kill().unwrap();
+    restarted.child.wait().unwrap();
+}

@@ -1,0 +1,633 @@
+use serde_json::json;
+
+use crate::util::*;
+
+fn loaded() -> Server {
+    let srv = Server::start();
+    for blob in [
+        firefox_54(),
+        firefox_56(),
+        firefox_60(),
+        firefox_70(),
+        desupport(),
+    ] {
+        srv.put_release(blob);
+    }
+    srv
+}
+
+const FROM_54: &str = "/update/6/Firefox/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release/";
+
+#[test]
+fn every_url_version_and_esrpre_give_the_same_document() {
+    let srv = loaded();
+    let id = srv.add_rule(rule(
+        100,
+        "Firefox-56.0-build1",
+        json!({"channel": "release"}),
+    ));
+    let common = "Firefox/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release";
+    for path in [
+        format!("/update/1/{common}/update.xml"),
+        format!("/update/2/{common}/Windows_NT%206.1/update.xml"),
+        format!("/update/3/{common}/Windows_NT%206.1/default/default/update.xml"),
+        "/update/3/Firefox/54.0.1esrpre/20170628075643/WINNT_x86-msvc/en-US/release/Windows/default/default/update.xml".to_owned(),
+        format!("/update/4/{common}/Windows_NT%206.1/default/default/56.0/update.xml"),
+        format!("/update/5/{common}/Windows_NT%206.1/default/default/IMEI/update.xml"),
+        format!("/update/6/{common}/{Q6}"),
+    ] {
+        let resp = srv.get(&path);
+        assert_eq!(resp.status, 200, "{path}");
+        assert_eq!(resp.body, FX56_EN, "{path}");
+        assert_eq!(resp.header("Rule-ID"), Some(id.to_string().as_str()));
+        assert_eq!(resp.header("Rule-Data-Version"), Some("1"));
+    }
+}
+
+#[test]
+fn response_headers() {
+    let srv = loaded();
+    srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
+    let resp = srv.get(&format!("{FROM_54}{Q6}"));
+    assert_eq!(resp.header("Content-Type"), Some("text/xml; charset=utf-8"));
+    assert_eq!(resp.header("Cache-Control"), Some("public, max-age=90"));
+    assert_eq!(
+        resp.header("Strict-Transport-Security"),
+        Some("max-age=31536000;")
+    );
+    assert_eq!(resp.header("X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(
+        resp.header("Content-Security-Policy"),
+        Some("default-src 'none'; frame-ancestors 'none'")
+    );
+    assert_eq!(resp.header("Content-Signature"), None);
+    let none = srv
+        .get("/update/6/Thunderbird/54.0.1/1/WINNT_x86-msvc/en-US/release/x/SSE3/d/1/update.xml");
+    assert_eq!(none.body, EMPTY);
+    assert_eq!(none.header("Rule-ID"), Some("unknown"));
+    assert_eq!(none.header("Rule-Data-Version"), Some("unknown"));
+}
+
+#[test]
+fn avast_quirks_and_percent_decoding() {
+    let srv = loaded();
+    srv.add_rule(rule(
+        100,
+        "Firefox-56.0-build1",
+        json!({"instructionSet": "SSE3", "memory": ">4000"}),
+    ));
+    let path = "/update/6/Firefox/54.0.1/20170628075643/WINNT_x86-msvc/x86%20en-US/release/Windows_NT%206.1/ISET%3aSSE3%2cMEM%3a8000/default/default/update.xml";
+    assert_eq!(srv.get(path).body, FX56_EN);
+    let forced = srv.get(&format!("{path}?force=1?avast=1&avast=1"));
+    assert_eq!(forced.status, 200);
+    assert_eq!(forced.body, FX56_EN);
+}
+
+#[test]
+fn bad_requests() {
+    let srv = loaded();
+    srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
+    let bad_version = srv.get(&v6("abc", "1", "WINNT_x86-msvc", "en-US", "release"));
+    assert_eq!(bad_version.status, 400);
+    assert!(bad_version
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(bad_version.body, "Version number abc is invalid.");
+    let beta = srv.get(&v6("60.0b3", "1", "WINNT_x86-msvc", "en-US", "release"));
+    assert_eq!(beta.status, 400);
+
+    let extra = srv.get(&format!("{FROM_54}{Q6}?foo=1"));
+    assert_eq!(extra.status, 400);
+    assert_eq!(
+        extra.header("Content-Type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(
+        extra.json()["detail"],
+        "Extra query parameter(s) foo not in spec"
+    );
+    let v2_pin = srv
+        .get("/update/2/Firefox/54.0.1/1/WINNT_x86-msvc/en-US/release/Windows/update.xml?pin=56.");
+    assert_eq!(v2_pin.status, 400);
+    assert_eq!(srv.get(&format!("{FROM_54}{Q6}?pin=")).status, 400);
+    let bad_pin = srv.get(&format!("{FROM_54}{Q6}?pin=2"));
+    assert_eq!(
+        (bad_pin.status, bad_pin.body.as_str()),
+        (400, "Version Pin String &#x27;2&#x27; is invalid.")
+    );
+    let locale = srv.get(&v6("54.0.1", "1", "WINNT_x86-msvc", "xx", "release"));
+    assert_eq!(locale.status, 400);
+    assert_eq!(
+        locale.body,
+        "No such locale &#x27;xx&#x27; in platform &#x27;WINNT_x86-msvc&#x27;"
+    );
+}
+
+#[test]
+fn unmatched_paths() {
+    let srv = loaded();
+    srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
+    for path in [
+        "/update/7/Firefox/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release/a/b/c/d/update.xml",
+        "/update/whizzybang",
+        "/update/6/Firefox/54.0.1/update.xml",
+        "/update/1/Firefox/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release/extra/update.xml",
+        "/update/6/Firefox/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release/a/b/c/d/notupdate.xml",
+        "/update",
+        "/updates/foo",
+    ] {
+        let resp = srv.get(path);
+        assert_eq!((resp.status, resp.body.as_str()), (200, EMPTY), "{path}");
+        assert_eq!(resp.header("Content-Type"), Some("text/xml; charset=utf-8"));
+    }
+    let other = srv.get("/nothing/here");
+    assert_eq!(other.status, 404);
+    assert!(other
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/plain"));
+}
+
+#[test]
+fn partial_only_for_the_exact_from_build_including_aliases() {
+    let srv = loaded();
+    srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
+    let complete_only = FX56_EN
+        .lines()
+        .filter(|l| !l.contains("partial"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        srv.get(&v6(
+            "54.0.1",
+            "20170628075600",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release"
+        ))
+        .body,
+        complete_only
+    );
+    assert_eq!(
+        srv.get(&v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc-x86",
+            "en-US",
+            "release"
+        ))
+        .body,
+        FX56_EN
+    );
+    // 54.0.1's de build has its own buildID.
+    let de_wrong = srv
+        .get(&v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc",
+            "de",
+            "release",
+        ))
+        .body;
+    assert!(
+        !de_wrong.contains("partial") && de_wrong.contains("lang=de"),
+        "{de_wrong}"
+    );
+    let de_right = srv
+        .get(&v6(
+            "54.0.1",
+            "20170628075699",
+            "WINNT_x86-msvc",
+            "de",
+            "release",
+        ))
+        .body;
+    assert!(
+        de_right.contains("type=\"partial\"") && de_right.contains("size=\"26673536\""),
+        "{de_right}"
+    );
+}
+
+#[test]
+fn file_urls_resolve_without_fall_through_and_special_force_hosts() {
+    let srv = loaded();
+    srv.add_rule(rule(
+        100,
+        "Firefox-56.0-build1",
+        json!({"channel": "release*"}),
+    ));
+    let expected = "<?xml version=\"1.0\"?>
+<updates>
+    <update type=\"minor\" displayVersion=\"56.0\" appVersion=\"56.0\" platformVersion=\"56.0\" buildID=\"20170918210324\" detailsURL=\"https://www.mozilla.org/en-US/firefox/56.0/releasenotes/\">
+        <patch type=\"complete\" URL=\"http://download.example.org/localtest/firefox-56.0-complete?os=win32\" hashFunction=\"sha512\" hashValue=\"ab12\" size=\"38171451\"/>
+    </update>
+</updates>";
+    // The release-localtest block has no partials: no fall-through to "*".
+    assert_eq!(
+        srv.get(&v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release-localtest"
+        ))
+        .body,
+        expected
+    );
+    // The fallback channel of release-localtest-cck-x is release-localtest.
+    assert_eq!(
+        srv.get(&v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release-localtest-cck-x"
+        ))
+        .body,
+        expected
+    );
+    let forced = srv.get(&format!(
+        "{}?force=1",
+        v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release-localtest"
+        )
+    ));
+    assert_eq!(
+        forced.body,
+        expected.replace("?os=win32", "?os=win32&amp;force=1")
+    );
+    // download.mozilla.org is not a special-force host.
+    let other = srv.get(&format!("{FROM_54}{Q6}?force=-1"));
+    assert_eq!(other.body, FX56_EN);
+}
+
+#[test]
+fn allowlist_drops_patches_but_keeps_the_update_line() {
+    let srv = loaded();
+    srv.add_rule(json!({"priority": 1, "mapping": "Firefox-56.0-build1", "backgroundRate": 100, "update_type": "minor", "product": "Thunderbird"}));
+    let body = srv.get("/update/6/Thunderbird/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release/x/SSE3/d/1/update.xml").body;
+    let expected = "<?xml version=\"1.0\"?>
+<updates>
+    <update type=\"minor\" displayVersion=\"56.0\" appVersion=\"56.0\" platformVersion=\"56.0\" buildID=\"20170918210324\" detailsURL=\"https://www.mozilla.org/en-US/firefox/56.0/releasenotes/\">
+    </update>
+</updates>";
+    assert_eq!(body, expected);
+}
+
+#[test]
+fn exact_xml_schema_6_9_and_desupport() {
+    let srv = loaded();
+    srv.add_rule(rule(
+        100,
+        "Firefox-60.0-build1",
+        json!({"channel": "release"}),
+    ));
+    srv.add_rule(rule(100, "Firefox-70.0-build1", json!({"channel": "beta"})));
+    srv.add_rule(rule(
+        100,
+        "Firefox-desupport",
+        json!({"channel": "esr", "update_type": "major"}),
+    ));
+    let v6doc = srv
+        .get(&v6(
+            "56.0",
+            "20170918210324",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release",
+        ))
+        .body;
+    assert_eq!(v6doc, "<?xml version=\"1.0\"?>
+<updates>
+    <update type=\"minor\" displayVersion=\"60.0\" appVersion=\"60.0\" platformVersion=\"None\" buildID=\"20180501000000\" detailsURL=\"https://www.mozilla.org/en-US/firefox/60.0/releasenotes/\" showPrompt=\"true\" actions=\"showURL\" openURL=\"https://www.example.org/en-US/whatsnew\" promptWaitTime=\"3600\">
+        <patch type=\"complete\" URL=\"http://download.example.org/firefox-60.0-complete.mar\" hashFunction=\"sha512\" hashValue=\"h60\" size=\"42\"/>
+    </update>
+</updates>");
+    let v9_en = srv
+        .get(&v6(
+            "56.0",
+            "20170918210324",
+            "WINNT_x86-msvc",
+            "en-US",
+            "beta",
+        ))
+        .body;
+    assert_eq!(v9_en, "<?xml version=\"1.0\"?>
+<updates>
+    <update actions=\"showURL\" appVersion=\"70.0\" buildID=\"20191001000000\" detailsURL=\"https://www.mozilla.org/en-US/firefox/70.0/releasenotes/\" displayVersion=\"70.0\" openURL=\"https://www.example.org/en-US/beta\" type=\"minor\">
+        <patch type=\"complete\" URL=\"http://download.example.org/firefox-70.0-complete.mar?lang=en-US\" hashFunction=\"sha512\" hashValue=\"h70\" size=\"70\"/>
+    </update>
+</updates>");
+    let v9_de = srv
+        .get(&v6(
+            "56.0",
+            "20170918210324",
+            "WINNT_x86-msvc",
+            "de",
+            "beta",
+        ))
+        .body;
+    assert!(v9_de.contains("<update actions=\"showURL\" appVersion=\"70.0\" buildID=\"20191001000000\" detailsURL=\"https://www.mozilla.org/de/firefox/70.0/releasenotes/\" disableBITS=\"true\" displayVersion=\"70.0\" openURL=\"https://www.example.org/de/beta\" promptWaitTime=\"60\" type=\"minor\">"), "{v9_de}");
+    let v9_de_new = srv
+        .get(&v6(
+            "60.0",
+            "20180501000000",
+            "WINNT_x86-msvc",
+            "de",
+            "beta",
+        ))
+        .body;
+    assert!(!v9_de_new.contains("disableBITS"), "{v9_de_new}");
+    let desupport = srv
+        .get(&v6(
+            "43.0",
+            "20160101000000",
+            "WINNT_x86-msvc",
+            "en-US",
+            "esr",
+        ))
+        .body;
+    assert_eq!(desupport, "<?xml version=\"1.0\"?>
+<updates>
+
+    <update type=\"major\" unsupported=\"true\" detailsURL=\"https://support.example.org/en-US/WINNT/43.0/desupport\" displayVersion=\"Unsupported\">
+</update>
+</updates>");
+}
+
+#[test]
+fn downgrade_protection_and_null_mapping() {
+    let srv = loaded();
+    let id = srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
+    assert_eq!(
+        srv.get(&v6(
+            "57.0",
+            "20171001000000",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release"
+        ))
+        .body,
+        EMPTY
+    );
+    assert_eq!(
+        srv.get(&v6(
+            "56.0",
+            "20170918210324",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release"
+        ))
+        .body,
+        EMPTY
+    );
+    assert!(srv
+        .get(&v6(
+            "56.0",
+            "20170918210000",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release"
+        ))
+        .body
+        .contains("buildID=\"20170918210324\""));
+    assert_eq!(
+        srv.get(&v6("54.0.1", "1", "Linux_x86_64-gcc3", "en-US", "release"))
+            .body,
+        EMPTY
+    );
+    let block = srv.add_rule(json!({"priority": 200, "backgroundRate": 100, "update_type": "minor", "product": "Firefox", "osVersion": "Windows_NT 6.1"}));
+    let blocked = srv.get(&format!("{FROM_54}{Q6}"));
+    assert_eq!(blocked.body, EMPTY);
+    assert_eq!(blocked.header("Rule-ID"), Some(block.to_string().as_str()));
+    assert_ne!(block, id);
+}
+
+#[test]
+fn throttling_with_the_test_dice() {
+    let srv = loaded();
+    let id = srv.add_rule(rule(
+        100,
+        "Firefox-56.0-build1",
+        json!({"backgroundRate": 25, "fallbackMapping": "Firefox-54.0.1-build1"}),
+    ));
+    let path = v6(
+        "50.0",
+        "20161101000000",
+        "WINNT_x86-msvc",
+        "en-US",
+        "release",
+    );
+    let with = |dice: &str, qs: &str| {
+        srv.get_with(&format!("{path}{qs}"), &[("X-Test-Dice", dice)])
+            .body
+    };
+    let main = "appVersion=\"56.0\"";
+    let fallback = "appVersion=\"54.0.1\"";
+    assert!(with("24", "").contains(main));
+    assert!(with("0", "").contains(main));
+    assert!(with("25", "").contains(fallback));
+    assert!(with("99", "").contains(fallback));
+    assert!(with("99", "?force=1").contains(main));
+    assert!(with("0", "?force=-1").contains(fallback));
+    assert_eq!(srv.get_with(&path, &[("X-Test-Dice", "100")]).status, 400);
+
+    srv.admin(
+        "PUT",
+        &format!("/rules/{id}"),
+        Some(json!({"backgroundRate": 0, "data_version": 1})),
+    );
+    assert!(with("0", "").contains(fallback));
+    assert!(with("0", "?force=1").contains(main));
+    srv.admin(
+        "PUT",
+        &format!("/rules/{id}"),
+        Some(json!({"backgroundRate": 100, "data_version": 2})),
+    );
+    assert!(with("99", "").contains(main));
+    assert!(
+        with("99", "?force=-1").contains(main),
+        "force=-1 has no effect at rate 100"
+    );
+    srv.admin(
+        "PUT",
+        &format!("/rules/{id}"),
+        Some(json!({"backgroundRate": 25, "fallbackMapping": null, "data_version": 3})),
+    );
+    let throttled = srv.get_with(&path, &[("X-Test-Dice", "30")]);
+    assert_eq!(throttled.body, EMPTY);
+    assert_eq!(throttled.header("Rule-ID"), Some(id.to_string().as_str()));
+}
+
+#[test]
+fn dice_header_is_ignored_unless_enabled() {
+    let srv = Server::start_with(|c| c.testing.dice_header = false);
+    srv.put_release(firefox_54());
+    srv.put_release(firefox_56());
+    srv.add_rule(rule(
+        100,
+        "Firefox-56.0-build1",
+        json!({"backgroundRate": 50, "fallbackMapping": "Firefox-54.0.1-build1"}),
+    ));
+    let path = v6(
+        "50.0",
+        "20161101000000",
+        "WINNT_x86-msvc",
+        "en-US",
+        "release",
+    );
+    assert_eq!(
+        srv.get_with(&path, &[("X-Test-Dice", "not a number")])
+            .status,
+        200
+    );
+    let fallbacks = (0..30)
+        .filter(|_| {
+            srv.get_with(&path, &[("X-Test-Dice", "0")])
+                .body
+                .contains("54.0.1")
+        })
+        .count();
+    assert!(
+        fallbacks > 0,
+        "with the header disabled the real dice must roll"
+    );
+}
+
+#[test]
+fn emergency_shutoff_covers_channel_and_cck_fallback() {
+    let srv = loaded();
+    srv.add_rule(rule(
+        100,
+        "Firefox-56.0-build1",
+        json!({"channel": "release*"}),
+    ));
+    srv.admin(
+        "POST",
+        "/emergency_shutoffs",
+        Some(json!({"product": "Firefox", "channel": "release"})),
+    );
+    for channel in ["release", "release-cck-foo"] {
+        let resp = srv.get(&v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc",
+            "en-US",
+            channel,
+        ));
+        assert_eq!(
+            (resp.body.as_str(), resp.header("Rule-ID")),
+            (EMPTY, Some("unknown")),
+            "{channel}"
+        );
+    }
+    assert_ne!(
+        srv.get(&v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc",
+            "en-US",
+            "releasetest"
+        ))
+        .body,
+        EMPTY
+    );
+    srv.admin(
+        "DELETE",
+        "/emergency_shutoffs",
+        Some(json!({"product": "Firefox", "channel": "release"})),
+    );
+    assert_eq!(srv.get(&format!("{FROM_54}{Q6}")).body, FX56_EN);
+}
+
+#[test]
+fn pinning() {
+    let srv = loaded();
+    srv.add_rule(rule(100, "Firefox-60.0-build1", json!({})));
+    srv.admin(
+        "PUT",
+        "/pinnable_releases/Firefox/release/56.",
+        Some(json!({"mapping": "Firefox-56.0-build1"})),
+    );
+    let with_pin = |channel: &str, version: &str, build: &str, pin: &str| {
+        srv.get(&format!(
+            "{}?pin={pin}",
+            v6(version, build, "WINNT_x86-msvc", "en-US", channel)
+        ))
+        .body
+    };
+    // Older pin: the pinned release is served (through the -cck- fallback channel too).
+    assert_eq!(
+        with_pin("release", "54.0.1", "20170628075643", "56."),
+        FX56_EN
+    );
+    assert_eq!(
+        with_pin("release-cck-x", "54.0.1", "20170628075643", "56."),
+        FX56_EN
+    );
+    // Pin not older than the release: served unchanged.
+    assert!(with_pin("release", "54.0.1", "20170628075643", "60.").contains("appVersion=\"60.0\""));
+    assert!(
+        with_pin("release", "54.0.1", "20170628075643", "61.0.").contains("appVersion=\"60.0\"")
+    );
+    // Unknown pin: the newer release is served.
+    assert!(with_pin("release", "54.0.1", "20170628075643", "55.").contains("appVersion=\"60.0\""));
+    // Pinned release not servable (client already on it): empty.
+    assert_eq!(with_pin("release", "56.0", "20170918210324", "56."), EMPTY);
+}
+
+#[test]
+fn watershed_and_desupport_rules_by_priority() {
+    let srv = loaded();
+    srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
+    srv.add_rule(rule(
+        150,
+        "Firefox-54.0.1-build1",
+        json!({"version": "<54.0"}),
+    ));
+    srv.add_rule(rule(200, "Firefox-desupport", json!({"version": "<45.0"})));
+    assert!(srv
+        .get(&v6(
+            "43.0",
+            "20150101000000",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release"
+        ))
+        .body
+        .contains("unsupported=\"true\""));
+    assert!(srv
+        .get(&v6(
+            "50.0",
+            "20161101000000",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release"
+        ))
+        .body
+        .contains("appVersion=\"54.0.1\""));
+    assert_eq!(srv.get(&format!("{FROM_54}{Q6}")).body, FX56_EN);
+}
+
+#[test]
+fn health_and_metrics() {
+    let srv = loaded();
+    srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
+    assert_eq!(srv.get("/__heartbeat__").status, 200);
+    assert_eq!(srv.get("/__lbheartbeat__").status, 200);
+    srv.get(&format!("{FROM_54}{Q6}"));
+    let metrics = srv.get("/metrics").body;
+    assert!(
+        metrics.contains("kiln_http_requests_total{route=\"update\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kiln_rules 1"));
+    assert!(metrics.contains("kiln_releases 5"));
+    assert!(metrics
+        .contains("kiln_http_request_duration_seconds_bucket{route=\"update\",le=\"+Inf\"} 1"));
+}
