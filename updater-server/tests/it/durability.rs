@@ -1,6 +1,3 @@
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,48 +6,6 @@ use serde_json::json;
 use updater_server::commands;
 
 use crate::util::*;
-
-struct Binary {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(dir: &Path) -> Binary {
-    let port = free_port();
-    let config = dir.join("kiln.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "database = \"{}\"\nworkers = 1\n[client]\nallowlisted_domains = {{ \"download.mozilla.org\" = [\"Firefox\"] }}\n",
-            dir.join("kiln.db").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_updater-server"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let agent = agent();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while agent.get(format!("{base}/__lbheartbeat__")).call().is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Binary { child, base }
-}
 
 fn call(base: &str, method: &str, path: &str, token: &str, body: serde_json::Value) -> Option<u16> {
     let agent = agent();
@@ -93,7 +48,7 @@ fn restart_keeps_everything_and_sigkill_loses_no_acknowledged_write() {
     let db = dir.path().join("kiln.db");
     commands::add_user(&db, "admin", true, &[]).unwrap();
     let token = commands::create_token(&db, "admin").unwrap();
-    let mut server = spawn(dir.path());
+    let mut server = Binary::spawn(dir.path());
     let release = json!({"blob": firefox_54(), "product": "Firefox"});
     assert_eq!(
         call(
@@ -162,7 +117,7 @@ fn restart_keeps_everything_and_sigkill_loses_no_acknowledged_write() {
         acked.len()
     );
 
-    let mut restarted = spawn(dir.path());
+    let mut restarted = Binary::spawn(dir.path());
     let stored = rule_ids(&restarted.base, &token);
     let missing: Vec<_> = acked.iter().filter(|id| !stored.contains(id)).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");

@@ -16,5 +16,8 @@ mod admin;
 /// Restart and SIGKILL of the real binary.
 mod durability;
 
+/// The `user`, `token` and `import` commands of the real binary.
+mod cli;
+
 /// `Content-Signature` verification.
 mod signature;

@@ -1,8 +1,10 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use serde_json::{json, Value};
@@ -350,4 +352,49 @@ pub(crate) fn desupport() -> Value {
         "name": "Firefox-desupport", "schema_version": 50, "product": "Firefox",
         "detailsUrl": "https://support.example.org/%LOCALE%/%OS%/%VERSION%/desupport", "displayVersion": "Unsupported"
     })
+}
+
+/// The real `updater-server` binary serving `dir/kiln.db` on a free loopback port.
+pub(crate) struct Binary {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Binary {
+    pub(crate) fn spawn(dir: &Path) -> Binary {
+        let port = free_port();
+        let config = dir.join("kiln.toml");
+        std::fs::write(
+        &config,
+        format!(
+            "database = \"{}\"\nworkers = 1\n[client]\nallowlisted_domains = {{ \"download.mozilla.org\" = [\"Firefox\"] }}\n",
+            dir.join("kiln.db").display()
+        ),
+    )
+    .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_updater-server"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let agent = agent();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while agent.get(format!("{base}/__lbheartbeat__")).call().is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Binary { child, base }
+    }
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Update-server benchmark (issue 5): Kiln vs nginx serving a static file of the same size, both
+# on loopback, same wrk settings, same run. Prints the figures recorded in BENCHMARKS.md.
+#
+# Needs (Debian): apt-get install -y wrk nginx-light
+# Usage: updater-server/bench/run.sh [duration_seconds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration="${1:-20}"
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release -q -p updater-server --bins --examples
+bin="$target/release"
+out="$(mktemp -d /tmp/kiln-bench.XXXXXX)"
+kiln_port=18000
+nginx_port=18001
+
+echo "==> data set: 300 releases x 3 platforms x 20 locales, 1,000 rules ($out)"
+"$bin/examples/bench" setup --out "$out"
+
+cat > "$out/kiln.toml" <<TOML
+database = "$out/bench.db"
+[client]
+allowlisted_domains = { "download.example.org" = ["Firefox"] }
+TOML
+RUST_LOG=warn "$bin/updater-server" serve --config "$out/kiln.toml" --listen "127.0.0.1:$kiln_port" &
+kiln_pid=$!
+
+mkdir -p "$out/www"
+cp "$out/static.xml" "$out/www/static.xml"
+cat > "$out/nginx.conf" <<NGINX
+worker_processes 2;
+daemon off;
+pid $out/nginx.pid;
+error_log $out/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $out/www;
+    location / { default_type text/xml; }
+  }
+}
+NGINX
+nginx -c "$out/nginx.conf" -p "$out" &
+nginx_pid=$!
+trap 'kill $kiln_pid $nginx_pid 2>/dev/null || true' EXIT
+
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$kiln_port/__lbheartbeat__" >/dev/null && curl -sf "http://127.0.0.1:$nginx_port/static.xml" >/dev/null && break
+  sleep 0.1
+done
+first_path="$(head -1 "$out/paths.txt")"
+echo "==> sample answer ($first_path):"
+curl -s "http://127.0.0.1:$kiln_port$first_path" | head -c 400; echo
+
+run_wrk() { wrk -t2 -c64 -d"${duration}s" --latency "$@"; }
+echo "==> warm-up"
+wrk -t2 -c64 -d3s -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" >/dev/null
+echo "==> Kiln /update/6/... (varied paths)"
+run_wrk -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" | tee "$out/kiln.wrk"
+echo "==> nginx static file of the same size"
+run_wrk "http://127.0.0.1:$nginx_port/static.xml" | tee "$out/nginx.wrk"
+
+kiln_rps="$(awk '/Requests\/sec/ {print int($2)}' "$out/kiln.wrk")"
+nginx_rps="$(awk '/Requests\/sec/ {print int($2)}' "$out/nginx.wrk")"
+echo "==> Kiln at half of its peak ($((kiln_rps / 2)) req/s), fixed-rate open loop"
+"$bin/examples/bench" rate --url "http://127.0.0.1:$kiln_port" --paths "$out/paths.txt" --rate "$((kiln_rps / 2))" --seconds 15
+echo "==> Kiln RSS after the runs: $(ps -o rss= -p "$kiln_pid") KiB"
+echo "==> nginx RSS (all processes): $(ps -o rss= --ppid "$nginx_pid" | awk '{s+=$1} END {print s}') KiB workers + $(ps -o rss= -p "$nginx_pid") KiB master"
+echo "==> Kiln/nginx throughput: $kiln_rps / $nginx_rps = $(awk -v a="$kiln_rps" -v b="$nginx_rps" 'BEGIN {printf "%.0f%%", 100*a/b}')"
