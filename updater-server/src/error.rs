@@ -33,11 +33,11 @@ pub enum Error {
     /// The named object does not exist: 404.
     #[error("{0}")]
     NotFound(String),
-    /// A write carried a stale `data_version`: 409 with the current one.
-    #[error("data_version {sent} is stale, current data_version is {current}")]
+    /// A write carried a stale (or no) `data_version`: 409 with the current one.
+    #[error("{}", conflict_message(*.sent, *.current))]
     Conflict {
-        /// The version the client sent (0 when it sent none for an existing row).
-        sent: i64,
+        /// The version the client sent, if any.
+        sent: Option<i64>,
         /// The version stored now.
         current: i64,
     },
@@ -50,6 +50,13 @@ pub enum Error {
     /// Any other internal failure; the text is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn conflict_message(sent: Option<i64>, current: i64) -> String {
+    match sent {
+        Some(sent) => format!("data_version {sent} is stale, current data_version is {current}"),
+        None => format!("data_version is required, current data_version is {current}"),
+    }
 }
 
 /// Shorthand for results in this crate.

@@ -877,6 +877,14 @@ impl Tx<'_> {
         data_version: Option<i64>,
         row: Option<&Value>,
     ) -> Result<i64> {
+        tracing::info!(
+            kind,
+            key,
+            changed_by,
+            data_version,
+            deleted = row.is_none(),
+            "recording change"
+        );
         let row = row.map(json_text).transpose()?;
         self.tx.execute(
             "INSERT INTO history (object_kind, object_key, changed_by, timestamp_ms, data_version, row)

@@ -41,8 +41,7 @@ pub struct DataVersionQuery {
 pub fn check_version(sent: Option<i64>, current: i64) -> Result<()> {
     match sent {
         Some(v) if v == current => Ok(()),
-        Some(v) => Err(Error::Conflict { sent: v, current }),
-        None => Err(Error::Conflict { sent: 0, current }),
+        _ => Err(Error::Conflict { sent, current }),
     }
 }
 
