@@ -735,4 +735,33 @@ fn signoff_flow_end_to_end() {
         );
     }
     assert!(wait_until(|| srv.get(&client).body != EMPTY));
+
+    // A release mapped by a covered rule changes only through a signed-off scheduled change.
+    let mut blob = firefox_56();
+    blob["displayVersion"] = json!("56.0 (respin)");
+    let release_sc = srv.api("POST", "/scheduled_changes/releases", Some(&alice),
+        Some(json!({"change_type": "update", "name": "Firefox-56.0-build1", "blob": blob, "data_version": 1})));
+    assert_eq!(release_sc.status, 201, "{}", release_sc.body);
+    let rid = release_sc.json()["sc_id"].as_i64().unwrap();
+    srv.api(
+        "POST",
+        &format!("/scheduled_changes/releases/{rid}/signoffs"),
+        Some(&alice),
+        Some(json!({"role": "releng"})),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !srv.get(&client).body.contains("respin"),
+        "one signoff is not enough"
+    );
+    srv.api(
+        "POST",
+        &format!("/scheduled_changes/releases/{rid}/signoffs"),
+        Some(&bob),
+        Some(json!({"role": "releng"})),
+    );
+    assert!(wait_until(|| srv
+        .get(&client)
+        .body
+        .contains("displayVersion=\"56.0 (respin)\"")));
 }

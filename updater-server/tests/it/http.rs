@@ -631,3 +631,30 @@ fn health_and_metrics() {
     assert!(metrics
         .contains("kiln_http_request_duration_seconds_bucket{route=\"update\",le=\"+Inf\"} 1"));
 }
+
+#[test]
+fn internal_errors_do_not_leak() {
+    let srv = loaded();
+    let mut blob = firefox_60();
+    blob["name"] = json!("Firefox-60.0-nourl");
+    blob.as_object_mut().unwrap().remove("fileUrls");
+    srv.put_release(blob);
+    srv.add_rule(rule(100, "Firefox-60.0-nourl", json!({})));
+    let resp = srv.get(&v6(
+        "56.0",
+        "20170918210324",
+        "WINNT_x86-msvc",
+        "en-US",
+        "release",
+    ));
+    assert_eq!(resp.status, 500);
+    assert_eq!(
+        resp.header("Content-Type"),
+        Some("application/problem+json")
+    );
+    assert!(
+        !resp.body.contains("Firefox-60.0-nourl") && !resp.body.contains("complete"),
+        "{}",
+        resp.body
+    );
+}

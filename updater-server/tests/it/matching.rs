@@ -340,3 +340,73 @@ fn invalid_rule_values_are_rejected() {
     r["update_type"] = json!("sideways");
     assert!(serde_json::from_value::<RuleRow>(r).is_err());
 }
+
+#[test]
+fn priority_order_ties_and_cck_fallback() {
+    use std::sync::Arc;
+    use updater_server::blob::Release;
+    use updater_server::config::ClientConfig;
+    use updater_server::evaluate::evaluate;
+    use updater_server::snapshot::{Snapshot, SnapshotData};
+
+    let release = |name: &str| {
+        let blob =
+            json!({"name": name, "schema_version": 50, "detailsUrl": "u", "displayVersion": name});
+        Arc::new(Release::parse(name, 1, &blob, None).unwrap())
+    };
+    let row = |priority: i64, mapping: &str, extra: Value| {
+        let mut r = json!({"priority": priority, "backgroundRate": 100, "update_type": "minor", "mapping": mapping});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        serde_json::from_value::<RuleRow>(r).unwrap()
+    };
+    let snapshot = Snapshot::build(SnapshotData {
+        rules: vec![
+            (1, 1, row(10, "low", json!({}))),
+            (5, 1, row(20, "tie-later-id", json!({"channel": "release"}))),
+            (
+                3,
+                1,
+                row(20, "tie-first-id", json!({"channel": "release*"})),
+            ),
+            (
+                4,
+                1,
+                row(30, "other-product", json!({"product": "Thunderbird"})),
+            ),
+            (6, 1, row(40, "beta-only", json!({"channel": "beta"}))),
+        ],
+        releases: [
+            "low",
+            "tie-later-id",
+            "tie-first-id",
+            "other-product",
+            "beta-only",
+        ]
+        .into_iter()
+        .map(release)
+        .collect(),
+        ..SnapshotData::default()
+    });
+    let answer = |channel: &str| {
+        let query = q("56.0", "1", channel, "x", "SSE3", "d");
+        let outcome = evaluate(&snapshot, &query, &ClientConfig::default(), &mut || 0).unwrap();
+        (
+            outcome.rule.map(|(id, _)| id),
+            outcome.body.contains("displayVersion=\"tie-first-id\""),
+        )
+    };
+    assert_eq!(
+        answer("release"),
+        (Some(3), true),
+        "highest priority wins, ties go to the lower rule_id"
+    );
+    assert_eq!(
+        answer("release-cck-partner"),
+        (Some(3), true),
+        "-cck- channels fall back to release"
+    );
+    assert_eq!(answer("nightly").0, Some(1));
+    assert_eq!(answer("beta").0, Some(6));
+}
