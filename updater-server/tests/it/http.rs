@@ -658,3 +658,40 @@ fn internal_errors_do_not_leak() {
         resp.body
     );
 }
+
+#[test]
+fn nightly_latest_quirk_of_bug_1517743() {
+    let srv = Server::start();
+    let mut blob = firefox_60();
+    blob["name"] = json!("Firefox-mozilla-central-nightly-latest");
+    srv.put_release(blob);
+    srv.add_rule(rule(
+        100,
+        "Firefox-mozilla-central-nightly-latest",
+        json!({}),
+    ));
+    let quirk = srv
+        .get(&v6(
+            "59.0",
+            "20190103220533",
+            "WINNT_x86-msvc",
+            "en-US",
+            "nightly",
+        ))
+        .body;
+    assert!(
+        quirk.starts_with("<?xml version=\"1.0\"?><updates><update type=\"minor\""),
+        "{quirk}"
+    );
+    assert!(!quirk.contains('\n') && !quirk.contains("    "));
+    let normal = srv
+        .get(&v6(
+            "59.0",
+            "20170101000000",
+            "WINNT_x86-msvc",
+            "en-US",
+            "nightly",
+        ))
+        .body;
+    assert!(normal.contains("\n    <update"));
+}
