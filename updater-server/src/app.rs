@@ -95,6 +95,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api/v1").configure(admin::configure));
 }
 
+/// Serves `config` until the process is stopped: opens the state, binds `config.listen`, runs the
+/// server and the scheduled-change task on an actix system.
+pub fn serve(config: Config) -> Result<()> {
+    let listener = TcpListener::bind(&config.listen)
+        .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    tracing::info!(%addr, db = %config.database.display(), "serving");
+    let state = Arc::new(AppState::open(config)?);
+    actix_web::rt::System::new()
+        .block_on(async move { start(state, listener)?.await })
+        .map_err(|e| Error::Internal(format!("server stopped: {e}")))
+}
+
 /// Starts the HTTP server on `listener` and the scheduled-change task. Must be called inside an
 /// actix system; the returned server runs until it is stopped.
 pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {

@@ -14,12 +14,15 @@ use crate::config::Allowlist;
 /// One patch of a locale (`completes`/`partials` entries).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct Patch {
+    /// Balrog's `from`.
     pub from: String,
+    /// Balrog's `filesize`.
     pub filesize: u64,
+    /// Balrog's `hashValue`.
     #[serde(rename = "hashValue")]
     pub hash_value: String,
+    /// Balrog's `fileUrl`.
     #[serde(default, rename = "fileUrl")]
     pub file_url: Option<String>,
 }
@@ -27,20 +30,26 @@ pub struct Patch {
 /// A locale's data within a platform.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct LocaleData {
+    /// Balrog's `buildID`.
     #[serde(default, rename = "buildID")]
     pub build_id: Option<String>,
+    /// Balrog's `appVersion`.
     #[serde(default, rename = "appVersion")]
     pub app_version: Option<String>,
+    /// Balrog's `displayVersion`.
     #[serde(default, rename = "displayVersion")]
     pub display_version: Option<String>,
+    /// Balrog's `platformVersion`.
     #[serde(default, rename = "platformVersion")]
     pub platform_version: Option<String>,
+    /// Balrog's `isOSUpdate`.
     #[serde(default, rename = "isOSUpdate")]
     pub is_os_update: Option<bool>,
+    /// Balrog's `completes`.
     #[serde(default)]
     pub completes: Vec<Patch>,
+    /// Balrog's `partials`.
     #[serde(default)]
     pub partials: Vec<Patch>,
 }
@@ -48,16 +57,20 @@ pub struct LocaleData {
 /// A platform entry: either an alias to another platform, or real data.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct Platform {
+    /// Balrog's `alias`.
     #[serde(default)]
     pub alias: Option<String>,
+    /// Balrog's `buildID`.
     #[serde(default, rename = "buildID")]
     pub build_id: Option<String>,
+    /// Balrog's `OS_FTP`.
     #[serde(default, rename = "OS_FTP")]
     pub os_ftp: Option<String>,
+    /// Balrog's `OS_BOUNCER`.
     #[serde(default, rename = "OS_BOUNCER")]
     pub os_bouncer: Option<String>,
+    /// Balrog's `locales`.
     #[serde(default)]
     pub locales: BTreeMap<String, LocaleData>,
 }
@@ -65,10 +78,11 @@ pub struct Platform {
 /// One `fileUrls` block (per channel or `*`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct FileUrlBlock {
+    /// Balrog's `completes`.
     #[serde(default)]
     pub completes: BTreeMap<String, String>,
+    /// Balrog's `partials`.
     #[serde(default)]
     pub partials: BTreeMap<String, String>,
 }
@@ -76,14 +90,17 @@ pub struct FileUrlBlock {
 /// The conditions of a schema-9 `updateLine` group; every present condition must match.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct UpdateLineFor {
+    /// Balrog's `channels`.
     #[serde(default)]
     pub channels: Option<Vec<String>>,
+    /// Balrog's `locales`.
     #[serde(default)]
     pub locales: Option<Vec<String>>,
+    /// Balrog's `versions`.
     #[serde(default)]
     pub versions: Option<Vec<String>>,
+    /// Balrog's `buildIDs`.
     #[serde(default, rename = "buildIDs")]
     pub build_ids: Option<Vec<String>>,
 }
@@ -91,10 +108,11 @@ pub struct UpdateLineFor {
 /// One schema-9 `updateLine` group.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct UpdateLineGroup {
+    /// Balrog's `for`.
     #[serde(rename = "for")]
     pub for_: UpdateLineFor,
+    /// Balrog's `fields`.
     pub fields: BTreeMap<String, Value>,
 }
 
@@ -116,44 +134,63 @@ const UPDATE_LINE_FIELDS: &[&str] = &[
 /// A Gecko "App Release" blob (schemas 4, 6, 9).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct AppRelease {
+    /// Balrog's `name`.
     pub name: String,
+    /// Balrog's `schema_version`.
     pub schema_version: u32,
+    /// Balrog's `hashFunction`.
     #[serde(rename = "hashFunction")]
     pub hash_function: String,
+    /// Balrog's `product`.
     #[serde(default)]
     pub product: Option<String>,
+    /// Balrog's `appVersion`.
     #[serde(default, rename = "appVersion")]
     pub app_version: Option<String>,
+    /// Balrog's `displayVersion`.
     #[serde(default, rename = "displayVersion")]
     pub display_version: Option<String>,
+    /// Balrog's `platformVersion`.
     #[serde(default, rename = "platformVersion")]
     pub platform_version: Option<String>,
+    /// Balrog's `detailsUrl`.
     #[serde(default, rename = "detailsUrl")]
     pub details_url: Option<String>,
+    /// Balrog's `licenseUrl`.
     #[serde(default, rename = "licenseUrl")]
     pub license_url: Option<String>,
+    /// Balrog's `billboardURL`.
     #[serde(default, rename = "billboardURL")]
     pub billboard_url: Option<String>,
+    /// Balrog's `showPrompt`.
     #[serde(default, rename = "showPrompt")]
     pub show_prompt: Option<bool>,
+    /// Balrog's `showNeverForVersion`.
     #[serde(default, rename = "showNeverForVersion")]
     pub show_never_for_version: Option<bool>,
+    /// Balrog's `actions`.
     #[serde(default)]
     pub actions: Option<String>,
+    /// Balrog's `openURL`.
     #[serde(default, rename = "openURL")]
     pub open_url: Option<String>,
+    /// Balrog's `notificationURL`.
     #[serde(default, rename = "notificationURL")]
     pub notification_url: Option<String>,
+    /// Balrog's `alertURL`.
     #[serde(default, rename = "alertURL")]
     pub alert_url: Option<String>,
+    /// Balrog's `promptWaitTime`.
     #[serde(default, rename = "promptWaitTime")]
     pub prompt_wait_time: Option<i64>,
+    /// Balrog's `fileUrls`.
     #[serde(default, rename = "fileUrls")]
     pub file_urls: Option<BTreeMap<String, FileUrlBlock>>,
+    /// Balrog's `updateLine`.
     #[serde(default, rename = "updateLine")]
     pub update_line: Option<Vec<UpdateLineGroup>>,
+    /// Balrog's `platforms`.
     #[serde(default)]
     pub platforms: BTreeMap<String, Platform>,
 }
@@ -161,14 +198,18 @@ pub struct AppRelease {
 /// A Desupport blob (schema 50).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct Desupport {
+    /// Balrog's `name`.
     pub name: String,
+    /// Balrog's `schema_version`.
     pub schema_version: u32,
+    /// Balrog's `product`.
     #[serde(default)]
     pub product: Option<String>,
+    /// Balrog's `detailsUrl`.
     #[serde(rename = "detailsUrl")]
     pub details_url: String,
+    /// Balrog's `displayVersion`.
     #[serde(rename = "displayVersion")]
     pub display_version: String,
 }

@@ -20,6 +20,33 @@
 //! * [`admin`] holds the admin operations and handlers; [`auth`] the tokens and permissions.
 //! * [`app::start`] serves it all with actix-web; [`app::configure`] is the route table.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use serde_json::json;
+//! use updater_server::blob::Release;
+//! use updater_server::config::ClientConfig;
+//! use updater_server::evaluate::evaluate;
+//! use updater_server::query;
+//! use updater_server::snapshot::{Snapshot, SnapshotData};
+//!
+//! // A desupport blob, and a rule sending every client older than 50.0 to it.
+//! let blob = json!({"name": "Desupport", "schema_version": 50,
+//!                   "detailsUrl": "https://example.org/%OS%", "displayVersion": "Old"});
+//! let release = Arc::new(Release::parse("Desupport", 1, &blob, None).unwrap());
+//! let rule = serde_json::from_value(json!({"priority": 1, "backgroundRate": 100,
+//!     "update_type": "minor", "mapping": "Desupport", "version": "<50.0"})).unwrap();
+//! let snapshot = Snapshot::build(SnapshotData {
+//!     rules: vec![(7, 1, rule)],
+//!     releases: vec![release],
+//!     ..SnapshotData::default()
+//! });
+//! let path = "/update/6/Firefox/45.0/2016/WINNT_x86-msvc/en-US/release/Windows/SSE3/default/default/update.xml";
+//! let q = query::parse(path, "", "Mozilla/5.0").unwrap().expect("a client route");
+//! let outcome = evaluate(&snapshot, &q, &ClientConfig::default(), &mut || 0).unwrap();
+//! assert_eq!(outcome.rule, Some((7, 1)));
+//! assert!(outcome.body.contains(r#"unsupported="true" detailsURL="https://example.org/WINNT""#));
+//! ```
+//!
 //! # Design decisions
 //!
 //! * **The hot path never touches the database.** Each committed admin write rebuilds the
@@ -54,6 +81,8 @@
 //! updater-server serve --config kiln.toml
 //! ```
 //! See `docs/updater-server.md` for loading a release and a rule with curl.
+
+#![deny(missing_docs)]
 
 pub mod admin;
 pub mod app;

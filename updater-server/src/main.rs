@@ -1,12 +1,9 @@
 //! The `updater-server` binary: serve, manage users and tokens, import Balrog data.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use updater_server::{commands, import, AppState, Config};
+use updater_server::{commands, import, Config};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -102,19 +99,6 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn serve(mut config: Config, listen: Option<String>) -> anyhow::Result<()> {
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
-    let listener = TcpListener::bind(&config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, db = %config.database.display(), "serving");
-    let state = Arc::new(AppState::open(config)?);
-    actix_web::rt::System::new()
-        .block_on(async move { updater_server::start(state, listener)?.await })?;
-    Ok(())
-}
-
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -123,7 +107,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { common, listen } => serve(load_config(&common)?, listen)?,
+        Command::Serve { common, listen } => {
+            let mut config = load_config(&common)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            updater_server::app::serve(config)?;
+        }
         Command::User {
             command:
                 UserCommand::Add {

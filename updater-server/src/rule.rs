@@ -33,46 +33,66 @@ impl UpdateType {
 /// `data_version`, which the store owns). `None` in a matchable column is a wildcard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct RuleRow {
+    /// Balrog's `alias`.
     #[serde(default)]
     pub alias: Option<String>,
+    /// Balrog's `priority`.
     pub priority: i64,
+    /// Balrog's `mapping`.
     #[serde(default)]
     pub mapping: Option<String>,
+    /// Balrog's `fallbackMapping`.
     #[serde(default, rename = "fallbackMapping")]
     pub fallback_mapping: Option<String>,
+    /// Balrog's `backgroundRate`.
     #[serde(rename = "backgroundRate")]
     pub background_rate: i64,
+    /// Balrog's `update_type`.
     pub update_type: UpdateType,
+    /// Balrog's `product`.
     #[serde(default)]
     pub product: Option<String>,
+    /// Balrog's `version`.
     #[serde(default)]
     pub version: Option<String>,
+    /// Balrog's `channel`.
     #[serde(default)]
     pub channel: Option<String>,
+    /// Balrog's `buildTarget`.
     #[serde(default, rename = "buildTarget")]
     pub build_target: Option<String>,
+    /// Balrog's `buildID`.
     #[serde(default, rename = "buildID")]
     pub build_id: Option<String>,
+    /// Balrog's `locale`.
     #[serde(default)]
     pub locale: Option<String>,
+    /// Balrog's `osVersion`.
     #[serde(default, rename = "osVersion")]
     pub os_version: Option<String>,
+    /// Balrog's `memory`.
     #[serde(default)]
     pub memory: Option<String>,
+    /// Balrog's `instructionSet`.
     #[serde(default, rename = "instructionSet")]
     pub instruction_set: Option<String>,
+    /// Balrog's `jaws`.
     #[serde(default)]
     pub jaws: Option<bool>,
+    /// Balrog's `mig64`.
     #[serde(default)]
     pub mig64: Option<bool>,
+    /// Balrog's `distribution`.
     #[serde(default)]
     pub distribution: Option<String>,
+    /// Balrog's `distVersion`.
     #[serde(default, rename = "distVersion")]
     pub dist_version: Option<String>,
+    /// Balrog's `headerArchitecture`.
     #[serde(default, rename = "headerArchitecture")]
     pub header_architecture: Option<String>,
+    /// Balrog's `comment`.
     #[serde(default)]
     pub comment: Option<String>,
 }

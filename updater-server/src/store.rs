@@ -120,33 +120,44 @@ pub struct StoredRule {
 
 /// An emergency shutoff.
 #[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
 pub struct Shutoff {
+    /// Product name.
     pub product: String,
+    /// Channel.
     pub channel: String,
+    /// Free-text comment.
     pub comment: Option<String>,
+    /// Row version (starts at 1, +1 per change).
     pub data_version: i64,
 }
 
 /// A pinnable release.
 #[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
 pub struct Pin {
+    /// Product name.
     pub product: String,
+    /// Channel.
     pub channel: String,
+    /// Version string.
     pub version: String,
+    /// Release name.
     pub mapping: String,
+    /// Row version (starts at 1, +1 per change).
     pub data_version: i64,
 }
 
 /// A required-signoff row.
 #[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
 pub struct RequiredSignoff {
+    /// Product name.
     pub product: String,
+    /// Channel.
     pub channel: String,
+    /// Role name.
     pub role: String,
+    /// Distinct signoffs needed from the role.
     pub signoffs_required: i64,
+    /// Row version (starts at 1, +1 per change).
     pub data_version: i64,
 }
 
@@ -164,40 +175,58 @@ pub struct PermissionOptions {
 
 /// One permission of a user.
 #[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
 pub struct Permission {
+    /// User name.
     pub username: String,
+    /// Permission object (`admin`, `rule`, `release`, ...).
     pub permission: String,
+    /// Allowed actions and products.
     pub options: PermissionOptions,
+    /// Row version (starts at 1, +1 per change).
     pub data_version: i64,
 }
 
 /// A scheduled change.
 #[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
 pub struct ScheduledChange {
+    /// Scheduled change id.
     pub sc_id: i64,
+    /// `rules`, `releases` or `emergency_shutoffs`.
     pub kind: String,
+    /// `insert`, `update` or `delete`.
     pub change_type: String,
+    /// The row (or changed columns) to apply.
     pub row: Value,
+    /// The `data_version` the change was based on.
     pub base_data_version: Option<i64>,
+    /// Earliest enactment time, ms since the epoch.
     pub when: Option<i64>,
+    /// Who scheduled it (enacted with their permissions).
     pub scheduled_by: String,
+    /// `pending`, `enacted`, `cancelled` or `failed`.
     pub state: String,
+    /// Row version (starts at 1, +1 per change).
     pub data_version: i64,
+    /// User → role of each signoff.
     pub signoffs: HashMap<String, String>,
 }
 
 /// One history row: who changed what, when, and the full row after the change (`None`: deleted).
 #[derive(Debug, Clone, Serialize)]
-#[allow(missing_docs)]
 pub struct HistoryEntry {
+    /// History row id.
     pub change_id: i64,
+    /// What changed (`rule`, `release`, ...).
     pub object_kind: String,
+    /// Which object changed.
     pub object_key: String,
+    /// Who made the change.
     pub changed_by: String,
+    /// When, ms since the epoch.
     pub timestamp: i64,
+    /// Row version (starts at 1, +1 per change).
     pub data_version: Option<i64>,
+    /// The row (or changed columns) to apply.
     pub row: Option<Value>,
 }
 

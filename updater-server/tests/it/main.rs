@@ -19,5 +19,8 @@ mod durability;
 /// The `user`, `token` and `import` commands of the real binary.
 mod cli;
 
+/// Code hygiene checks on the crate's sources.
+mod tidy;
+
 /// `Content-Signature` verification.
 mod signature;
