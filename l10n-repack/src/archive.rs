@@ -6,9 +6,10 @@
 //! directories and executables and 0644 otherwise, and fixed compression settings
 //! ([`XZ_PRESET`], [`DEFLATE_LEVEL`]), so equal trees always give byte-identical archives.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::tree::{check_entry_name, symlink_stays_inside, Node, Tree};
 use crate::{ArchiveFormat, RepackError};
@@ -240,11 +241,73 @@ fn mode(node: &Node) -> u32 {
     }
 }
 
-/// The tree as an uncompressed tar stream (GNU headers, long names as GNU extensions).
-fn tar_stream(tree: &Tree) -> std::io::Result<Vec<u8>> {
+/// Files at least this large are compressed on their own (a separate xz/gzip member, or a
+/// zip entry compressed once) and cached, so every job of a platform reuses the compressed
+/// bytes of the shared binaries instead of compressing them again.
+pub const MEMBER_THRESHOLD: usize = 1 << 20;
+
+/// One piece of a tar stream, compressed as its own xz stream or gzip member.
+enum Segment {
+    /// Headers and data of small entries (and, last, the end-of-archive blocks).
+    Small(std::ops::Range<usize>),
+    /// One large file: its header(s), data and padding.
+    Large {
+        range: std::ops::Range<usize>,
+        data: Arc<Vec<u8>>,
+    },
+}
+
+/// A cached member: the file bytes it was made from (for the identity check) and the member.
+type CachedMember = (Arc<Vec<u8>>, Arc<Vec<u8>>);
+
+/// Compressed members of large files, shared by every job that packs the same bytes.
+///
+/// A hit requires the same header bytes (path, mode, size) *and* the same shared buffer
+/// (`Arc::ptr_eq`), so a cached member always holds exactly the bytes it replaces. Member
+/// boundaries depend only on the tree, never on what is cached, so outputs stay reproducible.
+#[derive(Debug, Default)]
+pub(crate) struct MemberCache {
+    members: Mutex<HashMap<Vec<u8>, CachedMember>>,
+}
+
+impl MemberCache {
+    fn get(&self, key: &[u8], data: &Arc<Vec<u8>>) -> Option<Arc<Vec<u8>>> {
+        let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        match members.get(key) {
+            Some((cached, member)) if Arc::ptr_eq(cached, data) => Some(member.clone()),
+            _ => None,
+        }
+    }
+
+    fn insert(&self, key: Vec<u8>, data: &Arc<Vec<u8>>, member: Arc<Vec<u8>>) {
+        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        members.insert(key, (data.clone(), member));
+    }
+
+    fn get_or_compress(
+        &self,
+        key: &[u8],
+        data: &Arc<Vec<u8>>,
+        compress: impl FnOnce() -> Result<Vec<u8>, RepackError>,
+    ) -> Result<Arc<Vec<u8>>, RepackError> {
+        if let Some(member) = self.get(key, data) {
+            return Ok(member);
+        }
+        let member = Arc::new(compress()?);
+        self.insert(key.to_owned(), data, member.clone());
+        Ok(member)
+    }
+}
+
+/// The tree as an uncompressed tar stream (GNU headers, long names as GNU extensions), cut
+/// into segments.
+fn tar_stream(tree: &Tree) -> std::io::Result<(Vec<u8>, Vec<Segment>)> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
+    let mut segments = Vec::new();
+    let mut small_start = 0;
     for (path, node) in tree.iter() {
+        let start = builder.get_ref().len();
         let mut header = tar::Header::new_gnu();
         header.set_mtime(MTIME);
         header.set_uid(0);
@@ -260,6 +323,16 @@ fn tar_stream(tree: &Tree) -> std::io::Result<Vec<u8>> {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(data.len() as u64);
                 builder.append_data(&mut header, path, data.as_slice())?;
+                if data.len() >= MEMBER_THRESHOLD {
+                    if small_start < start {
+                        segments.push(Segment::Small(small_start..start));
+                    }
+                    small_start = builder.get_ref().len();
+                    segments.push(Segment::Large {
+                        range: start..small_start,
+                        data: data.clone(),
+                    });
+                }
             }
             Node::Symlink(target) => {
                 header.set_entry_type(tar::EntryType::Symlink);
@@ -268,38 +341,111 @@ fn tar_stream(tree: &Tree) -> std::io::Result<Vec<u8>> {
             }
         }
     }
-    builder.into_inner()
+    let raw = builder.into_inner()?;
+    segments.push(Segment::Small(small_start..raw.len()));
+    Ok((raw, segments))
 }
 
-/// Packs `tree` reproducibly in `format`; `what` names the output in errors.
-pub(crate) fn pack(
-    tree: &Tree,
+/// One xz stream or gzip member of `bytes`.
+fn compress_member(
+    bytes: &[u8],
     format: ArchiveFormat,
     what: &Path,
 ) -> Result<Vec<u8>, RepackError> {
-    let io = RepackError::io(what);
-    match format {
-        ArchiveFormat::TarXz => {
-            let raw = tar_stream(tree).map_err(RepackError::io(what))?;
-            let stream =
-                liblzma::stream::Stream::new_easy_encoder(XZ_PRESET, liblzma::stream::Check::Crc64)
-                    .map_err(|e| RepackError::io(what)(e.into()))?;
-            let mut encoder =
-                liblzma::write::XzEncoder::new_stream(Vec::with_capacity(raw.len() / 2), stream);
-            encoder.write_all(&raw).map_err(RepackError::io(what))?;
-            encoder.finish().map_err(io)
-        }
-        ArchiveFormat::TarGz => {
-            let raw = tar_stream(tree).map_err(RepackError::io(what))?;
-            let mut encoder = flate2::GzBuilder::new().mtime(0).write(
-                Vec::with_capacity(raw.len() / 2),
-                flate2::Compression::new(DEFLATE_LEVEL),
-            );
-            encoder.write_all(&raw).map_err(RepackError::io(what))?;
-            encoder.finish().map_err(io)
-        }
-        ArchiveFormat::Zip => pack_zip(tree, what),
+    if format == ArchiveFormat::TarXz {
+        let stream =
+            liblzma::stream::Stream::new_easy_encoder(XZ_PRESET, liblzma::stream::Check::Crc64)
+                .map_err(|e| RepackError::io(what)(e.into()))?;
+        let mut encoder =
+            liblzma::write::XzEncoder::new_stream(Vec::with_capacity(bytes.len() / 2), stream);
+        encoder.write_all(bytes).map_err(RepackError::io(what))?;
+        encoder.finish().map_err(RepackError::io(what))
+    } else {
+        let mut encoder = flate2::GzBuilder::new().mtime(0).write(
+            Vec::with_capacity(bytes.len() / 2),
+            flate2::Compression::new(DEFLATE_LEVEL),
+        );
+        encoder.write_all(bytes).map_err(RepackError::io(what))?;
+        encoder.finish().map_err(RepackError::io(what))
     }
+}
+
+/// The cache key of a large tar segment: its header bytes (without the data and padding).
+fn segment_key<'a>(raw: &'a [u8], range: &std::ops::Range<usize>, data_len: usize) -> &'a [u8] {
+    let padded = data_len.div_ceil(512) * 512;
+    &raw[range.start..range.end - padded]
+}
+
+/// Packs `tree` reproducibly in `format`, reusing (and filling) `cache` for large files;
+/// `what` names the output in errors.
+pub(crate) fn pack(
+    tree: &Tree,
+    format: ArchiveFormat,
+    cache: &MemberCache,
+    what: &Path,
+) -> Result<Vec<u8>, RepackError> {
+    if format == ArchiveFormat::Zip {
+        return pack_zip(tree, cache, what);
+    }
+    let (raw, segments) = tar_stream(tree).map_err(RepackError::io(what))?;
+    let mut out = Vec::with_capacity(raw.len() / 2);
+    for segment in segments {
+        match segment {
+            Segment::Small(range) => {
+                out.extend_from_slice(&compress_member(&raw[range], format, what)?)
+            }
+            Segment::Large { range, data } => {
+                let key = segment_key(&raw, &range, data.len());
+                let member = cache.get_or_compress(key, &data, || {
+                    compress_member(&raw[range.clone()], format, what)
+                })?;
+                out.extend_from_slice(&member);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Compresses the large files of `tree` into `cache` ahead of the jobs, in parallel.
+pub(crate) fn warm(
+    tree: &Tree,
+    format: ArchiveFormat,
+    cache: &MemberCache,
+    what: &Path,
+) -> Result<(), RepackError> {
+    use rayon::prelude::*;
+    if format == ArchiveFormat::Zip {
+        let large: Vec<(&str, &Node, &Arc<Vec<u8>>)> = tree
+            .iter()
+            .filter_map(|(path, node)| match node {
+                Node::File { data, .. } if data.len() >= MEMBER_THRESHOLD => {
+                    Some((path, node, data))
+                }
+                _ => None,
+            })
+            .collect();
+        return large.into_par_iter().try_for_each(|(path, node, data)| {
+            cache
+                .get_or_compress(&zip_key(path, node), data, || {
+                    single_entry_zip(path, node, data, what)
+                })
+                .map(drop)
+        });
+    }
+    let (raw, segments) = tar_stream(tree).map_err(RepackError::io(what))?;
+    segments
+        .into_par_iter()
+        .try_for_each(|segment| match segment {
+            Segment::Small(_) => Ok(()),
+            Segment::Large { range, data } => {
+                let key = segment_key(&raw, &range, data.len());
+                cache
+                    .get_or_compress(key, &data, || {
+                        compress_member(&raw[range.clone()], format, what)
+                    })
+                    .map(drop)
+            }
+        })
 }
 
 /// The options of every zip entry Kiln writes.
@@ -311,7 +457,30 @@ pub(crate) fn zip_options(unix_mode: u32) -> zip::write::SimpleFileOptions {
         .unix_permissions(unix_mode)
 }
 
-fn pack_zip(tree: &Tree, what: &Path) -> Result<Vec<u8>, RepackError> {
+fn zip_key(path: &str, node: &Node) -> Vec<u8> {
+    format!("zip\0{path}\0{:o}", mode(node)).into_bytes()
+}
+
+/// A zip holding only `path`, compressed with Kiln's settings (the source of raw copies).
+fn single_entry_zip(
+    path: &str,
+    node: &Node,
+    data: &[u8],
+    what: &Path,
+) -> Result<Vec<u8>, RepackError> {
+    let err = |source| RepackError::Zip {
+        what: what.display().to_string(),
+        source,
+    };
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::with_capacity(data.len() / 2)));
+    writer
+        .start_file(path, zip_options(mode(node)))
+        .map_err(err)?;
+    writer.write_all(data).map_err(RepackError::io(what))?;
+    Ok(writer.finish().map_err(err)?.into_inner())
+}
+
+fn pack_zip(tree: &Tree, cache: &MemberCache, what: &Path) -> Result<Vec<u8>, RepackError> {
     let err = |source| RepackError::Zip {
         what: what.display().to_string(),
         source,
@@ -323,6 +492,15 @@ fn pack_zip(tree: &Tree, what: &Path) -> Result<Vec<u8>, RepackError> {
             Node::Dir => writer
                 .add_directory(format!("{path}/"), options)
                 .map_err(err)?,
+            Node::File { data, .. } if data.len() >= MEMBER_THRESHOLD => {
+                let single = cache.get_or_compress(&zip_key(path, node), data, || {
+                    single_entry_zip(path, node, data, what)
+                })?;
+                let mut archive =
+                    zip::ZipArchive::new(std::io::Cursor::new(single.as_slice())).map_err(err)?;
+                let file = archive.by_index_raw(0).map_err(err)?;
+                writer.raw_copy_file(file).map_err(err)?;
+            }
             Node::File { data, .. } => {
                 writer.start_file(path, options).map_err(err)?;
                 writer.write_all(data).map_err(RepackError::io(what))?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::archive::{self, Limits};
+use crate::archive::{self, Limits, MemberCache};
 use crate::output::{self, journal_path, write_atomic};
 use crate::sources::{self, LocaleSource, PartnerSource};
 use crate::tree::Tree;
@@ -439,20 +439,32 @@ fn run_jobs(
         })
         .collect::<Result<_, RepackError>>()?;
     drop(bases);
+    // Compress each build's large shared files once, for all its jobs.
+    let caches: BTreeMap<Platform, MemberCache> = needed
+        .iter()
+        .map(|&p| (p, MemberCache::default()))
+        .collect();
+    trees.par_iter().try_for_each(|(platform, tree)| {
+        archive::warm(
+            tree,
+            platform.format(),
+            &caches[platform],
+            &inputs.builds[platform],
+        )
+    })?;
 
     let results: Vec<(Job, Result<(), RepackError>)> = pending
         .into_par_iter()
         .map(|(job, print)| {
-            let result = run_job(
-                inputs,
-                &job,
-                &print,
-                &trees[&job.platform],
-                &locales,
-                &partners,
-                options.signer,
+            let context = JobContext {
+                base: &trees[&job.platform],
+                cache: &caches[&job.platform],
+                locales: &locales,
+                partners: &partners,
+                signer: options.signer,
                 out,
-            );
+            };
+            let result = run_job(inputs, &job, &print, &context);
             let outcome = if result.is_ok() {
                 JobOutcome::Written
             } else {
@@ -473,17 +485,30 @@ fn run_jobs(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every job of a run shares.
+struct JobContext<'a> {
+    base: &'a Tree,
+    cache: &'a MemberCache,
+    locales: &'a BTreeMap<Locale, LocaleSource>,
+    partners: &'a BTreeMap<(String, String), PartnerSource>,
+    signer: Option<&'a dyn ArtifactSigner>,
+    out: &'a Path,
+}
+
 fn run_job(
     inputs: &RepackInputs,
     job: &Job,
     print: &[u8; 32],
-    base: &Tree,
-    locales: &BTreeMap<Locale, LocaleSource>,
-    partners: &BTreeMap<(String, String), PartnerSource>,
-    signer: Option<&dyn ArtifactSigner>,
-    out: &Path,
+    context: &JobContext<'_>,
 ) -> Result<(), RepackError> {
+    let JobContext {
+        base,
+        cache,
+        locales,
+        partners,
+        signer,
+        out,
+    } = *context;
     let what = &inputs.builds[&job.platform];
     let mut tree = transform::localize(
         base,
@@ -498,7 +523,7 @@ fn run_job(
         }
     }
     let path = out.join(&job.output);
-    let bytes = archive::pack(&tree, job.platform.format(), &path)?;
+    let bytes = archive::pack(&tree, job.platform.format(), cache, &path)?;
     drop(tree);
     // Drop any journal record first: a crash below must not leave a stale record behind.
     let journal = journal_path(out, &job.id);

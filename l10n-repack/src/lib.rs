@@ -23,7 +23,17 @@
 //!
 //! * Outputs are **reproducible**: the same inputs give byte-identical archives whatever the
 //!   thread count or chunking (sorted entries, fixed times, owners, modes and compression
-//!   settings; see [`archive`](crate::XZ_PRESET) constants).
+//!   settings: [`XZ_PRESET`], [`DEFLATE_LEVEL`], [`MTIME`]).
+//!
+//! # Design decision: compress shared binaries once
+//!
+//! Every locale build of a platform carries the same large binaries. Each file of at least
+//! [`MEMBER_THRESHOLD`] bytes is therefore compressed on its own — as a separate xz stream or
+//! gzip member of the `.tar.xz`/`.tar.gz` (concatenated streams and members are standard and
+//! every `xz`, `gzip` and `tar` reads them), or as a zip entry copied raw — once per run, and
+//! every job reuses those bytes. A repack then costs about as much as compressing its localized
+//! files, not the whole build. Member boundaries depend only on the tree, so outputs stay
+//! byte-identical whether or not a member came from the cache.
 //! * Outputs are **atomic**: written to a temp file and renamed; a failed job leaves no file.
 //! * Reruns are **resumable**: a job whose archive matches its journal record (same input
 //!   fingerprint, same SHA-256) and, when signing, whose `.sig` verifies, is skipped.
@@ -58,7 +68,7 @@ mod sources;
 mod transform;
 mod tree;
 
-pub use archive::{Limits, DEFLATE_LEVEL, MTIME, XZ_PRESET};
+pub use archive::{Limits, DEFLATE_LEVEL, MEMBER_THRESHOLD, MTIME, XZ_PRESET};
 pub use engine::{
     run, ArtifactSigner, JobOutcome, NoProgress, Progress, RepackInputs, RepackOptions,
     RepackReport,
