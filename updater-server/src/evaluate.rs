@@ -8,7 +8,7 @@ use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::query::{Force, UpdateQuery};
 use crate::snapshot::Snapshot;
-use crate::version::MozVersion;
+use crate::version::{MozVersion, PinVersion};
 use crate::xml::{self, RenderCtx};
 
 /// The answer to one update request.
@@ -41,28 +41,6 @@ fn bad(e: impl ToString) -> Error {
     Error::BadData(e.to_string())
 }
 
-/// Is `release` (version `rv`) newer than the pin (`102.` or `102.1.`)? The pin format is checked here.
-fn newer_than_pin(rv: &MozVersion, pin: &str) -> Result<bool, Error> {
-    let invalid = || Error::BadData(format!("Version Pin String '{pin}' is invalid."));
-    let body = pin.strip_suffix('.').ok_or_else(invalid)?;
-    let parts: Vec<u64> = body
-        .split('.')
-        .map(|p| {
-            if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-                p.parse().ok()
-            } else {
-                None
-            }
-        })
-        .collect::<Option<_>>()
-        .ok_or_else(invalid)?;
-    match parts.as_slice() {
-        [major] => Ok(rv.major() > *major),
-        [major, minor] => Ok((rv.major(), rv.minor()) > (*major, *minor)),
-        _ => Err(invalid()),
-    }
-}
-
 fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
     let Blob::App(app) = &release.blob else {
         return Ok(Serve::Yes);
@@ -91,7 +69,7 @@ fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
         }
     }
     if let Some(pin) = &q.pin {
-        if newer_than_pin(&rv, pin)? {
+        if PinVersion::parse(pin).map_err(bad)?.is_older_than(&rv) {
             return Ok(Serve::Maybe);
         }
     }
@@ -165,21 +143,4 @@ pub fn evaluate(
         rule: meta,
         body: Cow::Owned(xml::render(release, &ctx)?),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pins() {
-        let v = |s| MozVersion::parse(s).unwrap();
-        assert!(!newer_than_pin(&v("102.3.0"), "102.").unwrap());
-        assert!(newer_than_pin(&v("103.0"), "102.").unwrap());
-        assert!(newer_than_pin(&v("102.2.0"), "102.1.").unwrap());
-        assert!(!newer_than_pin(&v("102.1.5"), "102.1.").unwrap());
-        for bad in ["2", "102", "a.", "102.1.1.", ".", "1..", "102.a."] {
-            assert!(newer_than_pin(&v("1.0"), bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -96,6 +96,56 @@ impl PartialOrd for MozVersion {
     }
 }
 
+/// A `?pin=` value: `102.` or `102.1.` (`^\d+\.(\d+\.)?$`). Only [`PinVersion::parse`] builds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinVersion {
+    major: u64,
+    minor: Option<u64>,
+}
+
+/// A pin string that does not have the `102.` / `102.1.` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidPin(pub String);
+
+impl fmt::Display for InvalidPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Version Pin String '{}' is invalid.", self.0)
+    }
+}
+
+impl PinVersion {
+    /// Parses a pin string.
+    pub fn parse(pin: &str) -> Result<Self, InvalidPin> {
+        let invalid = || InvalidPin(pin.to_owned());
+        let body = pin.strip_suffix('.').ok_or_else(invalid)?;
+        let parts: Vec<u64> = body
+            .split('.')
+            .map(parse_number)
+            .collect::<Option<_>>()
+            .ok_or_else(invalid)?;
+        match parts.as_slice() {
+            [major] => Ok(PinVersion {
+                major: *major,
+                minor: None,
+            }),
+            [major, minor] => Ok(PinVersion {
+                major: *major,
+                minor: Some(*minor),
+            }),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// Is `version` newer than the pin? A pin compares by its own components only, so `102.`
+    /// equals every `102.x.y`.
+    pub fn is_older_than(&self, version: &MozVersion) -> bool {
+        match self.minor {
+            None => version.major() > self.major,
+            Some(minor) => (version.major(), version.minor()) > (self.major, minor),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +197,22 @@ mod tests {
         assert!(v("56.0.1") > v("56.0"));
         assert!(v("100.0") > v("99.0.1"));
         assert_eq!(v("1.5.0.12"), v("1.5.12"));
+    }
+
+    #[test]
+    fn pins() {
+        let newer =
+            |version: &str, pin: &str| PinVersion::parse(pin).unwrap().is_older_than(&v(version));
+        assert!(!newer("102.3.0", "102."));
+        assert!(newer("103.0", "102."));
+        assert!(newer("102.2.0", "102.1."));
+        assert!(!newer("102.1.5", "102.1."));
+        for bad in ["2", "102", "a.", "102.1.1.", ".", "1..", "102.a.", ""] {
+            assert!(PinVersion::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            PinVersion::parse("2").unwrap_err().to_string(),
+            "Version Pin String '2' is invalid."
+        );
     }
 }

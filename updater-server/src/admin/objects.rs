@@ -8,6 +8,7 @@ use crate::app::{blocking, AppState};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::store::{Pin, RequiredSignoff, Shutoff, Tx};
+use crate::version::PinVersion;
 
 use super::signoffs::{self, Needed};
 use super::{check_version, from_json, DataVersionQuery, Mode};
@@ -90,18 +91,6 @@ pub fn delete_shutoff(tx: &Tx<'_>, actor: &Actor, mode: Mode, body: &ShutoffBody
     Ok(())
 }
 
-/// Is `pin` a valid pin string (`^\d+\.(\d+\.)?$`)?
-pub fn valid_pin(pin: &str) -> bool {
-    let Some(body) = pin.strip_suffix('.') else {
-        return false;
-    };
-    let parts: Vec<&str> = body.split('.').collect();
-    (1..=2).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PinBody {
@@ -118,7 +107,7 @@ fn put_pin(
     version: &str,
     body: PinBody,
 ) -> Result<(bool, i64)> {
-    if !valid_pin(version) {
+    if PinVersion::parse(version).is_err() {
         return Err(Error::Invalid(format!(
             "pin version '{version}' must look like 102. or 102.1."
         )));
