@@ -10,7 +10,8 @@ use crate::evaluate::{evaluate, Outcome};
 use crate::query;
 use crate::xml;
 
-/// Registers the client-facing routes; everything unmatched falls to [`fallback`].
+/// Registers the client-facing routes; everything unmatched falls to `fallback` (the empty
+/// document under `/update…`, else 404).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/update/{tail:.*}", web::get().to(update))
         .route("/__heartbeat__", web::get().to(heartbeat))

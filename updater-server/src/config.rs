@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Balrog's `ALLOWLISTED_DOMAINS`: domain (host[:port]) → products allowed to use it.
+/// Balrog's `ALLOWLISTED_DOMAINS`: domain (`host` or `host:port`) → products allowed to use it.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Allowlist(pub BTreeMap<String, Vec<String>>);
