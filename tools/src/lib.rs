@@ -4,7 +4,8 @@
 //!
 //! # Brief overview
 //!
-//! * [`cmd`]: `kiln fixtures`, `kiln keys`, `kiln repack`, `kiln checksums`, `kiln verify`.
+//! * [`cmd`]: `kiln fixtures`, `kiln keys`, `kiln repack`, `kiln sign`, `kiln checksums`,
+//!   `kiln verify`.
 //!   Later release commands (go-to-build, promote, chemspill…) are added as further modules.
 //! * [`signing::ed25519`]: detached `<file>.sig` Ed25519 signatures, with the `mar` crate's key
 //!   files and key ids; [`signing::ed25519::ArtifactKey`] is the repack engine's signer.

@@ -5,6 +5,7 @@ pub mod checksums;
 pub mod fixtures;
 pub mod keys;
 pub mod repack;
+pub mod sign;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ pub enum Command {
     Keys(keys::KeysArgs),
     /// Repack en-US builds into every locale and partner build.
     Repack(repack::RepackArgs),
+    /// Write `<file>.sig` (Ed25519) for every archive of a build directory.
+    Sign(sign::SignArgs),
     /// Write SHA256SUMS/SHA512SUMS with OpenPGP signatures and KEY.
     Checksums(checksums::ChecksumsArgs),
     /// Verify every .sig and both SUMS files of a build directory.
@@ -40,6 +43,7 @@ impl Cli {
             Command::Fixtures(args) => args.run(),
             Command::Keys(args) => args.run(),
             Command::Repack(args) => args.run(),
+            Command::Sign(args) => args.run(),
             Command::Checksums(args) => args.run(),
             Command::Verify(args) => args.run(),
         }

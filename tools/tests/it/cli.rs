@@ -211,3 +211,32 @@ fn repack_reports_hostile_input_with_file_and_line() {
     ]);
     assert!(!bad_chunk.status.success());
 }
+
+#[test]
+fn sign_re_signs_every_archive() {
+    let release = release();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&release.build, dir.path());
+    for entry in walkdir::WalkDir::new(dir.path()) {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().ends_with(".sig") {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    let public = release.keys.join("ed25519.pub");
+    assert_eq!(
+        kiln(&["verify", "--dir", s(dir.path()), "--key", s(&public)])
+            .status
+            .code(),
+        Some(1)
+    );
+    let output = kiln_ok(&[
+        "sign",
+        "--dir",
+        s(dir.path()),
+        "--key",
+        s(&release.keys.join("ed25519.key")),
+    ]);
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("signed 24 files"));
+    kiln_ok(&["verify", "--dir", s(dir.path()), "--key", s(&public)]);
+}
