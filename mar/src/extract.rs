@@ -84,27 +84,57 @@ fn stage_and_place<R: Read + Seek>(
         bytes += written;
         staged.push((temp, entry));
     }
+    check_destinations(dest, &entries)?;
     for (temp, entry) in &staged {
         let target = dest.join(entry.name().to_relative_path());
         let parent = target.parent().expect("joined onto dest");
         ensure_real_dirs(dest, parent, created_dirs)?;
-        match fs::symlink_metadata(&target) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(Error::UnsafeDestination {
-                    name: entry.name().to_string(),
-                    path: target,
-                    reason: "a directory is in the way",
-                })
-            }
-            // A file or a symlink is replaced by the rename itself; a symlink is never followed.
-            _ => {}
-        }
+        // A file or a symlink at the target is replaced by the rename itself; a symlink is
+        // never followed.
         fs::rename(temp, &target).map_err(Error::file(&target))?;
     }
     Ok(ExtractSummary {
         files: staged.len(),
         bytes,
     })
+}
+
+/// Refuses, before anything is placed, entries that cannot all be written: a name that is also
+/// another entry's directory, a directory in the way of a file, or a path through a symlink or
+/// a file that already exists in the destination.
+fn check_destinations(dest: &Path, entries: &[crate::Entry]) -> Result<()> {
+    let names: std::collections::HashSet<&str> =
+        entries.iter().map(|e| e.name().as_str()).collect();
+    for entry in entries {
+        let name = entry.name().as_str();
+        let unsafe_destination = |path: PathBuf, reason| Error::UnsafeDestination {
+            name: name.to_owned(),
+            path,
+            reason,
+        };
+        for (i, _) in name.match_indices('/') {
+            if names.contains(&name[..i]) {
+                return Err(unsafe_destination(
+                    dest.join(&name[..i]),
+                    "another entry is a file at a parent path",
+                ));
+            }
+            match fs::symlink_metadata(dest.join(&name[..i])) {
+                Ok(meta) if !meta.is_dir() => {
+                    return Err(unsafe_destination(
+                        dest.join(&name[..i]),
+                        "a path component is a symlink or a file",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let target = dest.join(entry.name().to_relative_path());
+        if fs::symlink_metadata(&target).is_ok_and(|meta| meta.is_dir()) {
+            return Err(unsafe_destination(target, "a directory is in the way"));
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` (inside `dest`) component by component, refusing to pass through anything that

@@ -60,6 +60,13 @@ impl fmt::Display for KeyId {
     }
 }
 
+fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
+    std::fs::read(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// A private key that can sign MARs (and, for Ed25519, any other artifact).
 #[derive(Clone)]
 pub enum SigningKey {
@@ -90,11 +97,7 @@ impl SigningKey {
 
     /// Reads a private key file (PEM or DER, Ed25519 or RSA).
     pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        SigningKey::from_bytes(&bytes, &path.display().to_string())
+        SigningKey::from_bytes(&read_key_file(path)?, &path.display().to_string())
     }
 
     /// Parses a private key from PEM or DER bytes; `what` names the source in errors.
@@ -168,11 +171,7 @@ pub enum PublicKey {
 impl PublicKey {
     /// Reads a public key file (PEM or DER; SPKI for both kinds, PKCS#1 also for RSA).
     pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        PublicKey::from_bytes(&bytes, &path.display().to_string())
+        PublicKey::from_bytes(&read_key_file(path)?, &path.display().to_string())
     }
 
     /// Parses a public key from PEM or DER bytes; `what` names the source in errors.

@@ -137,6 +137,21 @@ impl MarBuilder {
         Ok(self)
     }
 
+    /// Adds the content of `reader` under `name` with permission bits `mode` (masked to 0o777).
+    ///
+    /// The content is read now, into memory; for large files prefer [`MarBuilder::add_file`],
+    /// which streams from disk when the archive is written.
+    pub fn add_reader(
+        &mut self,
+        name: EntryPath,
+        mode: u32,
+        reader: &mut dyn Read,
+    ) -> Result<&mut Self> {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes)?;
+        self.add_bytes(name, mode, bytes)
+    }
+
     /// Adds the regular file at `path` under `name`, taking its permission bits.
     pub fn add_file(&mut self, name: EntryPath, path: &Path) -> Result<&mut Self> {
         let meta = std::fs::symlink_metadata(path).map_err(Error::file(path))?;

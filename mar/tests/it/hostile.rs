@@ -426,3 +426,21 @@ fn a_corrupt_entry_leaves_nothing_behind() {
         b"before"
     );
 }
+
+#[test]
+fn a_file_that_is_also_a_directory_of_another_entry_is_refused_before_anything_is_written() {
+    let bytes = Raw::new(b"filechild")
+        .entry(S, 4, 0o644, b"a")
+        .entry(S + 4, 5, 0o644, b"a/b")
+        .build();
+    let dest = tempfile::tempdir().unwrap();
+    let err = mar::extract_all(
+        &mut open_bytes(bytes).unwrap(),
+        dest.path(),
+        ExtractMode::Decompress,
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::UnsafeDestination { .. }), "{err:?}");
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}
