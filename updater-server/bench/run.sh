@@ -27,6 +27,7 @@ kiln_pid=$!
 
 mkdir -p "$out/www"
 cp "$out/static.xml" "$out/www/static.xml"
+chmod 755 "$out" "$out/www" && chmod 644 "$out/www/static.xml"   # nginx workers run unprivileged
 cat > "$out/nginx.conf" <<NGINX
 worker_processes 2;
 daemon off;
@@ -56,6 +57,7 @@ echo "==> sample answer ($first_path):"
 curl -s "http://127.0.0.1:$kiln_port$first_path" | head -c 400; echo
 
 run_wrk() { wrk -t2 -c64 -d"${duration}s" --latency "$@"; }
+curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/static.xml" || { echo "nginx cannot serve static.xml" >&2; exit 1; }
 echo "==> warm-up"
 wrk -t2 -c64 -d3s -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" >/dev/null
 echo "==> Kiln /update/6/... (varied paths)"

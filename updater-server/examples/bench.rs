@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use updater_server::admin::{rules, Mode};
 use updater_server::auth::Actor;
+use updater_server::config::Allowlist;
 use updater_server::store::{Permission, PermissionOptions, Store};
 use updater_server::{import, AppState, Config};
 
@@ -189,10 +190,18 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     );
     drop(store);
 
-    let config = Config {
+    let mut config = Config {
         database: db.clone(),
         ..Config::default()
     };
+    config.client.allowlisted_domains = Allowlist(
+        [(
+            "download.example.org".to_owned(),
+            vec!["Firefox".to_owned()],
+        )]
+        .into_iter()
+        .collect(),
+    );
     let started = Instant::now();
     let state = AppState::open(config)?;
     println!(
@@ -245,6 +254,24 @@ fn setup(out: &Path) -> anyhow::Result<()> {
         }
     }
     let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
+    let queries: Vec<_> = paths
+        .iter()
+        .map(|p| updater_server::query::parse(p, "", ""))
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..10 {
+        for q in queries.iter().flatten() {
+            bytes += updater_server::evaluate::evaluate(&snapshot, q, &client, &mut || 0)?
+                .body
+                .len();
+        }
+    }
+    println!(
+        "evaluate + render in-process: {:.2} us per request ({} requests, {bytes} bytes)",
+        started.elapsed().as_secs_f64() * 1e6 / (10 * queries.len()) as f64,
+        10 * queries.len()
+    );
     let mut body = sample.into_bytes();
     body.resize(mean, b' ');
     std::fs::write(out.join("static.xml"), &body)?;

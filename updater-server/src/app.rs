@@ -55,7 +55,8 @@ impl AppState {
         signer: Option<ResponseSigner>,
         dice: Box<dyn Dice>,
     ) -> Result<Self> {
-        let snapshot = SnapshotCell::new(store.load_snapshot()?);
+        let snapshot =
+            SnapshotCell::new(store.load_snapshot()?, config.client.response_memo_entries);
         Ok(AppState {
             store,
             snapshot,

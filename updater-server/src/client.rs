@@ -2,11 +2,13 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::app::{blocking, AppState};
 use crate::error::{Error, Result};
-use crate::evaluate::{evaluate, Outcome};
+use crate::evaluate::evaluate;
+use crate::memo::{MemoEntry, ResponseMemo};
 use crate::query;
 use crate::xml;
 
@@ -51,29 +53,49 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let Some(q) = query::parse(req.path(), req.query_string(), user_agent)? else {
-        return Ok(xml_response(StatusCode::OK, xml::EMPTY.to_owned()));
-    };
     let fixed = dice_override(req, state)?;
     let snapshot = state.snapshot.load();
-    let Outcome { rule, body } = evaluate(&snapshot, &q, &state.config.client, &mut || {
-        fixed.unwrap_or_else(|| state.dice.roll())
-    })?;
-    let body = body.into_owned();
+    let key = ResponseMemo::key(req.path(), req.query_string(), user_agent.contains("PPC"));
+    let entry = match snapshot.memo().get(&key) {
+        Some(hit) => hit,
+        None => {
+            let Some(q) = query::parse(req.path(), req.query_string(), user_agent)? else {
+                return Ok(xml_response(StatusCode::OK, xml::EMPTY.to_owned()));
+            };
+            let mut rolled = false;
+            let outcome = {
+                let mut dice = || {
+                    rolled = true;
+                    fixed.unwrap_or_else(|| state.dice.roll())
+                };
+                evaluate(&snapshot, &q, &state.config.client, &mut dice)?
+            };
+            let entry = MemoEntry {
+                rule: outcome.rule,
+                body: Bytes::from(outcome.body.into_owned()),
+            };
+            if !rolled {
+                snapshot.memo().put(key, entry.clone());
+            }
+            entry
+        }
+    };
     let mut resp = HttpResponse::Ok();
     resp.insert_header((
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
     ));
-    let (id, dv) = rule.map_or(("unknown".to_owned(), "unknown".to_owned()), |(id, dv)| {
-        (id.to_string(), dv.to_string())
-    });
+    let (id, dv) = entry
+        .rule
+        .map_or(("unknown".to_owned(), "unknown".to_owned()), |(id, dv)| {
+            (id.to_string(), dv.to_string())
+        });
     resp.insert_header(("Rule-ID", id))
         .insert_header(("Rule-Data-Version", dv));
     if let Some(signer) = &state.signer {
-        resp.insert_header(("Content-Signature", signer.header(body.as_bytes())));
+        resp.insert_header(("Content-Signature", signer.header(&entry.body)));
     }
-    Ok(resp.body(body))
+    Ok(resp.body(entry.body))
 }
 
 /// `GET /update/…`: evaluates the rules against the snapshot; never touches the database.

@@ -34,13 +34,25 @@ impl Allowlist {
 }
 
 /// The `[client]` table: settings of the client endpoint.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
     /// Domains patches may point to, with the products allowed on each.
     pub allowlisted_domains: Allowlist,
     /// URL prefixes that get `force=` appended when the request forced a mapping.
     pub special_force_hosts: Vec<String>,
+    /// How many dice-independent answers to memoize per snapshot (0 disables the memo).
+    pub response_memo_entries: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            allowlisted_domains: Allowlist::default(),
+            special_force_hosts: Vec::new(),
+            response_memo_entries: 20_000,
+        }
+    }
 }
 
 /// The `[testing]` table. Everything here is off by default and must stay off in production.

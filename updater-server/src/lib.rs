@@ -96,6 +96,7 @@ pub mod error;
 pub mod evaluate;
 pub mod import;
 pub mod matching;
+pub mod memo;
 pub mod metrics;
 pub mod query;
 pub mod rule;

@@ -144,6 +144,11 @@ impl Metrics {
             "# HELP kiln_releases Releases in the serving snapshot.\n# TYPE kiln_releases gauge\n",
         );
         let _ = writeln!(out, "kiln_releases {}", snapshot.releases().len());
+        out.push_str(
+            "# HELP kiln_response_memo_entries Answers memoized for the serving snapshot.\n",
+        );
+        out.push_str("# TYPE kiln_response_memo_entries gauge\n");
+        let _ = writeln!(out, "kiln_response_memo_entries {}", snapshot.memo().len());
         out
     }
 }

@@ -6,12 +6,14 @@
 //! never touches SQLite. Because a snapshot is built from a single committed state in which no rule
 //! maps a missing release, no request can see a rule pointing at a deleted release.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use crate::blob::Release;
 use crate::matching::fallback_channel;
+use crate::memo::ResponseMemo;
 use crate::query::UpdateQuery;
 use crate::rule::{CompiledRule, RuleRow};
 
@@ -38,22 +40,36 @@ impl ChannelIndex {
         }
     }
 
-    fn candidates(&self, q: &UpdateQuery, out: &mut Vec<u32>) {
-        out.extend(&self.any);
-        for channel in [q.channel.as_str(), q.fallback_channel.as_str()] {
-            if let Some(v) = self.exact.get(channel) {
-                out.extend(v);
+    /// Indices of the rules that may match `q`, ascending (= priority order). Borrowed from the
+    /// index when a single bucket applies, which is the common case.
+    fn candidates(&self, q: &UpdateQuery) -> Cow<'_, [u32]> {
+        let mut sources: Vec<&[u32]> = Vec::with_capacity(3);
+        sources.push(&self.any);
+        sources.extend(self.exact.get(&q.channel).map(Vec::as_slice));
+        if q.fallback_channel != q.channel {
+            sources.extend(self.exact.get(&q.fallback_channel).map(Vec::as_slice));
+        }
+        sources.retain(|s| !s.is_empty());
+        let globs: Vec<u32> = self
+            .globs
+            .iter()
+            .filter(|(prefix, _)| {
+                q.channel.starts_with(prefix.as_str())
+                    || q.fallback_channel.starts_with(prefix.as_str())
+            })
+            .map(|(_, idx)| *idx)
+            .collect();
+        match (sources.as_slice(), globs.is_empty()) {
+            ([], true) => Cow::Borrowed(&[]),
+            ([single], true) => Cow::Borrowed(*single),
+            _ => {
+                let mut all: Vec<u32> = sources.concat();
+                all.extend(globs);
+                all.sort_unstable();
+                all.dedup();
+                Cow::Owned(all)
             }
         }
-        for (prefix, idx) in &self.globs {
-            if q.channel.starts_with(prefix.as_str())
-                || q.fallback_channel.starts_with(prefix.as_str())
-            {
-                out.push(*idx);
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
     }
 }
 
@@ -80,6 +96,7 @@ pub struct Snapshot {
     shutoffs: HashSet<(String, String)>,
     pins: HashMap<(String, String, String), String>,
     built_at: SystemTime,
+    memo: ResponseMemo,
 }
 
 impl Snapshot {
@@ -141,6 +158,7 @@ impl Snapshot {
                 .map(|(p, c, v, m)| ((p, c, v), m))
                 .collect(),
             built_at: SystemTime::now(),
+            memo: ResponseMemo::default(),
         }
     }
 
@@ -150,10 +168,8 @@ impl Snapshot {
         q: &UpdateQuery,
     ) -> impl Iterator<Item = &'a CompiledRule> + 'a {
         let index = self.by_product.get(&q.product).unwrap_or(&self.any_product);
-        let mut idx = Vec::new();
-        index.candidates(q, &mut idx);
-        idx.into_iter()
-            .filter_map(move |i| self.rules.get(i as usize))
+        let idx = index.candidates(q);
+        (0..idx.len()).filter_map(move |n| self.rules.get(idx[n] as usize))
     }
 
     /// Is updating shut off for the query's product on its channel or fallback channel?
@@ -180,34 +196,48 @@ impl Snapshot {
         self.rules.len()
     }
 
+    /// Answers already computed against this snapshot.
+    pub fn memo(&self) -> &ResponseMemo {
+        &self.memo
+    }
+
     /// When the snapshot was built.
     pub fn built_at(&self) -> SystemTime {
         self.built_at
     }
 }
 
-/// The published snapshot; readers clone the `Arc`, writers swap it.
+/// The published snapshot; readers clone the `Arc`, writers swap it. Each published snapshot
+/// gets a fresh, empty answer memo of the cell's capacity.
 #[derive(Debug)]
-pub struct SnapshotCell(RwLock<Arc<Snapshot>>);
+pub struct SnapshotCell {
+    current: RwLock<Arc<Snapshot>>,
+    memo_capacity: usize,
+}
 
 impl SnapshotCell {
-    /// Starts with `snapshot`.
-    pub fn new(snapshot: Snapshot) -> Self {
-        SnapshotCell(RwLock::new(Arc::new(snapshot)))
+    /// Starts with `snapshot`; memos hold at most `memo_capacity` answers (0 disables them).
+    pub fn new(mut snapshot: Snapshot, memo_capacity: usize) -> Self {
+        snapshot.memo = ResponseMemo::new(memo_capacity);
+        SnapshotCell {
+            current: RwLock::new(Arc::new(snapshot)),
+            memo_capacity,
+        }
     }
 
     /// The current snapshot.
     pub fn load(&self) -> Arc<Snapshot> {
-        match self.0.read() {
+        match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
     /// Publishes `snapshot` to every later reader.
-    pub fn store(&self, snapshot: Snapshot) {
+    pub fn store(&self, mut snapshot: Snapshot) {
+        snapshot.memo = ResponseMemo::new(self.memo_capacity);
         let new = Arc::new(snapshot);
-        match self.0.write() {
+        match self.current.write() {
             Ok(mut guard) => *guard = new,
             Err(poisoned) => *poisoned.into_inner() = new,
         }

@@ -312,6 +312,9 @@ fn patch_url(
     let mut url = template
         .replace("%LOCALE%", &q.locale)
         .replace("%locale%", &q.locale);
+    if !url.contains('%') {
+        return Some(url);
+    }
     if let Some(platform) = app.platform(&q.build_target) {
         if let Some(ftp) = &platform.os_ftp {
             url = url.replace("%OS_FTP%", ftp).replace("%os_ftp%", ftp);

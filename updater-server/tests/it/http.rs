@@ -627,6 +627,10 @@ fn health_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("kiln_rules 1"));
+    assert!(
+        metrics.contains("kiln_response_memo_entries 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("kiln_releases 5"));
     assert!(metrics
         .contains("kiln_http_request_duration_seconds_bucket{route=\"update\",le=\"+Inf\"} 1"));
@@ -694,4 +698,68 @@ fn nightly_latest_quirk_of_bug_1517743() {
         ))
         .body;
     assert!(normal.contains("\n    <update"));
+}
+
+#[test]
+fn memoized_answers_equal_fresh_ones_and_die_with_the_snapshot() {
+    let memo = loaded();
+    let fresh = Server::start_with(|c| c.client.response_memo_entries = 0);
+    for blob in [
+        firefox_54(),
+        firefox_56(),
+        firefox_60(),
+        firefox_70(),
+        desupport(),
+    ] {
+        fresh.put_release(blob);
+    }
+    for srv in [&memo, &fresh] {
+        srv.add_rule(rule(
+            100,
+            "Firefox-56.0-build1",
+            json!({"channel": "release*"}),
+        ));
+    }
+    let paths = [
+        format!("{FROM_54}{Q6}"),
+        format!("{FROM_54}{Q6}?force=1"),
+        v6(
+            "54.0.1",
+            "20170628075643",
+            "WINNT_x86-msvc",
+            "de",
+            "release-localtest",
+        ),
+        v6(
+            "56.0",
+            "20170918210324",
+            "WINNT_x86-msvc",
+            "en-US",
+            "release",
+        ),
+    ];
+    for _ in 0..2 {
+        for path in &paths {
+            let (a, b) = (memo.get(path), fresh.get(path));
+            assert_eq!(
+                (a.status, &a.body, a.header("Rule-ID")),
+                (b.status, &b.body, b.header("Rule-ID")),
+                "{path}"
+            );
+        }
+    }
+    assert_eq!(
+        memo.get(&format!("{FROM_54}{Q6}?foo=1")).status,
+        400,
+        "errors are never memoized away"
+    );
+    memo.admin(
+        "PUT",
+        "/rules/1",
+        Some(json!({"mapping": "Firefox-60.0-build1", "data_version": 1})),
+    );
+    assert!(
+        memo.get(&paths[0]).body.contains("appVersion=\"60.0\""),
+        "a new snapshot starts with an empty memo"
+    );
 }
