@@ -65,10 +65,18 @@ run_wrk -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out
 echo "==> nginx static file of the same size"
 run_wrk "http://127.0.0.1:$nginx_port/static.xml" | tee "$out/nginx.wrk"
 
+echo "==> Kiln with the answer memo disabled (every request parsed, evaluated and rendered)"
+sed 's/^\[client\]$/[client]\nresponse_memo_entries = 0/' "$out/kiln.toml" > "$out/kiln-nomemo.toml"
+RUST_LOG=warn "$bin/updater-server" serve --config "$out/kiln-nomemo.toml" --listen "127.0.0.1:$((kiln_port + 2))" &
+nomemo_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((kiln_port + 2))/__lbheartbeat__" >/dev/null && break; sleep 0.1; done
+run_wrk -s updater-server/bench/paths.lua "http://127.0.0.1:$((kiln_port + 2))" -- "$out/paths.txt" | tee "$out/kiln-nomemo.wrk"
+kill "$nomemo_pid"
+
 kiln_rps="$(awk '/Requests\/sec/ {print int($2)}' "$out/kiln.wrk")"
 nginx_rps="$(awk '/Requests\/sec/ {print int($2)}' "$out/nginx.wrk")"
 echo "==> Kiln at half of its peak ($((kiln_rps / 2)) req/s), fixed-rate open loop"
-"$bin/examples/bench" rate --url "http://127.0.0.1:$kiln_port" --paths "$out/paths.txt" --rate "$((kiln_rps / 2))" --seconds 15
+"$bin/examples/bench" rate --url "http://127.0.0.1:$kiln_port" --paths "$out/paths.txt" --rate "$((kiln_rps / 2))" --seconds 15 --threads 16
 echo "==> Kiln RSS after the runs: $(ps -o rss= -p "$kiln_pid") KiB"
 echo "==> nginx RSS (all processes): $(ps -o rss= --ppid "$nginx_pid" | awk '{s+=$1} END {print s}') KiB workers + $(ps -o rss= -p "$nginx_pid") KiB master"
 echo "==> Kiln/nginx throughput: $kiln_rps / $nginx_rps = $(awk -v a="$kiln_rps" -v b="$nginx_rps" 'BEGIN {printf "%.0f%%", 100*a/b}')"
