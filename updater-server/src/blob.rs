@@ -337,11 +337,20 @@ impl AppRelease {
         self.platform(build_target)?.locales.get(locale)
     }
 
-    /// The locale's buildID, else the platform's. `None` when the platform or locale is missing.
-    pub fn build_id(&self, build_target: &str, locale: &str) -> Option<Option<&str>> {
-        let platform = self.platform(build_target)?;
-        let data = platform.locales.get(locale)?;
-        Some(data.build_id.as_deref().or(platform.build_id.as_deref()))
+    /// Balrog's `getBuildID`: the locale's buildID, else the platform's (aliases followed). The
+    /// error is Balrog's message naming what is missing.
+    pub fn build_id(&self, build_target: &str, locale: &str) -> Result<&str, String> {
+        let resolved = self.resolve_platform(build_target);
+        let platform = self.platforms.get(resolved);
+        let Some(data) = platform.and_then(|p| p.locales.get(locale)) else {
+            return Err(format!(
+                "No such locale '{locale}' in platform '{resolved}'"
+            ));
+        };
+        data.build_id
+            .as_deref()
+            .or(platform.and_then(|p| p.build_id.as_deref()))
+            .ok_or_else(|| format!("No buildID for platform '{resolved}'"))
     }
 
     /// A locale-level version field, else the top-level one (Balrog's `getLocaleOrTopLevelParam`).

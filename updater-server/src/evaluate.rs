@@ -53,20 +53,16 @@ fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
     if *qv > rv {
         return Ok(Serve::No);
     }
-    if !app.platforms.contains_key(&q.build_target) {
-        return Ok(Serve::No);
-    }
     if *qv == rv {
-        let build_id = app.build_id(&q.build_target, &q.locale).ok_or_else(|| {
-            Error::BadData(format!(
-                "No such locale '{}' in platform '{}'",
-                q.locale,
-                app.resolve_platform(&q.build_target)
-            ))
-        })?;
-        if q.build_id.as_str() >= build_id.unwrap_or("") {
+        let build_id = app
+            .build_id(&q.build_target, &q.locale)
+            .map_err(Error::BadData)?;
+        if q.build_id.as_str() >= build_id {
             return Ok(Serve::No);
         }
+    }
+    if !app.platforms.contains_key(&q.build_target) {
+        return Ok(Serve::No);
     }
     if let Some(pin) = &q.pin {
         if PinVersion::parse(pin).map_err(bad)?.is_older_than(&rv) {

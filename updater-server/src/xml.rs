@@ -50,7 +50,7 @@ pub fn render(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
                     app.resolve_platform(&q.build_target)
                 )));
             };
-            lines.push(update_line(app, ctx));
+            lines.push(update_line(app, ctx)?);
             for (is_complete, patches) in [(true, &locale.completes), (false, &locale.partials)] {
                 for patch in patches {
                     if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
@@ -123,7 +123,7 @@ fn bool_str(b: bool) -> &'static str {
     }
 }
 
-fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
+fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     if app.schema_version == 9 {
         return update_line_v9(app, ctx);
     }
@@ -141,20 +141,20 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
         |l| l.platform_version.as_ref(),
         &app.platform_version,
     );
-    let build_id = app.build_id(bt, loc).flatten();
+    let build_id = app.build_id(bt, loc).map_err(Error::BadData)?;
     let mut line = format!(
         "    <update type=\"{}\" displayVersion=\"{}\" appVersion=\"{}\" platformVersion=\"{}\" buildID=\"{}\"",
         ctx.update_type.as_str(),
         or_none(display),
         or_none(app.app_version_for(bt, loc)),
         or_none(platform_version),
-        or_none(build_id),
+        build_id,
     );
-    let interpolate = |s: &str| s.replace("%LOCALE%", loc);
-    if let Some(url) = app.details_url.as_deref().filter(|u| !u.is_empty()) {
+    let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
+    if let Some(url) = app.details_url.as_deref() {
         let _ = write!(line, " detailsURL=\"{}\"", interpolate(url));
     }
-    if let Some(url) = app.license_url.as_deref().filter(|u| !u.is_empty()) {
+    if let Some(url) = app.license_url.as_deref() {
         let _ = write!(line, " licenseURL=\"{}\"", interpolate(url));
     }
     if app
@@ -200,7 +200,7 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
         }
     }
     line.push('>');
-    line
+    Ok(line)
 }
 
 fn group_applies(cond: &UpdateLineFor, q: &UpdateQuery) -> bool {
@@ -226,7 +226,7 @@ fn group_applies(cond: &UpdateLineFor, q: &UpdateQuery) -> bool {
     channels && locales && versions && build_ids
 }
 
-fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
+fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     let q = ctx.query;
     let (bt, loc) = (q.build_target.as_str(), q.locale.as_str());
     let mut attrs: BTreeMap<&str, String> = BTreeMap::new();
@@ -236,7 +236,7 @@ fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
     );
     attrs.insert(
         "buildID",
-        or_none(app.build_id(bt, loc).flatten()).to_owned(),
+        app.build_id(bt, loc).map_err(Error::BadData)?.to_owned(),
     );
     attrs.insert(
         "displayVersion",
@@ -263,11 +263,11 @@ fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> String {
     }
     for key in ["detailsURL", "openURL", "notificationURL", "alertURL"] {
         if let Some(v) = attrs.get_mut(key) {
-            *v = v.replace("%LOCALE%", loc);
+            *v = v.replace("%LOCALE%", loc).replace("%locale%", loc);
         }
     }
     let body: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("    <update {}>", body.join(" "))
+    Ok(format!("    <update {}>", body.join(" ")))
 }
 
 /// Does the client run exactly `from`'s build (its buildTarget or a platform aliased to the same one)?
@@ -286,7 +286,7 @@ fn from_release_matches(current: &AppRelease, from: &Release, q: &UpdateQuery) -
     );
     targets
         .iter()
-        .any(|t| from.build_id(t, &q.locale).flatten() == Some(q.build_id.as_str()))
+        .any(|t| from.build_id(t, &q.locale).is_ok_and(|b| b == q.build_id))
 }
 
 /// The patch URL: the patch's own `fileUrl`, else the first `fileUrls` block among
@@ -303,12 +303,17 @@ fn patch_url(
     let blocks = app.file_urls.as_ref()?;
     let block = [q.channel.as_str(), q.fallback_channel.as_str(), "*"]
         .iter()
-        .find_map(|c| blocks.get(*c))?;
-    let template = if is_complete {
-        block.completes.get("*")
+        .find_map(|c| {
+            blocks
+                .get(*c)
+                .filter(|b| !(b.completes.is_empty() && b.partials.is_empty()))
+        })?;
+    let templates = if is_complete {
+        &block.completes
     } else {
-        block.partials.get(&patch.from)
-    }?;
+        &block.partials
+    };
+    let template = templates.get(&patch.from).filter(|t| !t.is_empty())?;
     let mut url = template
         .replace("%LOCALE%", &q.locale)
         .replace("%locale%", &q.locale);

@@ -763,3 +763,52 @@ fn memoized_answers_equal_fresh_ones_and_die_with_the_snapshot() {
         "a new snapshot starts with an empty memo"
     );
 }
+
+#[test]
+fn balrog_edge_cases_of_urls_build_ids_and_interpolation() {
+    let srv = Server::start();
+    let blob = json!({
+        "name": "Edge", "schema_version": 4, "hashFunction": "sha512", "product": "Firefox",
+        "appVersion": "60.0", "displayVersion": "60.0", "platformVersion": "60.0",
+        "detailsUrl": "https://www.example.org/%locale%/notes", "licenseUrl": "",
+        "fileUrls": {"beta": {}, "*": {"completes": {"*": "http://download.example.org/%locale%/%OS_FTP%.mar"}}},
+        "platforms": {
+            "WINNT_x86-msvc": {"buildID": "20180501000000", "OS_FTP": "win32", "OS_BOUNCER": "win",
+                "locales": {"en-US": {"completes": [{"from": "*", "filesize": 1, "hashValue": "h"}]}}},
+            "NoBuildID": {"locales": {"en-US": {"completes": []}}}
+        }
+    });
+    srv.put_release(blob);
+    srv.add_rule(rule(100, "Edge", json!({})));
+    // An empty fileUrls block does not stop the fall-through to "*"; %locale% works lower-case too;
+    // a present but empty licenseUrl is still written.
+    let body = srv
+        .get(&v6("59.0", "1", "WINNT_x86-msvc", "en-US", "beta"))
+        .body;
+    assert_eq!(body, "<?xml version=\"1.0\"?>
+<updates>
+    <update type=\"minor\" displayVersion=\"60.0\" appVersion=\"60.0\" platformVersion=\"60.0\" buildID=\"20180501000000\" detailsURL=\"https://www.example.org/en-US/notes\" licenseURL=\"\">
+        <patch type=\"complete\" URL=\"http://download.example.org/en-US/win32.mar\" hashFunction=\"sha512\" hashValue=\"h\" size=\"1\"/>
+    </update>
+</updates>");
+    // Same version: the buildID lookup names what is missing (Balrog's getBuildID).
+    let no_platform = srv.get(&v6("60.0", "1", "Linux_x86_64-gcc3", "en-US", "release"));
+    assert_eq!(
+        (no_platform.status, no_platform.body.as_str()),
+        (
+            400,
+            "No such locale &#x27;en-US&#x27; in platform &#x27;Linux_x86_64-gcc3&#x27;"
+        )
+    );
+    let no_build = srv.get(&v6("60.0", "1", "NoBuildID", "en-US", "release"));
+    assert_eq!(
+        (no_build.status, no_build.body.as_str()),
+        (400, "No buildID for platform &#x27;NoBuildID&#x27;")
+    );
+    // Older client, platform absent from the release: no update.
+    assert_eq!(
+        srv.get(&v6("59.0", "1", "Linux_x86_64-gcc3", "en-US", "release"))
+            .body,
+        EMPTY
+    );
+}
