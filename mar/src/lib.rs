@@ -50,6 +50,7 @@ mod limits;
 mod product_info;
 mod reader;
 mod signature;
+pub mod update;
 mod verify;
 mod writer;
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{create, extract, info, keygen, list, sign, verify};
+use crate::{create, extract, info, keygen, list, sign, update, verify};
 
 /// Create, list, extract, sign, verify and inspect Mozilla ARchive (MAR) files.
 ///
@@ -27,6 +27,7 @@ enum Command {
     Verify(verify::VerifyArgs),
     Info(info::InfoArgs),
     Keygen(keygen::KeygenArgs),
+    Update(update::UpdateArgs),
 }
 
 impl Cli {
@@ -39,6 +40,7 @@ impl Cli {
             Command::Verify(args) => args.run(),
             Command::Info(args) => args.run(),
             Command::Keygen(args) => args.run(),
+            Command::Update(args) => args.run(),
         }
     }
 }

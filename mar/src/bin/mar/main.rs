@@ -13,6 +13,7 @@ mod list;
 mod mozilla;
 mod progress;
 mod sign;
+mod update;
 mod verify;
 
 use std::process::ExitCode;

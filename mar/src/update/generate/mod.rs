@@ -1,0 +1,584 @@
+//! Generating update MARs (server side): complete from a tree, partial from two trees.
+//!
+//! The manifest rules are Mozilla's packaging scripts' (spec B2.4):
+//! - **complete**: `type "complete"`; every file in reverse-sorted order as `add`, or `add-if-not`
+//!   for channel/update settings, or `add-if "distribution/extensions/<id>"` for extension files;
+//!   then the new tree's `removed-files` instructions. The tree must have a `precomplete`.
+//! - **partial**: `type "partial"`; for each old file (reverse-sorted) that is still there:
+//!   `add-if-not` for settings, `add` for forced files, nothing if unchanged, `add` if only its
+//!   mode changed (patched files keep their old mode), else `patch "f.patch" "f"` when the
+//!   compressed patch is strictly smaller than the compressed file, else `add`.
+//!   Then adds for new files, then `remove` for vanished files, then `removed-files`
+//!   instructions, then `rmdir` for vanished directories (reverse-sorted).
+//!
+//! Identical inputs and settings give byte-identical archives: every list is sorted, parallel
+//! work is collected in order, and entries are compressed on their own with fixed settings.
+
+mod diff;
+mod tree;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+pub use diff::{make_patch, patch_is_valid, sha256, DIFF_PARAMS_VERSION, PATCH_ZSTD_LEVEL};
+pub use tree::{Tree, TreeFile};
+
+use crate::compression::Compression;
+use crate::entry_path::{EntryPath, EntryPathError};
+use crate::keys::SigningKey;
+use crate::product_info::ProductInfo;
+use crate::update::apply::MANIFEST_ENTRY;
+use crate::update::cache::{CacheKey, CacheStats, DiffCache};
+use crate::update::manifest::{Instruction, Manifest, ManifestError, UpdateKind};
+use crate::update::precomplete::{removed_files_instructions, PRECOMPLETE, REMOVED_FILES};
+use crate::writer::MarBuilder;
+
+/// Why an update MAR could not be generated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GenerateError {
+    /// A file or directory could not be read or written.
+    #[error("cannot access {}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading an input MAR or writing the output failed.
+    #[error(transparent)]
+    Mar(#[from] crate::Error),
+    /// A path cannot be a MAR entry name.
+    #[error("{} cannot be an entry name: {reason}", path.display())]
+    BadName {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: EntryPathError,
+    },
+    /// A tree holds a symlink or special file.
+    #[error("{} is not a regular file or directory", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The new tree has no `precomplete` (Mozilla's scripts refuse too).
+    #[error("the new tree has no precomplete file")]
+    MissingPrecomplete,
+    /// The new tree's `removed-files` is malformed.
+    #[error("removed-files")]
+    RemovedFiles(#[source] ManifestError),
+    /// A file and its patch entry `<file>.patch` would collide with another entry.
+    #[error("patch entry {0} collides with a file of the same name")]
+    PatchNameCollision(String),
+    /// Diffing failed, or a fresh patch did not reproduce its target (a bug, never shipped).
+    #[error("diffing {path}: {reason}")]
+    Diff {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl GenerateError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GenerateError {
+        let path = path.into();
+        move |source| GenerateError::Io { path, source }
+    }
+}
+
+/// Product information, entry compression and signing keys for a generated MAR.
+#[derive(Clone, Debug)]
+pub struct UpdateParams {
+    product_info: ProductInfo,
+    compression: Compression,
+    keys: Vec<SigningKey>,
+}
+
+impl UpdateParams {
+    /// Channel and version for the PIB; zstd entries (level 19) and no signature by default.
+    pub fn new(product_info: ProductInfo) -> UpdateParams {
+        UpdateParams {
+            product_info,
+            compression: Compression::default(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// Sets entry compression (e.g. xz for Firefox's own updater).
+    pub fn compression(mut self, compression: Compression) -> UpdateParams {
+        self.compression = compression;
+        self
+    }
+
+    /// Adds a signing key.
+    pub fn sign_with(mut self, key: SigningKey) -> UpdateParams {
+        self.keys.push(key);
+        self
+    }
+}
+
+/// What the generator decided for one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Unchanged: nothing in the MAR.
+    Unchanged,
+    /// Added in full (new, forced, or changed with a patch no smaller than the file).
+    Add {
+        /// Why: `new`, `forced`, `add-if-not`, `add-if`, `mode` (permissions changed) or
+        /// `changed` (the patch was not smaller).
+        reason: &'static str,
+        /// Compressed size of the entry.
+        bytes: u64,
+        /// Compressed size of the patch it beat, for changed files.
+        patch_bytes: Option<u64>,
+    },
+    /// Patched.
+    Patch {
+        /// Compressed size of the patch entry.
+        bytes: u64,
+        /// Compressed size of the full file it beat.
+        full_bytes: u64,
+        /// Whether the patch came from the cache.
+        cached: bool,
+    },
+    /// Removed.
+    Remove,
+}
+
+/// What a generation produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenerateReport {
+    /// Complete or partial.
+    pub kind: UpdateKind,
+    /// The manifest written.
+    pub manifest: Manifest,
+    /// Per-file decisions, by path.
+    pub decisions: Vec<(EntryPath, Decision)>,
+    /// Size of the archive.
+    pub file_len: u64,
+    /// The diff cache's counters after the run, if one was used.
+    pub cache: Option<CacheStats>,
+}
+
+/// A callback told about each file once it is decided, with its uncompressed size.
+pub type ProgressFn = dyn Fn(&EntryPath, u64) + Send + Sync;
+
+fn is_add_if_not(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base == "channel-prefs.js" || base == "update-settings.ini" || framework_dir(path).is_some()
+}
+
+/// The `ChannelPrefs.framework` / `UpdateSettings.framework` directory `path` lies in, if any.
+fn framework_dir(path: &str) -> Option<&str> {
+    ["ChannelPrefs.framework/", "UpdateSettings.framework/"]
+        .iter()
+        .find_map(|fw| path.find(fw).map(|at| &path[..at + fw.len() - 1]))
+}
+
+/// The test path of an `add-if` for extension files: `distribution/extensions/<id>`.
+fn extension_dir(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("distribution/extensions/")?;
+    let id_len = rest.find('/')?;
+    Some(&path[.."distribution/extensions/".len() + id_len])
+}
+
+fn is_forced(path: &str) -> bool {
+    matches!(
+        path,
+        "precomplete"
+            | "removed-files"
+            | "Contents/Resources/precomplete"
+            | "Contents/Resources/removed-files"
+            | "Contents/CodeResources"
+            | "Contents/MacOS/firefox"
+            | "Contents/Resources/defaults/pref/channel-prefs.js"
+    ) || path.ends_with(".chk")
+}
+
+/// The instruction that writes `path` in full, and the reason recorded for it.
+fn add_instruction(path: &EntryPath, forced: bool) -> (Instruction, &'static str) {
+    let s = path.as_str();
+    let p = |t: &str| EntryPath::new(t).expect("prefix of a valid path");
+    if is_add_if_not(s) {
+        let test = framework_dir(s).map_or_else(|| path.clone(), p);
+        (
+            Instruction::AddIfNot {
+                test,
+                file: path.clone(),
+            },
+            "add-if-not",
+        )
+    } else if let Some(dir) = extension_dir(s) {
+        (
+            Instruction::AddIf {
+                test: p(dir),
+                file: path.clone(),
+            },
+            "add-if",
+        )
+    } else {
+        (
+            Instruction::Add { file: path.clone() },
+            if forced { "forced" } else { "new" },
+        )
+    }
+}
+
+fn removed_files(tree: &Tree) -> Result<Vec<Instruction>, GenerateError> {
+    match tree.file(REMOVED_FILES) {
+        Some(file) => {
+            removed_files_instructions(&file.read()?).map_err(GenerateError::RemovedFiles)
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+fn compress(compression: Compression, bytes: &[u8]) -> Result<Vec<u8>, GenerateError> {
+    let mut out = Vec::new();
+    compression
+        .encode(&mut &bytes[..], bytes.len() as u64, &mut out)
+        .map_err(|e| GenerateError::Mar(e.into()))?;
+    Ok(out)
+}
+
+/// Writes the MAR: the manifest first (compressed like the rest), then `entries` in order, all
+/// already compressed, so the builder stores them as they are.
+fn write_archive(
+    params: &UpdateParams,
+    manifest: &Manifest,
+    entries: Vec<(EntryPath, u32, Vec<u8>)>,
+    out: &Path,
+) -> Result<u64, GenerateError> {
+    let mut builder = MarBuilder::new();
+    builder
+        .compression(Compression::None)
+        .product_info(params.product_info.clone());
+    for key in &params.keys {
+        builder.sign_with(key.clone());
+    }
+    let text = manifest.to_text();
+    builder.add_bytes(
+        EntryPath::new(MANIFEST_ENTRY).expect("valid name"),
+        0o644,
+        compress(params.compression, text.as_bytes())?,
+    )?;
+    for (name, mode, bytes) in entries {
+        if name.as_str() == MANIFEST_ENTRY {
+            continue;
+        }
+        builder.add_bytes(name, mode, bytes)?;
+    }
+    Ok(builder.write(out)?.file_len)
+}
+
+/// Writes a complete update MAR of `tree` to `out`.
+pub fn complete_mar(
+    tree: &Tree,
+    params: &UpdateParams,
+    out: &Path,
+) -> Result<GenerateReport, GenerateError> {
+    if tree.file(PRECOMPLETE).is_none() {
+        return Err(GenerateError::MissingPrecomplete);
+    }
+    let files: Vec<(&EntryPath, &TreeFile)> = tree.files().iter().rev().collect();
+    let compressed: Vec<Vec<u8>> = files
+        .par_iter()
+        .map(|(_, file)| compress(params.compression, &file.read()?))
+        .collect::<Result<_, _>>()?;
+    let mut instructions = vec![Instruction::Type(UpdateKind::Complete)];
+    let mut decisions = Vec::new();
+    let mut entries = Vec::new();
+    for ((path, file), bytes) in files.into_iter().zip(compressed) {
+        let (instruction, reason) = add_instruction(path, true);
+        instructions.push(instruction);
+        decisions.push((
+            path.clone(),
+            Decision::Add {
+                reason: if reason == "forced" { "new" } else { reason },
+                bytes: bytes.len() as u64,
+                patch_bytes: None,
+            },
+        ));
+        entries.push((path.clone(), file.mode(), bytes));
+    }
+    instructions.extend(removed_files(tree)?);
+    let manifest = Manifest::new(instructions).expect("type is first");
+    let file_len = write_archive(params, &manifest, entries, out)?;
+    Ok(GenerateReport {
+        kind: UpdateKind::Complete,
+        manifest,
+        decisions,
+        file_len,
+        cache: None,
+    })
+}
+
+/// Options of partial generation beyond [`UpdateParams`].
+#[derive(Default)]
+pub struct PartialOptions<'a> {
+    cache: Option<&'a DiffCache>,
+    progress: Option<&'a ProgressFn>,
+}
+
+impl std::fmt::Debug for PartialOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartialOptions")
+            .field("cache", &self.cache)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl<'a> PartialOptions<'a> {
+    /// Uses (and fills) a diff cache.
+    pub fn cache(mut self, cache: &'a DiffCache) -> PartialOptions<'a> {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Reports each file once decided.
+    pub fn progress(mut self, progress: &'a ProgressFn) -> PartialOptions<'a> {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+/// The outcome for one file present in both trees.
+struct Changed {
+    decision: Decision,
+    instruction: Option<Instruction>,
+    entry: Option<(EntryPath, u32, Vec<u8>)>,
+}
+
+/// Gets a valid patch from the cache, or diffs and inserts it.
+fn cached_patch(
+    path: &EntryPath,
+    old: &[u8],
+    new: &[u8],
+    cache: Option<&DiffCache>,
+) -> Result<(Vec<u8>, bool), GenerateError> {
+    let key = CacheKey {
+        source_sha256: sha256(old),
+        target_sha256: sha256(new),
+    };
+    if let Some(cache) = cache {
+        if let Some(patch) = cache.get(&key) {
+            if patch_is_valid(&patch, old, &key.target_sha256) {
+                return Ok((patch, true));
+            }
+            cache.discard(&key);
+        }
+    }
+    let patch = make_patch(old, new).map_err(|e| GenerateError::Diff {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })?;
+    if !patch_is_valid(&patch, old, &key.target_sha256) {
+        return Err(GenerateError::Diff {
+            path: path.to_string(),
+            reason: "the patch does not reproduce the new file".to_owned(),
+        });
+    }
+    if let Some(cache) = cache {
+        cache.insert(&key, &patch)?;
+    }
+    Ok((patch, false))
+}
+
+fn decide_changed(
+    path: &EntryPath,
+    old: &TreeFile,
+    new: &TreeFile,
+    params: &UpdateParams,
+    cache: Option<&DiffCache>,
+) -> Result<Changed, GenerateError> {
+    let s = path.as_str();
+    let new_bytes = new.read()?;
+    let full = |reason: &'static str, patch_bytes: Option<u64>| -> Result<Changed, GenerateError> {
+        let bytes = compress(params.compression, &new_bytes)?;
+        let (instruction, add_reason) = add_instruction(path, reason == "forced");
+        Ok(Changed {
+            decision: Decision::Add {
+                reason: if add_reason == "new" {
+                    reason
+                } else {
+                    add_reason
+                },
+                bytes: bytes.len() as u64,
+                patch_bytes,
+            },
+            instruction: Some(instruction),
+            entry: Some((path.clone(), new.mode(), bytes)),
+        })
+    };
+    if is_add_if_not(s) {
+        return full("add-if-not", None);
+    }
+    if is_forced(s) {
+        return full("forced", None);
+    }
+    let old_bytes = old.read()?;
+    if old.mode() != new.mode() {
+        // A patched file keeps its old mode, so a mode change needs the whole file.
+        return full("mode", None);
+    }
+    if old_bytes == new_bytes {
+        return Ok(Changed {
+            decision: Decision::Unchanged,
+            instruction: None,
+            entry: None,
+        });
+    }
+    if old_bytes.is_empty() || new_bytes.is_empty() {
+        // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
+        return full("changed", None);
+    }
+    let (patch, full_bytes) = rayon::join(
+        || cached_patch(path, &old_bytes, &new_bytes, cache),
+        || compress(params.compression, &new_bytes),
+    );
+    let (patch, cached) = patch?;
+    let full_bytes = full_bytes?;
+    if patch.len() < full_bytes.len() {
+        let patch_name =
+            EntryPath::new(&format!("{s}.patch")).map_err(|reason| GenerateError::BadName {
+                path: PathBuf::from(format!("{s}.patch")),
+                reason,
+            })?;
+        let instruction = match extension_dir(s) {
+            Some(dir) => Instruction::PatchIf {
+                test: EntryPath::new(dir).expect("prefix of a valid path"),
+                patch: patch_name.clone(),
+                file: path.clone(),
+            },
+            None => Instruction::Patch {
+                patch: patch_name.clone(),
+                file: path.clone(),
+            },
+        };
+        Ok(Changed {
+            decision: Decision::Patch {
+                bytes: patch.len() as u64,
+                full_bytes: full_bytes.len() as u64,
+                cached,
+            },
+            instruction: Some(instruction),
+            entry: Some((patch_name, new.mode(), patch)),
+        })
+    } else {
+        let (instruction, _) = add_instruction(path, false);
+        Ok(Changed {
+            decision: Decision::Add {
+                reason: "changed",
+                bytes: full_bytes.len() as u64,
+                patch_bytes: Some(patch.len() as u64),
+            },
+            instruction: Some(instruction),
+            entry: Some((path.clone(), new.mode(), full_bytes)),
+        })
+    }
+}
+
+/// Writes a partial update MAR from `old` to `new` to `out`.
+pub fn partial_mar(
+    old: &Tree,
+    new: &Tree,
+    params: &UpdateParams,
+    options: &PartialOptions<'_>,
+    out: &Path,
+) -> Result<GenerateReport, GenerateError> {
+    if new.file(PRECOMPLETE).is_none() {
+        return Err(GenerateError::MissingPrecomplete);
+    }
+    let report = |path: &EntryPath, file: &TreeFile| {
+        if let Some(progress) = options.progress {
+            progress(path, file.read().map(|b| b.len() as u64).unwrap_or(0));
+        }
+    };
+    // Old files still present, reverse-sorted, decided in parallel and collected in order.
+    let common: Vec<(&EntryPath, &TreeFile, &TreeFile)> = old
+        .files()
+        .iter()
+        .rev()
+        .filter_map(|(path, o)| new.files().get(path).map(|n| (path, o, n)))
+        .collect();
+    let changed: Vec<Changed> = common
+        .par_iter()
+        .map(|(path, o, n)| {
+            let result = decide_changed(path, o, n, params, options.cache);
+            report(path, n);
+            result
+        })
+        .collect::<Result<_, _>>()?;
+    let mut instructions = vec![Instruction::Type(UpdateKind::Partial)];
+    let mut decisions = Vec::new();
+    let mut entries = Vec::new();
+    for ((path, _, _), c) in common.iter().zip(changed) {
+        decisions.push(((*path).clone(), c.decision));
+        instructions.extend(c.instruction);
+        entries.extend(c.entry);
+    }
+    // New files, reverse-sorted.
+    let added: Vec<(&EntryPath, &TreeFile)> = new
+        .files()
+        .iter()
+        .rev()
+        .filter(|(path, _)| !old.files().contains_key(*path))
+        .collect();
+    let compressed: Vec<Vec<u8>> = added
+        .par_iter()
+        .map(|(path, file)| {
+            let bytes = compress(params.compression, &file.read()?);
+            report(path, file);
+            bytes
+        })
+        .collect::<Result<_, _>>()?;
+    for ((path, file), bytes) in added.into_iter().zip(compressed) {
+        let (instruction, reason) = add_instruction(path, false);
+        instructions.push(instruction);
+        decisions.push((
+            path.clone(),
+            Decision::Add {
+                reason,
+                bytes: bytes.len() as u64,
+                patch_bytes: None,
+            },
+        ));
+        entries.push((path.clone(), file.mode(), bytes));
+    }
+    // Removed files, after every add and patch.
+    for path in old.files().keys().rev() {
+        if !new.files().contains_key(path) {
+            instructions.push(Instruction::Remove { file: path.clone() });
+            decisions.push((path.clone(), Decision::Remove));
+        }
+    }
+    instructions.extend(removed_files(new)?);
+    for dir in old.dirs().iter().rev() {
+        if !new.dirs().contains(dir) {
+            instructions.push(Instruction::Rmdir {
+                dir: crate::update::manifest::DirPath::new(dir.clone()),
+            });
+        }
+    }
+    let mut names = BTreeSet::new();
+    for (name, _, _) in &entries {
+        if !names.insert(name.clone()) {
+            return Err(GenerateError::PatchNameCollision(name.to_string()));
+        }
+    }
+    let manifest = Manifest::new(instructions).expect("type is first");
+    let file_len = write_archive(params, &manifest, entries, out)?;
+    Ok(GenerateReport {
+        kind: UpdateKind::Partial,
+        manifest,
+        decisions,
+        file_len,
+        cache: options.cache.map(DiffCache::stats),
+    })
+}

@@ -1,0 +1,306 @@
+use mar::update::generate::{complete_mar, partial_mar, Decision, PartialOptions, Tree};
+use mar::update::Manifest;
+
+use crate::trees::{
+    apply_kiln, file, install_copy, materialize, params, snapshot, update_fixture,
+    with_precomplete, Snapshot,
+};
+
+fn lines(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .instructions()
+        .iter()
+        .map(|i| i.to_string())
+        .collect()
+}
+
+fn fixture_lines(name: &str) -> Vec<String> {
+    let text = std::fs::read(update_fixture(name)).unwrap();
+    lines(&Manifest::parse(&text).unwrap())
+}
+
+/// Writes two snapshots to disk and makes the partial between them.
+fn partial_of(
+    old: &Snapshot,
+    new: &Snapshot,
+) -> (tempfile::TempDir, mar::update::generate::GenerateReport) {
+    let dir = tempfile::tempdir().unwrap();
+    materialize(&dir.path().join("old"), old);
+    materialize(&dir.path().join("new"), new);
+    let report = partial_mar(
+        &Tree::from_dir(&dir.path().join("old")).unwrap(),
+        &Tree::from_dir(&dir.path().join("new")).unwrap(),
+        &params("2.0"),
+        &PartialOptions::default(),
+        &dir.path().join("partial.mar"),
+    )
+    .unwrap();
+    (dir, report)
+}
+
+fn decision<'a>(report: &'a mar::update::generate::GenerateReport, path: &str) -> &'a Decision {
+    &report
+        .decisions
+        .iter()
+        .find(|(p, _)| p.as_str() == path)
+        .unwrap()
+        .1
+}
+
+fn text_file(lines: usize, edit: usize) -> Vec<u8> {
+    (0..lines)
+        .map(|i| {
+            if i == edit {
+                "an edited line\n".to_owned()
+            } else {
+                format!("line {i} of a text file\n")
+            }
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[test]
+fn complete_manifest_matches_mozillas() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = install_copy("install-120.0");
+    let report = complete_mar(
+        &Tree::from_dir(install.path()).unwrap(),
+        &params("120.0"),
+        &dir.path().join("c.mar"),
+    )
+    .unwrap();
+    assert_eq!(
+        lines(&report.manifest),
+        fixture_lines("complete.updatev3.manifest.txt")
+    );
+}
+
+#[test]
+fn partial_manifest_matches_mozillas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (install_copy("install-119.0"), install_copy("install-120.0"));
+    let report = partial_mar(
+        &Tree::from_dir(old.path()).unwrap(),
+        &Tree::from_dir(new.path()).unwrap(),
+        &params("120.0"),
+        &PartialOptions::default(),
+        &dir.path().join("p.mar"),
+    )
+    .unwrap();
+    assert_eq!(
+        lines(&report.manifest),
+        fixture_lines("partial.updatev3.manifest.txt")
+    );
+    assert!(matches!(
+        decision(&report, "libxul.so"),
+        Decision::Patch { .. }
+    ));
+    assert_eq!(decision(&report, "unchanged.txt"), &Decision::Unchanged);
+}
+
+#[test]
+fn complete_needs_a_precomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    materialize(
+        &dir.path().join("t"),
+        &[("a".to_owned(), file(b"a", 0o644))].into(),
+    );
+    let err = complete_mar(
+        &Tree::from_dir(&dir.path().join("t")).unwrap(),
+        &params("1.0"),
+        &dir.path().join("c.mar"),
+    );
+    assert!(matches!(
+        err,
+        Err(mar::update::generate::GenerateError::MissingPrecomplete)
+    ));
+}
+
+#[test]
+fn compressible_change_is_a_patch_and_random_rewrite_is_an_add() {
+    let random: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let rewritten: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(40_503) >> 7) as u8)
+        .collect();
+    let old = with_precomplete(
+        [
+            (
+                "doc.txt".to_owned(),
+                file(&text_file(5000, usize::MAX), 0o644),
+            ),
+            ("blob.bin".to_owned(), file(&random, 0o644)),
+        ]
+        .into(),
+    );
+    let new = with_precomplete(
+        [
+            ("doc.txt".to_owned(), file(&text_file(5000, 2500), 0o644)),
+            ("blob.bin".to_owned(), file(&rewritten, 0o644)),
+        ]
+        .into(),
+    );
+    let (dir, report) = partial_of(&old, &new);
+    assert!(
+        matches!(decision(&report, "doc.txt"), Decision::Patch { bytes, full_bytes, .. } if bytes < full_bytes)
+    );
+    assert!(matches!(
+        decision(&report, "blob.bin"),
+        Decision::Add { reason: "changed", bytes, patch_bytes: Some(p) } if p >= bytes
+    ));
+    let install = tempfile::tempdir().unwrap();
+    materialize(install.path(), &old);
+    apply_kiln(install.path(), &dir.path().join("partial.mar")).unwrap();
+    assert_eq!(snapshot(install.path()), snapshot(&dir.path().join("new")));
+}
+
+#[test]
+fn forced_and_settings_files_are_always_added_and_settings_survive() {
+    let settings = b"pref(\"app.update.channel\", \"release\");\n";
+    let tree = with_precomplete(
+        [
+            (
+                "defaults/pref/channel-prefs.js".to_owned(),
+                file(settings, 0o644),
+            ),
+            ("removed-files".to_owned(), file(b"gone.txt\n", 0o644)),
+            ("a.chk".to_owned(), file(b"check", 0o644)),
+            ("same.txt".to_owned(), file(b"same", 0o644)),
+        ]
+        .into(),
+    );
+    let (dir, report) = partial_of(&tree, &tree);
+    let text = lines(&report.manifest);
+    assert_eq!(
+        text,
+        [
+            "type \"partial\"",
+            "add \"removed-files\"",
+            "add \"precomplete\"",
+            "add-if-not \"defaults/pref/channel-prefs.js\" \"defaults/pref/channel-prefs.js\"",
+            "add \"a.chk\"",
+            "remove \"gone.txt\"",
+        ]
+    );
+    assert_eq!(decision(&report, "same.txt"), &Decision::Unchanged);
+    // The user's channel-prefs.js survives the update.
+    let install = tempfile::tempdir().unwrap();
+    materialize(install.path(), &tree);
+    std::fs::write(
+        install.path().join("defaults/pref/channel-prefs.js"),
+        b"user edit",
+    )
+    .unwrap();
+    apply_kiln(install.path(), &dir.path().join("partial.mar")).unwrap();
+    assert_eq!(
+        std::fs::read(install.path().join("defaults/pref/channel-prefs.js")).unwrap(),
+        b"user edit"
+    );
+}
+
+#[test]
+fn removes_follow_adds_then_removed_files_then_rmdirs() {
+    let old = with_precomplete(
+        [
+            ("keep.txt".to_owned(), file(b"1", 0o644)),
+            ("z-old.txt".to_owned(), file(b"z", 0o644)),
+            ("olddir/sub/x.txt".to_owned(), file(b"x", 0o644)),
+            (
+                "distribution/extensions/a@b/e.js".to_owned(),
+                file(b"e1", 0o644),
+            ),
+        ]
+        .into(),
+    );
+    let new = with_precomplete(
+        [
+            ("keep.txt".to_owned(), file(b"2", 0o755)),
+            ("a-new.txt".to_owned(), file(b"n", 0o644)),
+            (
+                "removed-files".to_owned(),
+                file(b"legacy/*\nold.so\n# comment\nplugins/\n", 0o644),
+            ),
+            (
+                "distribution/extensions/a@b/e.js".to_owned(),
+                file(b"e2", 0o644),
+            ),
+        ]
+        .into(),
+    );
+    let (_dir, report) = partial_of(&old, &new);
+    assert_eq!(
+        lines(&report.manifest),
+        [
+            "type \"partial\"",
+            "add \"precomplete\"",
+            "add \"keep.txt\"",
+            "add-if \"distribution/extensions/a@b\" \"distribution/extensions/a@b/e.js\"",
+            "add \"removed-files\"",
+            "add \"a-new.txt\"",
+            "remove \"z-old.txt\"",
+            "remove \"olddir/sub/x.txt\"",
+            "rmdir \"plugins/\"",
+            "remove \"old.so\"",
+            "rmrfdir \"legacy/\"",
+            "rmdir \"olddir/sub/\"",
+            "rmdir \"olddir/\"",
+        ]
+    );
+    assert!(matches!(
+        decision(&report, "keep.txt"),
+        Decision::Add { reason: "mode", .. }
+    ));
+}
+
+#[test]
+fn identical_inputs_give_identical_bytes_and_mars_unwrap_like_trees() {
+    let (old, new) = (install_copy("install-119.0"), install_copy("install-120.0"));
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, old: &Tree, new: &Tree| {
+        let out = dir.path().join(name);
+        partial_mar(old, new, &params("120.0"), &PartialOptions::default(), &out).unwrap();
+        std::fs::read(out).unwrap()
+    };
+    let (old_tree, new_tree) = (
+        Tree::from_dir(old.path()).unwrap(),
+        Tree::from_dir(new.path()).unwrap(),
+    );
+    let first = make("1.mar", &old_tree, &new_tree);
+    assert_eq!(first, make("2.mar", &old_tree, &new_tree));
+    // From two complete MARs: the same archive (the trees hold no empty directories).
+    let unwrap = |tree: &Tree, name: &str| {
+        let path = dir.path().join(name);
+        complete_mar(tree, &params("1"), &path).unwrap();
+        let mut mar = mar::Mar::open(std::fs::File::open(path).unwrap()).unwrap();
+        Tree::from_complete_mar(&mut mar).unwrap()
+    };
+    let from_mars = make(
+        "3.mar",
+        &unwrap(&old_tree, "old.mar"),
+        &unwrap(&new_tree, "new.mar"),
+    );
+    assert_eq!(first, from_mars);
+}
+
+#[test]
+fn wrong_channel_in_the_pib_is_22() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = with_precomplete([("a".to_owned(), file(b"a", 0o644))].into());
+    materialize(&dir.path().join("t"), &tree);
+    let out = dir.path().join("c.mar");
+    complete_mar(
+        &Tree::from_dir(&dir.path().join("t")).unwrap(),
+        &params("1.0"),
+        &out,
+    )
+    .unwrap();
+    let install = tempfile::tempdir().unwrap();
+    std::fs::write(
+        install.path().join("update-settings.ini"),
+        "[Settings]\nACCEPTED_MAR_CHANNEL_IDS=kiln-release\n",
+    )
+    .unwrap();
+    assert_eq!(apply_kiln(install.path(), &out).unwrap_err().code(), 22);
+}

@@ -1,0 +1,14 @@
+//! Integration tests of `mar::update`: one binary, one module per topic.
+
+/// The diff cache: hits, corruption, sharing between processes.
+mod cache;
+/// The `mar update` command line: exit codes and JSON.
+mod cli;
+/// Update-verify equivalence by property test over random trees.
+mod equivalence;
+/// Every manifest rule of complete and partial generation, one focused test each.
+mod generation;
+/// The Mozilla-made update pair: applies to equality; tampering, channel, version, key checks.
+mod mozilla_fixtures;
+/// Shared helpers: fixture paths, tree copies and snapshots, building and applying MARs.
+mod trees;

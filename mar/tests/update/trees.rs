@@ -1,0 +1,150 @@
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use mar::keys::SigningKey;
+use mar::update::{apply, verify_update, ApplyError, ApplyOptions, ApplySummary};
+use mar::Mar;
+
+/// A snapshot of a tree: every file's bytes and mode, and every directory (as `None`).
+pub(crate) type Snapshot = BTreeMap<String, Option<(Vec<u8>, u32)>>;
+
+pub(crate) fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mar")
+}
+
+pub(crate) fn update_fixture(name: &str) -> PathBuf {
+    fixtures().join("update").join(name)
+}
+
+/// Copies a tree, adding the owner's write bit (the shared fixtures are read-only).
+pub(crate) fn copy_writable(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dst = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_writable(&entry.path(), &dst);
+        } else {
+            std::fs::copy(entry.path(), &dst).unwrap();
+            let mode = std::fs::metadata(&dst).unwrap().permissions().mode() | 0o200;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+}
+
+/// A writable copy of a fixture install in a new temporary directory.
+pub(crate) fn install_copy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_writable(&update_fixture(name), dir.path());
+    dir
+}
+
+pub(crate) fn snapshot(root: &Path) -> Snapshot {
+    fn walk(root: &Path, rel: &str, out: &mut Snapshot) {
+        for entry in std::fs::read_dir(root.join(rel)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                walk(root, &path, out);
+                out.insert(path, None);
+            } else {
+                let mode = meta.permissions().mode() & 0o777;
+                out.insert(path, Some((std::fs::read(entry.path()).unwrap(), mode)));
+            }
+        }
+    }
+    let mut out = Snapshot::new();
+    walk(root, "", &mut out);
+    out
+}
+
+/// Writes a snapshot's files (and directories) under `root`.
+pub(crate) fn materialize(root: &Path, tree: &Snapshot) {
+    for (path, file) in tree {
+        let full = root.join(path);
+        match file {
+            None => std::fs::create_dir_all(&full).unwrap(),
+            Some((bytes, mode)) => {
+                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+                std::fs::write(&full, bytes).unwrap();
+                std::fs::set_permissions(&full, std::fs::Permissions::from_mode(*mode)).unwrap();
+            }
+        }
+    }
+}
+
+pub(crate) fn rsa_key() -> mar::keys::PublicKey {
+    mar::keys::PublicKey::load(&fixtures().join("keys/rsa4096-public.pem")).unwrap()
+}
+
+/// A fixed Ed25519 test key (generated once per process).
+pub(crate) fn ed_key() -> &'static SigningKey {
+    static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(SigningKey::generate_ed25519)
+}
+
+/// Opens, verifies against `keys` and applies `mar` to `install`.
+pub(crate) fn apply_with(
+    install: &Path,
+    mar: &Path,
+    keys: Vec<mar::keys::PublicKey>,
+    options: &ApplyOptions,
+) -> Result<ApplySummary, ApplyError> {
+    let archive = Mar::open(std::io::BufReader::new(std::fs::File::open(mar).unwrap())).unwrap();
+    let mut verified = verify_update(archive, keys)?;
+    apply(install, &mut verified, options)
+}
+
+/// Applies a Kiln-made MAR signed with [`ed_key`].
+pub(crate) fn apply_kiln(install: &Path, mar: &Path) -> Result<ApplySummary, ApplyError> {
+    apply_with(
+        install,
+        mar,
+        vec![ed_key().public_key()],
+        &ApplyOptions::default(),
+    )
+}
+
+/// Adds a `precomplete` (computed like Mozilla's) to a snapshot of files.
+pub(crate) fn with_precomplete(mut tree: Snapshot) -> Snapshot {
+    tree.remove("precomplete");
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, file) in &tree {
+        if file.is_none() {
+            dirs.insert(path.clone());
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        for depth in 1..parts.len() {
+            dirs.insert(parts[..depth].join("/"));
+        }
+    }
+    let files: Vec<&str> = tree
+        .iter()
+        .filter(|(_, f)| f.is_some())
+        .map(|(p, _)| p.as_str())
+        .collect();
+    let text = mar::update::precomplete::precomplete_text(files, dirs.iter().map(String::as_str));
+    for dir in &dirs {
+        tree.insert(dir.clone(), None);
+    }
+    tree.insert("precomplete".into(), Some((text.into_bytes(), 0o644)));
+    tree
+}
+
+/// A file entry for a snapshot.
+pub(crate) fn file(bytes: &[u8], mode: u32) -> Option<(Vec<u8>, u32)> {
+    Some((bytes.to_vec(), mode))
+}
+
+/// Kiln update parameters: channel `kiln-test`, the given version, signed with [`ed_key`].
+pub(crate) fn params(version: &str) -> mar::update::generate::UpdateParams {
+    mar::update::generate::UpdateParams::new(mar::ProductInfo::new("kiln-test", version).unwrap())
+        .sign_with(ed_key().clone())
+}
