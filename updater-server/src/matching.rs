@@ -72,8 +72,13 @@ pub fn match_channel(pattern: &str, channel: &str, fallback: &str) -> bool {
 /// One comma-separated entry of a rule's `version` column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionTerm {
-    /// `78.8.*`: a string prefix match.
-    Glob(String),
+    /// `78.*` or `78.8.*` (major above 4 only, like Balrog's `GlobVersion`).
+    Glob {
+        /// The major version to match.
+        major: u64,
+        /// The minor version to match, for `X.Y.*`.
+        minor: Option<u64>,
+    },
     /// `>=56.0`, `56.0`: a Mozilla-version comparison.
     Cmp(Op, MozVersion),
 }
@@ -83,8 +88,26 @@ pub fn compile_versions(value: &str) -> Result<Vec<VersionTerm>, String> {
     value
         .split(',')
         .map(|entry| {
-            if let Some(prefix) = entry.strip_suffix('*') {
-                return Ok(VersionTerm::Glob(prefix.to_owned()));
+            if entry.ends_with('*') {
+                let invalid =
+                    || format!("invalid version glob '{entry}': use X.* or X.Y.* with X above 4");
+                let prefix = entry.strip_suffix(".*").ok_or_else(invalid)?;
+                let nums: Vec<u64> = prefix
+                    .split('.')
+                    .map(|p| p.parse::<u64>().ok())
+                    .collect::<Option<_>>()
+                    .ok_or_else(invalid)?;
+                return match nums.as_slice() {
+                    [major] if *major > 4 => Ok(VersionTerm::Glob {
+                        major: *major,
+                        minor: None,
+                    }),
+                    [major, minor] if *major > 4 => Ok(VersionTerm::Glob {
+                        major: *major,
+                        minor: Some(*minor),
+                    }),
+                    _ => Err(invalid()),
+                };
             }
             let (op, operand) =
                 Op::split(entry).ok_or_else(|| format!("invalid version expression '{entry}'"))?;
@@ -94,19 +117,26 @@ pub fn compile_versions(value: &str) -> Result<Vec<VersionTerm>, String> {
         .collect()
 }
 
-/// Version matching: any entry matches. A comparison needs the query version to parse; when it
+/// Version matching: any entry matches. Every entry needs the query version to parse; when it
 /// does not, the error is returned (Balrog answers 400).
+///
+/// A glob matches like Balrog's two-way `GlobVersion` equality: `X.*` every version with major X
+/// (pre-releases included); `X.Y.*` every X.Y.z except the pre-releases of X.Y.0.
 pub fn match_version(
     terms: &[VersionTerm],
-    raw: &str,
     parsed: &Result<MozVersion, InvalidVersion>,
 ) -> Result<bool, InvalidVersion> {
     for term in terms {
+        let q = parsed.as_ref().map_err(Clone::clone)?;
         let hit = match term {
-            VersionTerm::Glob(prefix) => raw.starts_with(prefix.as_str()),
-            VersionTerm::Cmp(op, operand) => {
-                op.holds(parsed.as_ref().map_err(Clone::clone)?, operand)
+            VersionTerm::Glob { major, minor: None } => q.major() == *major,
+            VersionTerm::Glob {
+                major,
+                minor: Some(minor),
+            } => {
+                (q.major(), q.minor()) == (*major, *minor) && (!q.is_prerelease() || q.patch() != 0)
             }
+            VersionTerm::Cmp(op, operand) => op.holds(q, operand),
         };
         if hit {
             return Ok(true);
@@ -194,7 +224,7 @@ pub struct CsvSet(Vec<String>);
 impl CsvSet {
     /// Compiles a comma-separated rule value.
     pub fn compile(value: &str) -> Self {
-        CsvSet(value.split(',').map(|t| t.trim().to_owned()).collect())
+        CsvSet(value.split(',').map(str::to_owned).collect())
     }
 
     /// The query value must equal one entry (no substring match).

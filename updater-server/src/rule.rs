@@ -205,7 +205,7 @@ impl CompiledRule {
     fn matches_version(&self, q: &UpdateQuery) -> Result<bool, InvalidVersion> {
         match &self.version {
             None => Ok(true),
-            Some(terms) => crate::matching::match_version(terms, &q.version, &q.parsed_version),
+            Some(terms) => crate::matching::match_version(terms, &q.parsed_version),
         }
     }
 

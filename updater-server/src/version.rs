@@ -2,8 +2,9 @@
 //!
 //! Grammar: `N.N[.N]` plus an optional pre-release suffix. When the major number is above 4 only an
 //! `aN` suffix is allowed (so `60.0b3` is invalid); up to 4 any `[a-zA-Z]+N` suffix is (`3.6.3plugin1`).
-//! A four-part `w.x.y.z` is read as `(w, x, z)`. A missing patch number is 0 and a pre-release sorts
-//! before its release; pre-releases compare by (letters, number).
+//! A four-part `w.x.d.z` (`d` a single digit) is read as `(w, x, z)`. A missing patch number is 0
+//! and a pre-release sorts before its release; pre-releases compare by (first letter, number), as
+//! distutils' `StrictVersion` does.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -12,7 +13,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MozVersion {
     numbers: [u64; 3],
-    pre: Option<(String, u64)>,
+    pre: Option<(char, u64)>,
 }
 
 /// A version string that does not follow the Mozilla grammar.
@@ -47,7 +48,7 @@ impl MozVersion {
         let numbers = match nums.as_slice() {
             [a, b] => [*a, *b, 0],
             [a, b, c] => [*a, *b, *c],
-            [w, x, _, z] => [*w, *x, *z],
+            [w, x, _, z] if parts[2].len() == 1 => [*w, *x, *z],
             _ => return Err(invalid()),
         };
         let pre = if suffix.is_empty() {
@@ -61,7 +62,8 @@ impl MozVersion {
             if numbers[0] > 4 && letters != "a" {
                 return Err(invalid());
             }
-            Some((letters.to_owned(), n))
+            let first = letters.chars().next().ok_or_else(invalid)?;
+            Some((first, n))
         };
         Ok(MozVersion { numbers, pre })
     }
@@ -69,6 +71,16 @@ impl MozVersion {
     /// The major version number.
     pub fn major(&self) -> u64 {
         self.numbers[0]
+    }
+
+    /// The patch number (0 when absent).
+    pub fn patch(&self) -> u64 {
+        self.numbers[2]
+    }
+
+    /// Is this a pre-release (`80.0a1`)?
+    pub fn is_prerelease(&self) -> bool {
+        self.pre.is_some()
     }
 
     /// The minor version number.
@@ -197,6 +209,12 @@ mod tests {
         assert!(v("56.0.1") > v("56.0"));
         assert!(v("100.0") > v("99.0.1"));
         assert_eq!(v("1.5.0.12"), v("1.5.12"));
+        // Only the first letter of a pre-release tag counts.
+        assert_eq!(v("3.6.3plugin1"), v("3.6.3p1"));
+        assert!(
+            MozVersion::parse("1.5.10.2").is_err(),
+            "the third of four parts is one digit"
+        );
     }
 
     #[test]

@@ -214,9 +214,8 @@ fn group_applies(cond: &UpdateLineFor, q: &UpdateQuery) -> bool {
         .is_none_or(|ls| ls.contains(&q.locale));
     let versions = cond.versions.as_ref().is_none_or(|vs| {
         vs.iter().any(|v| {
-            compile_versions(v).is_ok_and(|terms| {
-                match_version(&terms, &q.version, &q.parsed_version).unwrap_or(false)
-            })
+            compile_versions(v)
+                .is_ok_and(|terms| match_version(&terms, &q.parsed_version).unwrap_or(false))
         })
     });
     let build_ids = cond.build_ids.as_ref().is_none_or(|bs| {

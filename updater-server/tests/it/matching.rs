@@ -101,6 +101,18 @@ fn version_globs_lists_and_operators() {
         json!("80.*"),
         &[(v("80.0a1"), true), (v("80.0"), true), (v("81.0"), false)],
     );
+    // Balrog's two-way GlobVersion equality: X.Y.* skips the pre-releases of X.Y.0 only.
+    check(
+        "version",
+        json!("80.0.*"),
+        &[
+            (v("80.0"), true),
+            (v("80.0.1"), true),
+            (v("80.0a1"), false),
+            (v("80.0.1a1"), true),
+            (v("80.1"), false),
+        ],
+    );
     check(
         "version",
         json!("2.0.1,2.0.2"),
@@ -125,10 +137,13 @@ fn version_globs_lists_and_operators() {
 }
 
 #[test]
-fn invalid_query_version_errors_only_when_compared() {
+fn invalid_query_version_errors_only_when_a_version_rule_is_evaluated() {
     let bad = q("60.0b3", "1", "release", "x", "SSE3", "d");
     assert!(rule("version", json!("<61.0")).matches(&bad).is_err());
-    assert!(rule("version", json!("60.*")).matches(&bad).unwrap());
+    assert!(
+        rule("version", json!("60.*")).matches(&bad).is_err(),
+        "globs compare versions too"
+    );
     assert!(rule("product", json!("Firefox")).matches(&bad).unwrap());
 }
 
@@ -325,6 +340,9 @@ fn invalid_rule_values_are_rejected() {
         ("buildID", "!1"),
         ("memory", "<lots"),
         ("alias", "1bad"),
+        ("version", "3.*"),
+        ("version", "7*"),
+        ("version", ">=78.*"),
     ] {
         let mut r = json!({"priority": 1, "backgroundRate": 100, "update_type": "minor"});
         r[column] = json!(value);
