@@ -120,8 +120,10 @@ pub fn evaluate(
         Serve::No => return Ok(Outcome::empty(meta)),
         Serve::Yes => {}
         Serve::Maybe => {
-            let pin = q.pin.as_deref().unwrap_or("");
-            if let Some(pinned) = snap.pin(&q.product, &q.fallback_channel, pin) {
+            let pin = PinVersion::parse(q.pin.as_deref().unwrap_or(""))
+                .map_err(bad)?
+                .key();
+            if let Some(pinned) = snap.pin(&q.product, &q.fallback_channel, &pin) {
                 match releases.get(pinned) {
                     Some(p) if should_serve(p, q)? != Serve::No => release = p,
                     _ => return Ok(Outcome::empty(meta)),

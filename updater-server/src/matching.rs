@@ -49,9 +49,14 @@ impl Op {
     }
 }
 
-/// The fallback channel of `channel`: everything before the first `-cck-`.
-pub fn fallback_channel(channel: &str) -> &str {
-    channel.split("-cck-").next().unwrap_or(channel)
+/// The fallback channel of `channel` (Balrog's `getFallbackChannel`): everything before the first
+/// `-cck-`, keeping a `-sysaddon` suffix.
+pub fn fallback_channel(channel: &str) -> String {
+    let mut fallback = channel.split("-cck-").next().unwrap_or(channel).to_owned();
+    if channel.ends_with("-sysaddon") && !fallback.ends_with("-sysaddon") {
+        fallback.push_str("-sysaddon");
+    }
+    fallback
 }
 
 /// Does one rule channel pattern match `channel`? A pattern ending in `*` of at least 3 characters
@@ -263,5 +268,10 @@ mod tests {
     fn fallback() {
         assert_eq!(fallback_channel("release-cck-foo"), "release");
         assert_eq!(fallback_channel("release"), "release");
+        assert_eq!(
+            fallback_channel("release-cck-foo-sysaddon"),
+            "release-sysaddon"
+        );
+        assert_eq!(fallback_channel("release-sysaddon"), "release-sysaddon");
     }
 }

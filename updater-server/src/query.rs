@@ -316,7 +316,7 @@ pub fn parse(
         parsed_version: MozVersion::parse(&version),
         version,
         build_id: field("buildID"),
-        fallback_channel: fallback_channel(&channel).to_owned(),
+        fallback_channel: fallback_channel(&channel),
         channel,
         build_target,
         locale,

@@ -12,7 +12,6 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use crate::blob::Release;
-use crate::matching::fallback_channel;
 use crate::memo::ResponseMemo;
 use crate::query::UpdateQuery;
 use crate::rule::{CompiledRule, RuleRow};
@@ -93,7 +92,7 @@ pub struct Snapshot {
     by_product: HashMap<String, ChannelIndex>,
     any_product: ChannelIndex,
     releases: Releases,
-    shutoffs: HashSet<(String, String)>,
+    shutoffs: HashMap<String, HashSet<String>>,
     pins: HashMap<(String, String, String), String>,
     built_at: SystemTime,
     memo: ResponseMemo,
@@ -151,7 +150,15 @@ impl Snapshot {
                 .into_iter()
                 .map(|r| (r.name.clone(), r))
                 .collect(),
-            shutoffs: data.shutoffs.into_iter().collect(),
+            shutoffs: data.shutoffs.into_iter().fold(
+                HashMap::new(),
+                |mut map, (product, channel)| {
+                    map.entry(product)
+                        .or_insert_with(HashSet::new)
+                        .insert(channel);
+                    map
+                },
+            ),
             pins: data
                 .pins
                 .into_iter()
@@ -174,9 +181,9 @@ impl Snapshot {
 
     /// Is updating shut off for the query's product on its channel or fallback channel?
     pub fn is_shut_off(&self, q: &UpdateQuery) -> bool {
-        let key = |c: &str| (q.product.clone(), c.to_owned());
-        self.shutoffs.contains(&key(&q.channel))
-            || self.shutoffs.contains(&key(fallback_channel(&q.channel)))
+        self.shutoffs.get(&q.product).is_some_and(|channels| {
+            channels.contains(&q.channel) || channels.contains(&q.fallback_channel)
+        })
     }
 
     /// The pinnable release for (product, channel, pin), if any.

@@ -148,6 +148,14 @@ impl PinVersion {
         }
     }
 
+    /// The pin as Balrog prints it (`102.` or `102.1.`): the key of pinnable releases.
+    pub fn key(&self) -> String {
+        match self.minor {
+            None => format!("{}.", self.major),
+            Some(minor) => format!("{}.{minor}.", self.major),
+        }
+    }
+
     /// Is `version` newer than the pin? A pin compares by its own components only, so `102.`
     /// equals every `102.x.y`.
     pub fn is_older_than(&self, version: &MozVersion) -> bool {

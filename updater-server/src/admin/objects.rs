@@ -107,11 +107,13 @@ fn put_pin(
     version: &str,
     body: PinBody,
 ) -> Result<(bool, i64)> {
-    if PinVersion::parse(version).is_err() {
+    let Ok(pin) = PinVersion::parse(version) else {
         return Err(Error::Invalid(format!(
             "pin version '{version}' must look like 102. or 102.1."
         )));
-    }
+    };
+    let version = pin.key();
+    let version = version.as_str();
     if tx.release(&body.mapping)?.is_none() {
         return Err(Error::Invalid(format!(
             "release {} does not exist",
@@ -157,6 +159,8 @@ fn delete_pin(
     version: &str,
     dv: Option<i64>,
 ) -> Result<()> {
+    let key = PinVersion::parse(version).map_or_else(|_| version.to_owned(), |p| p.key());
+    let version = key.as_str();
     let current = tx
         .pin(product, channel, version)?
         .ok_or_else(|| Error::NotFound("no such pinnable release".to_owned()))?;

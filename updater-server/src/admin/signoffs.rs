@@ -29,7 +29,7 @@ pub fn for_rule(tx: &Tx<'_>, row: &RuleRow, needed: &mut Needed) -> Result<()> {
         let channel = row
             .channel
             .as_deref()
-            .is_none_or(|c| match_channel(c, &rs.channel, fallback_channel(&rs.channel)));
+            .is_none_or(|c| match_channel(c, &rs.channel, &fallback_channel(&rs.channel)));
         if product && channel {
             add(needed, &rs);
         }
