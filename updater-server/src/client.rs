@@ -95,32 +95,30 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
     if let Some(signer) = &state.signer {
         resp.insert_header(("Content-Signature", signer.header(&entry.body)));
     }
+    resp.insert_header((
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=90"),
+    ));
     Ok(resp.body(entry.body))
 }
 
 /// `GET /update/…`: evaluates the rules against the snapshot; never touches the database.
 async fn update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let mut resp = answer(&req, &state).unwrap_or_else(|e| e.error_response());
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=90"),
-    );
-    resp
+    answer(&req, &state).unwrap_or_else(|e| e.error_response())
 }
 
-/// Unmatched paths: the empty update document under `/update…`, else 404.
+/// Werkzeug's 404 text, which Balrog sends for unknown paths outside `/update`.
+const NOT_FOUND: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
+
+/// Unmatched paths: the empty update document under `/update…` (Balrog's 404 handler, so without
+/// `Cache-Control` or rule headers), else 404.
 async fn fallback(req: HttpRequest) -> HttpResponse {
     if req.path().starts_with("/update") {
-        let mut resp = xml_response(StatusCode::OK, xml::EMPTY.to_owned());
-        resp.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=90"),
-        );
-        resp
+        xml_response(StatusCode::OK, xml::EMPTY.to_owned())
     } else {
         HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")
-            .body("Not Found")
+            .body(NOT_FOUND)
     }
 }
 

@@ -294,10 +294,8 @@ pub fn parse(
     if query_version == 3 && version.len() > "esrpre".len() && version.ends_with("esrpre") {
         version.truncate(version.len() - "esrpre".len());
     }
-    let mut locale = field("locale");
-    if let Some(stripped) = locale.strip_prefix("x86 ") {
-        locale = stripped.to_owned();
-    }
+    // Avast prepends "x86 " (bug 1125231); Balrog removes it wherever it appears.
+    let locale = field("locale").replace("x86 ", "");
     let build_target = field("buildTarget");
     let channel = field("channel");
     let (instruction_set, memory, jaws) = if has("systemCapabilities") {

@@ -94,6 +94,11 @@ fn bad_requests() {
         .unwrap()
         .starts_with("text/plain"));
     assert_eq!(bad_version.body, "Version number abc is invalid.");
+    assert_eq!(
+        bad_version.header("Cache-Control"),
+        None,
+        "errors are not cacheable"
+    );
     let beta = srv.get(&v6("60.0b3", "1", "WINNT_x86-msvc", "en-US", "release"));
     assert_eq!(beta.status, 400);
 
@@ -114,13 +119,13 @@ fn bad_requests() {
     let bad_pin = srv.get(&format!("{FROM_54}{Q6}?pin=2"));
     assert_eq!(
         (bad_pin.status, bad_pin.body.as_str()),
-        (400, "Version Pin String &#x27;2&#x27; is invalid.")
+        (400, "Version Pin String '2' is invalid.")
     );
     let locale = srv.get(&v6("54.0.1", "1", "WINNT_x86-msvc", "xx", "release"));
     assert_eq!(locale.status, 400);
     assert_eq!(
         locale.body,
-        "No such locale &#x27;xx&#x27; in platform &#x27;WINNT_x86-msvc&#x27;"
+        "No such locale 'xx' in platform 'WINNT_x86-msvc'"
     );
 }
 
@@ -147,6 +152,19 @@ fn unmatched_paths() {
         .header("Content-Type")
         .unwrap()
         .starts_with("text/plain"));
+    assert!(other
+        .body
+        .starts_with("The requested URL was not found on the server."));
+    // Balrog's 404 handler sends the empty document without Cache-Control or rule headers.
+    let unmatched = srv.get("/update/whizzybang");
+    assert_eq!(
+        (
+            unmatched.header("Cache-Control"),
+            unmatched.header("Rule-ID")
+        ),
+        (None, None)
+    );
+    assert_eq!(unmatched.header("X-Content-Type-Options"), Some("nosniff"));
 }
 
 #[test]
@@ -797,13 +815,13 @@ fn balrog_edge_cases_of_urls_build_ids_and_interpolation() {
         (no_platform.status, no_platform.body.as_str()),
         (
             400,
-            "No such locale &#x27;en-US&#x27; in platform &#x27;Linux_x86_64-gcc3&#x27;"
+            "No such locale 'en-US' in platform 'Linux_x86_64-gcc3'"
         )
     );
     let no_build = srv.get(&v6("60.0", "1", "NoBuildID", "en-US", "release"));
     assert_eq!(
         (no_build.status, no_build.body.as_str()),
-        (400, "No buildID for platform &#x27;NoBuildID&#x27;")
+        (400, "No buildID for platform 'NoBuildID'")
     );
     // Older client, platform absent from the release: no update.
     assert_eq!(
