@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Update-server benchmark (issue 5): Kiln vs nginx serving a static file of the same size, both
-# on loopback, same wrk settings, same run. Prints the figures recorded in BENCHMARKS.md.
+# on loopback, same wrk settings, same run (alternating rounds, medians). Prints the figures
+# recorded in BENCHMARKS.md.
 #
 # Needs (Debian): apt-get install -y wrk nginx-light
 # Usage: updater-server/bench/run.sh [duration_seconds]
@@ -60,11 +61,20 @@ run_wrk() { wrk -t2 -c64 -d"${duration}s" --latency "$@"; }
 curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/static.xml" || { echo "nginx cannot serve static.xml" >&2; exit 1; }
 echo "==> warm-up"
 wrk -t2 -c64 -d3s -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" >/dev/null
-echo "==> Kiln /update/6/... (varied paths)"
-run_wrk -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" | tee "$out/kiln.wrk"
-echo "==> nginx static file of the same size"
-run_wrk "http://127.0.0.1:$nginx_port/static.xml" | tee "$out/nginx.wrk"
-
+# The machine is shared, so Kiln and nginx alternate for $rounds rounds and medians are reported.
+rounds=3
+for r in $(seq "$rounds"); do
+  echo "==> round $r: Kiln /update/6/... (varied paths)"
+  run_wrk -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" | tee "$out/kiln.$r.wrk"
+  echo "==> round $r: nginx static file of the same size"
+  run_wrk "http://127.0.0.1:$nginx_port/static.xml" | tee "$out/nginx.$r.wrk"
+done
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rps() { for r in $(seq "$rounds"); do awk '/Requests\/sec/ {print int($2)}' "$out/$1.$r.wrk"; done | median; }
+p99() { for r in $(seq "$rounds"); do awk '$1=="99%" {print $2}' "$out/$1.$r.wrk"; done | tr '\n' ' '; }
+ratio() { for r in $(seq "$rounds"); do
+  awk -v a="$(awk '/Requests\/sec/ {print $2}' "$out/kiln.$r.wrk")" -v b="$(awk '/Requests\/sec/ {print $2}' "$out/nginx.$r.wrk")" 'BEGIN {printf "%.0f\n", 100*a/b}'
+done | median; }
 echo "==> Kiln with the answer memo disabled (every request parsed, evaluated and rendered)"
 sed 's/^\[client\]$/[client]\nresponse_memo_entries = 0/' "$out/kiln.toml" > "$out/kiln-nomemo.toml"
 RUST_LOG=warn "$bin/updater-server" serve --config "$out/kiln-nomemo.toml" --listen "127.0.0.1:$((kiln_port + 2))" &
@@ -73,10 +83,17 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((kiln_port + 2))/__lbheartb
 run_wrk -s updater-server/bench/paths.lua "http://127.0.0.1:$((kiln_port + 2))" -- "$out/paths.txt" | tee "$out/kiln-nomemo.wrk"
 kill "$nomemo_pid"
 
-kiln_rps="$(awk '/Requests\/sec/ {print int($2)}' "$out/kiln.wrk")"
-nginx_rps="$(awk '/Requests\/sec/ {print int($2)}' "$out/nginx.wrk")"
-echo "==> Kiln at half of its peak ($((kiln_rps / 2)) req/s), fixed-rate open loop"
-"$bin/examples/bench" rate --url "http://127.0.0.1:$kiln_port" --paths "$out/paths.txt" --rate "$((kiln_rps / 2))" --seconds 15 --threads 16
+kiln_rps="$(rps kiln)"
+nginx_rps="$(rps nginx)"
+# Latency below peak: wrk with few connections (closed loop); the row whose rate is nearest half
+# of the peak is the "p99 at half of peak" figure.
+for c in 2 4 8 16; do
+  echo "==> Kiln with $c connections (peak median $kiln_rps req/s)"
+  wrk -t1 -c"$c" -d"${duration}s" --latency -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" \
+    | awk -v c="$c" '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "c=%s: %s req/s, p50 %s, p99 %s\n", c, rps, p50, p99}'
+done
 echo "==> Kiln RSS after the runs: $(ps -o rss= -p "$kiln_pid") KiB"
 echo "==> nginx RSS (all processes): $(ps -o rss= --ppid "$nginx_pid" | awk '{s+=$1} END {print s}') KiB workers + $(ps -o rss= -p "$nginx_pid") KiB master"
-echo "==> Kiln/nginx throughput: $kiln_rps / $nginx_rps = $(awk -v a="$kiln_rps" -v b="$nginx_rps" 'BEGIN {printf "%.0f%%", 100*a/b}')"
+echo "==> median req/s: Kiln $kiln_rps, nginx $nginx_rps; median per-round Kiln/nginx ratio $(ratio)%"
+echo "==> p99 per round: Kiln $(p99 kiln)| nginx $(p99 nginx)"
+echo "==> load average during the run: $(cut -d' ' -f1-3 /proc/loadavg)"

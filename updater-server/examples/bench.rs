@@ -4,13 +4,10 @@
 //!   1,000 rules as Balrog JSON, imports them into a fresh database through the real `import`
 //!   path, writes the wrk path list, a static file the size of a typical answer (for nginx), and
 //!   measures snapshot build and rebuild-after-change times.
-//! * `rate`: sends requests at a fixed rate (open loop, latency measured from the scheduled send
-//!   time so queueing is not hidden) and prints p50/p99, to measure latency at half of peak.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -47,24 +44,6 @@ enum Cmd {
         /// Output directory (database, paths.txt, static.xml, config).
         #[arg(long)]
         out: PathBuf,
-    },
-    /// Fixed-rate latency measurement.
-    Rate {
-        /// Base URL, e.g. http://127.0.0.1:8000
-        #[arg(long)]
-        url: String,
-        /// File of request paths.
-        #[arg(long)]
-        paths: PathBuf,
-        /// Requests per second.
-        #[arg(long)]
-        rate: u64,
-        /// Seconds to run.
-        #[arg(long, default_value_t = 15)]
-        seconds: u64,
-        /// Sending threads (connections).
-        #[arg(long, default_value_t = 32)]
-        threads: u64,
     },
 }
 
@@ -282,70 +261,8 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rate(url: &str, paths_file: &Path, rate: u64, seconds: u64, threads: u64) -> anyhow::Result<()> {
-    let paths: Arc<Vec<String>> = Arc::new(
-        std::fs::read_to_string(paths_file)?
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-    );
-    let interval = Duration::from_nanos(1_000_000_000 * threads / rate.max(1));
-    let start = Instant::now() + Duration::from_millis(200);
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (paths, url) = (Arc::clone(&paths), url.to_owned());
-            std::thread::spawn(move || -> anyhow::Result<Vec<Duration>> {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let mut latencies = Vec::new();
-                let offset = interval.mul_f64(t as f64 / threads as f64);
-                let mut n: u32 = 0;
-                loop {
-                    let scheduled = start + offset + interval * n;
-                    if scheduled > start + Duration::from_secs(seconds) {
-                        break;
-                    }
-                    if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let path = &paths[(t as usize * 7919 + n as usize) % paths.len()];
-                    let mut resp = agent.get(format!("{url}{path}")).call()?;
-                    resp.body_mut().read_to_vec()?;
-                    latencies.push(Instant::now().duration_since(scheduled));
-                    n += 1;
-                }
-                Ok(latencies)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for h in handles {
-        all.extend(h.join().map_err(|_| anyhow::anyhow!("thread panicked"))??);
-    }
-    all.sort();
-    let pct =
-        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
-    println!(
-        "fixed rate {rate} req/s for {seconds}s: {} requests, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        all.len(),
-        pct(0.50),
-        pct(0.99),
-        pct(1.0)
-    );
-    Ok(())
-}
-
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Setup { out } => setup(&out),
-        Cmd::Rate {
-            url,
-            paths,
-            rate: r,
-            seconds,
-            threads,
-        } => rate(&url, &paths, r, seconds, threads),
     }
 }
