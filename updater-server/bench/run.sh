@@ -92,6 +92,9 @@ for c in 2 4 8 16; do
   wrk -t1 -c"$c" -d"${duration}s" --latency -s updater-server/bench/paths.lua "http://127.0.0.1:$kiln_port" -- "$out/paths.txt" \
     | awk -v c="$c" '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "c=%s: %s req/s, p50 %s, p99 %s\n", c, rps, p50, p99}'
 done
+echo "==> nginx with 2 connections (the floor of this machine at the same load)"
+wrk -t1 -c2 -d"${duration}s" --latency "http://127.0.0.1:$nginx_port/static.xml" \
+  | awk '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "nginx c=2: %s req/s, p50 %s, p99 %s\n", rps, p50, p99}'
 echo "==> Kiln RSS after the runs: $(ps -o rss= -p "$kiln_pid") KiB"
 echo "==> nginx RSS (all processes): $(ps -o rss= --ppid "$nginx_pid" | awk '{s+=$1} END {print s}') KiB workers + $(ps -o rss= -p "$nginx_pid") KiB master"
 echo "==> median req/s: Kiln $kiln_rps, nginx $nginx_rps; median per-round Kiln/nginx ratio $(ratio)%"
