@@ -3,9 +3,10 @@
 //! (xz preset [`XZ_PRESET`] as one stream, gzip/deflate level [`DEFLATE_LEVEL`], every zip
 //! entry re-deflated), on a rayon pool of the same size. A naive repack can be no faster.
 //!
-//! Usage: `cargo run --release -p l10n-repack --example codec_limit -- OUT [THREADS]`
+//! Usage: `cargo run --release -p l10n-repack --example codec_limit -- OUT [THREADS [PER_PLATFORM]]`
 //! where OUT is a `kiln repack --out` directory; only `OUT/<platform>/<locale>/*` archives
-//! (locale repacks) are measured.
+//! (locale repacks) are measured, all of them or the first PER_PLATFORM locales (sorted) of each
+//! platform, in which case the time is also extrapolated to every archive of OUT.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -68,21 +69,28 @@ fn main() -> std::io::Result<()> {
     let threads: usize = args
         .next()
         .map_or(0, |t| t.parse().expect("THREADS is a number"));
+    let per_platform: usize = args
+        .next()
+        .map_or(usize::MAX, |t| t.parse().expect("PER_PLATFORM is a number"));
     let mut archives = Vec::new();
+    let mut all = 0;
     for platform in ["linux-x86_64", "mac", "win64"] {
         let Ok(locales) = std::fs::read_dir(out.join(platform)) else {
             continue;
         };
+        let mut found = Vec::new();
         for locale in locales {
             for file in std::fs::read_dir(locale?.path())? {
                 let path = file?.path();
                 if !path.to_string_lossy().ends_with(".sig") {
-                    archives.push(path);
+                    found.push(path);
                 }
             }
         }
+        found.sort();
+        all += found.len();
+        archives.extend(found.into_iter().take(per_platform));
     }
-    archives.sort();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -102,5 +110,13 @@ fn main() -> std::io::Result<()> {
         raw as f64 / 1e9,
         pool.current_num_threads()
     );
+    if archives.len() < all {
+        let per_platform_count = archives.len() / 3;
+        println!(
+            "extrapolated to all {all} archives ({} per platform measured): {:.1}s",
+            per_platform_count,
+            seconds * all as f64 / archives.len() as f64
+        );
+    }
     Ok(())
 }

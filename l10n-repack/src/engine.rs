@@ -124,11 +124,10 @@ impl RepackInputs {
             let config = crate::RepackConfig::load(&sub_dir.join("repack.cfg"))?;
             for (locale, line) in config.locales() {
                 if shipped.get(locale).is_none() {
-                    return Err(RepackError::MissingLocale {
+                    return Err(RepackError::Config {
                         path: config.path().to_owned(),
                         line: *line,
-                        locale: locale.to_string(),
-                        expected: shipped.path().to_owned(),
+                        message: format!("locale {locale} is not in {}", shipped.path().display()),
                     });
                 }
             }

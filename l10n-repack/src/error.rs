@@ -28,7 +28,7 @@ pub enum RepackError {
     /// A shipped locale has no source directory.
     #[error("{path}:{line}: locale {locale} has no sources at {expected}")]
     MissingLocale {
-        /// The `shipped-locales` file (or `repack.cfg`) naming the locale.
+        /// The `shipped-locales` file naming the locale.
         path: PathBuf,
         /// 1-based line number.
         line: usize,

@@ -268,3 +268,29 @@ fn missing_build_is_reported() {
         other => panic!("expected MissingBuild, got {other}"),
     }
 }
+
+#[test]
+fn partner_locale_not_shipped_names_the_cfg_line() {
+    let case = Case::new();
+    let cfg = case.input.join("partners/acme/acme/repack.cfg");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("locales=\"de en-US\"", "locales=\"de en-US xx\"");
+    std::fs::write(&cfg, &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("locales="))
+        .unwrap()
+        + 1;
+    match case.fails() {
+        RepackError::Config {
+            path,
+            line: got,
+            message,
+        } => {
+            assert_eq!((path, got), (cfg, line));
+            assert!(message.contains("xx"), "{message}");
+        }
+        other => panic!("expected Config, got {other}"),
+    }
+}
