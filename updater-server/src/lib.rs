@@ -73,9 +73,13 @@
 //! * Rule ties on priority are broken by `rule_id` (Balrog: database order).
 //! * `Content-Signature` is Ed25519 over `expires || body` with a key id, not Autograph's P-384.
 //! * Release history lives in the same history table as everything else (Balrog: GCS buckets).
+//! * Only update answers (200 from a rule evaluation) are signed; the empty document of an
+//!   unmatched `/update…` path and error bodies are not.
 //! * Not implemented: blob schemas 1–3, 5 and 8, GMP/SuperBlob/SystemAddons/Guardian blobs and
 //!   the `/json/…` endpoints; path-regex allowlist entries; telemetry-uptake conditions on
-//!   scheduled changes; update reports.
+//!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
+//!   releases (those are changed directly, with their own permissions); refusing direct changes to
+//!   rows that have a pending scheduled change; update reports (spec Part A).
 //!
 //! # Running it
 //!
