@@ -414,6 +414,7 @@ fn run_jobs(
         };
         let print = fingerprint(&job, &bases[&job.platform].digest, locale, partner, signed);
         if is_done(out, &job, &print, options.signer) {
+            tracing::debug!(job = %job.id, "kept: output matches its journal record");
             progress.finished(&job, JobOutcome::Skipped);
             report.skipped.push(job.output.clone());
         } else {
@@ -434,6 +435,7 @@ fn run_jobs(
                 options.limits,
             )?;
             transform::check_layout(&tree, platform, path)?;
+            tracing::debug!(%platform, path = %path.display(), "unpacked the en-US build");
             Ok((platform, tree))
         })
         .collect::<Result<_, RepackError>>()?;
@@ -464,6 +466,10 @@ fn run_jobs(
                 out,
             };
             let result = run_job(inputs, &job, &print, &context);
+            match &result {
+                Ok(()) => tracing::debug!(job = %job.id, "written"),
+                Err(error) => tracing::warn!(job = %job.id, %error, "failed"),
+            }
             let outcome = if result.is_ok() {
                 JobOutcome::Written
             } else {

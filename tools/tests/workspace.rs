@@ -7,21 +7,43 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The crates of this workspace, by package name.
-const WORKSPACE_CRATES: [&str; 5] = ["mar", "l10n-repack", "kiln-fixtures", "updater-server", "kiln-tools"];
+const WORKSPACE_CRATES: [&str; 5] = [
+    "mar",
+    "l10n-repack",
+    "kiln-fixtures",
+    "updater-server",
+    "kiln-tools",
+];
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tools/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tools/ has a parent")
+        .to_owned()
 }
 
 /// Package names in the normal (non-dev, non-build) dependency tree of `package`.
 fn normal_dependencies(package: &str, extra: &[&str]) -> BTreeSet<String> {
     let output = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "-p", package])
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-p",
+            package,
+        ])
         .args(extra)
         .output()
         .expect("cargo tree runs");
-    assert!(output.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout)
         .expect("utf-8")
         .lines()
@@ -30,28 +52,60 @@ fn normal_dependencies(package: &str, extra: &[&str]) -> BTreeSet<String> {
 }
 
 fn ours(deps: &BTreeSet<String>, except: &str) -> BTreeSet<String> {
-    deps.iter().filter(|d| WORKSPACE_CRATES.contains(&d.as_str()) && *d != except).cloned().collect()
+    deps.iter()
+        .filter(|d| WORKSPACE_CRATES.contains(&d.as_str()) && *d != except)
+        .cloned()
+        .collect()
 }
 
 #[test]
 fn dependencies_flow_one_way() {
     let none = BTreeSet::new();
-    assert_eq!(ours(&normal_dependencies("mar", &[]), "mar"), none, "mar depends on no crate of ours");
-    assert_eq!(ours(&normal_dependencies("updater-server", &[]), "updater-server"), none);
+    assert_eq!(
+        ours(&normal_dependencies("mar", &[]), "mar"),
+        none,
+        "mar depends on no crate of ours"
+    );
+    assert_eq!(
+        ours(
+            &normal_dependencies("updater-server", &[]),
+            "updater-server"
+        ),
+        none
+    );
     let allowed: BTreeSet<String> = ["mar".to_owned()].into();
     for package in ["l10n-repack", "kiln-fixtures"] {
         let deps = ours(&normal_dependencies(package, &[]), package);
-        assert!(deps.is_subset(&allowed), "{package} may depend on mar at most, has {deps:?}");
+        assert!(
+            deps.is_subset(&allowed),
+            "{package} may depend on mar at most, has {deps:?}"
+        );
     }
     let dependents = normal_dependencies("kiln-tools", &["--invert", "kiln-tools"]);
-    assert_eq!(ours(&dependents, "kiln-tools"), none, "nothing depends on kiln-tools");
+    assert_eq!(
+        ours(&dependents, "kiln-tools"),
+        none,
+        "nothing depends on kiln-tools"
+    );
 }
 
 #[test]
 fn the_client_facing_mar_build_is_lean() {
     let deps = normal_dependencies("mar", &["--no-default-features"]);
-    for heavy in ["rayon", "bidiff", "actix-web", "tokio", "rusqlite", "sequoia-openpgp", "clap", "indicatif"] {
-        assert!(!deps.contains(heavy), "mar without default features pulls {heavy}");
+    for heavy in [
+        "rayon",
+        "bidiff",
+        "actix-web",
+        "tokio",
+        "rusqlite",
+        "sequoia-openpgp",
+        "clap",
+        "indicatif",
+    ] {
+        assert!(
+            !deps.contains(heavy),
+            "mar without default features pulls {heavy}"
+        );
     }
 }
 
@@ -74,5 +128,8 @@ fn every_module_opens_with_a_doc_comment() {
             }
         }
     }
-    assert!(missing.is_empty(), "modules without a //! doc comment: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "modules without a //! doc comment: {missing:#?}"
+    );
 }
