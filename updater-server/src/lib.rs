@@ -78,8 +78,8 @@
 //! * Not implemented: blob schemas 1–3, 5 and 8, GMP/SuperBlob/SystemAddons/Guardian blobs and
 //!   the `/json/…` endpoints; path-regex allowlist entries; telemetry-uptake conditions on
 //!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
-//!   releases (those are changed directly, with their own permissions); refusing direct changes to
-//!   rows that have a pending scheduled change; update reports (spec Part A).
+//!   releases (those are changed directly, with their own permissions); update reports (spec
+//!   Part A).
 //!
 //! # Running it
 //!

@@ -72,6 +72,11 @@ pub fn delete_shutoff(tx: &Tx<'_>, actor: &Actor, mode: Mode, body: &ShutoffBody
     if let Some(v) = body.data_version {
         check_version(Some(v), current.data_version)?;
     }
+    let what = format!("the emergency shutoff of {}/{}", body.product, body.channel);
+    super::scheduled::guard_pending(tx, mode, "emergency_shutoffs", &what, |row| {
+        row.get("product").and_then(Value::as_str) == Some(body.product.as_str())
+            && row.get("channel").and_then(Value::as_str) == Some(body.channel.as_str())
+    })?;
     let mut needed = Needed::new();
     signoffs::for_shutoff(tx, &body.product, &body.channel, &mut needed)?;
     signoffs::guard(

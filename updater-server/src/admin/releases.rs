@@ -81,6 +81,9 @@ fn validate(name: &str, blob: &Value, allowlist: Option<&Allowlist>) -> Result<(
 }
 
 fn guard_release(tx: &Tx<'_>, mode: Mode, name: &str) -> Result<()> {
+    super::scheduled::guard_pending(tx, mode, "releases", &format!("release {name}"), |row| {
+        row.get("name").and_then(Value::as_str) == Some(name)
+    })?;
     let mut needed = Needed::new();
     signoffs::for_release(tx, name, &mut needed)?;
     signoffs::guard(

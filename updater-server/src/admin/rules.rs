@@ -76,6 +76,12 @@ fn record(
     Ok(())
 }
 
+fn pending_guard(tx: &Tx<'_>, mode: Mode, rule_id: i64) -> Result<()> {
+    super::scheduled::guard_pending(tx, mode, "rules", &format!("rule {rule_id}"), |row| {
+        row.get("rule_id").and_then(Value::as_i64) == Some(rule_id)
+    })
+}
+
 /// Resolves a path segment that is a rule id or an alias.
 pub fn resolve(tx: &Tx<'_>, id_or_alias: &str) -> Result<StoredRule> {
     let found = match id_or_alias.parse::<i64>() {
@@ -121,6 +127,7 @@ pub fn update(
         }
     }
     check_version(sent, current.data_version)?;
+    pending_guard(tx, mode, current.rule_id)?;
     let mut merged =
         object(serde_json::to_value(&current.row).map_err(|e| Error::Internal(e.to_string()))?)?;
     merged.extend(changes);
@@ -150,6 +157,7 @@ pub fn delete(
     let current = resolve(tx, id_or_alias)?;
     actor.require("rule", "delete", current.row.product.as_deref())?;
     check_version(data_version, current.data_version)?;
+    pending_guard(tx, mode, current.rule_id)?;
     guard_rows(
         tx,
         mode,
@@ -191,6 +199,7 @@ pub fn revert(
     map.remove("rule_id");
     map.remove("data_version");
     let row = parse_row(map)?;
+    pending_guard(tx, mode, rule_id)?;
     let current = tx.rule(rule_id)?;
     actor.require("rule", "modify", row.product.as_deref())?;
     if let Some(c) = &current {

@@ -119,6 +119,30 @@ fn readiness(tx: &Tx<'_>, sc: &ScheduledChange) -> Result<std::result::Result<()
     Ok(Ok(()))
 }
 
+/// Refuses a direct change to an object that a pending scheduled change will modify (Balrog
+/// refuses those too, so the signed-off change cannot be silently overtaken). `is_target` says
+/// whether a scheduled change's row names the object.
+pub fn guard_pending(
+    tx: &Tx<'_>,
+    mode: Mode,
+    kind: &str,
+    what: &str,
+    is_target: impl Fn(&Map<String, Value>) -> bool,
+) -> Result<()> {
+    if mode != Mode::Direct {
+        return Ok(());
+    }
+    for sc in tx.scheduled_changes(Some(kind), Some("pending"), None)? {
+        if sc.row.as_object().is_some_and(&is_target) {
+            return Err(Error::Invalid(format!(
+                "{what} has a pending scheduled change ({}); cancel or enact it first",
+                sc.sc_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Validates and stores a scheduled change. Returns `(sc_id, needed signoffs)`.
 pub fn schedule(
     tx: &Tx<'_>,

@@ -765,3 +765,64 @@ fn signoff_flow_end_to_end() {
         .body
         .contains("displayVersion=\"56.0 (respin)\"")));
 }
+
+#[test]
+fn pending_scheduled_changes_block_direct_changes_until_cancelled() {
+    let srv = base();
+    let id = srv.add_rule(rule(1, "Firefox-56.0-build1", json!({"channel": "beta"})));
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
+    let sc = srv.admin(
+        "POST",
+        "/scheduled_changes/rules",
+        Some(json!({"change_type": "update", "rule_id": id, "data_version": 1, "priority": 9, "when": later})),
+    );
+    let sc_id = sc["sc_id"].as_i64().unwrap();
+    assert_eq!(sc["required_signoffs"], json!({}));
+    let direct = srv.api(
+        "PUT",
+        &format!("/rules/{id}"),
+        Some(&srv.admin_token),
+        Some(json!({"priority": 5, "data_version": 1})),
+    );
+    assert_eq!(direct.status, 400);
+    assert!(
+        direct.body.contains("pending scheduled change"),
+        "{}",
+        direct.body
+    );
+    let other = srv.user("other", &[("rule", json!({}))], &[]);
+    assert_eq!(
+        srv.api(
+            "DELETE",
+            &format!("/scheduled_changes/rules/{sc_id}"),
+            Some(&other),
+            None
+        )
+        .status,
+        403
+    );
+    srv.admin("DELETE", &format!("/scheduled_changes/rules/{sc_id}"), None);
+    srv.admin(
+        "PUT",
+        &format!("/rules/{id}"),
+        Some(json!({"priority": 5, "data_version": 1})),
+    );
+    let past = srv.api(
+        "POST",
+        "/scheduled_changes/rules",
+        Some(&srv.admin_token),
+        Some(json!({"change_type": "delete", "rule_id": id, "data_version": 2, "when": 1})),
+    );
+    assert_eq!(past.status, 400, "when must be in the future");
+    let stale = srv.api(
+        "POST",
+        "/scheduled_changes/rules",
+        Some(&srv.admin_token),
+        Some(json!({"change_type": "delete", "rule_id": id, "data_version": 1})),
+    );
+    assert_eq!(stale.status, 409);
+}
