@@ -3,8 +3,9 @@
 //! Each submodule holds the operations on one kind of object as plain functions over a store
 //! transaction (`fn op(tx, actor, mode, …)`) plus thin actix handlers that run them through
 //! [`AppState::write`](crate::app::AppState::write). Scheduled changes enact the very same
-//! operations with [`Mode::Scheduled`], which is the only thing that lets a change through a
-//! product/channel that requires signoffs.
+//! operations with [`Mode::Scheduled`]; apart from the operator's offline [`Mode::Import`], that
+//! is the only way a change gets through a product/channel that requires signoffs, or past a
+//! pending scheduled change.
 
 pub mod objects;
 pub mod releases;
