@@ -336,15 +336,31 @@ fn created_or_ok(created: bool, data_version: i64) -> HttpResponse {
     }
 }
 
+/// The body of `PUT /releases/{name}`: Balrog's `{"blob": …, "product": …, "data_version": …}`,
+/// or the bare blob itself (then `product` comes from the blob and `data_version` from the query).
+fn put_body(body: Value, data_version: Option<i64>) -> Result<PutRelease> {
+    let wrapped =
+        body.get("blob").is_some_and(Value::is_object) && body.get("schema_version").is_none();
+    if wrapped {
+        return from_json(body, "release body");
+    }
+    Ok(PutRelease {
+        blob: body,
+        product: None,
+        data_version,
+    })
+}
+
 async fn put_handler(
     actor: Actor,
     state: web::Data<AppState>,
     name: web::Path<String>,
+    q: web::Query<DataVersionQuery>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let (name, body) = (
         name.into_inner(),
-        from_json::<PutRelease>(body.into_inner(), "release body")?,
+        put_body(body.into_inner(), q.into_inner().data_version)?,
     );
     let (created, dv) = blocking(&state, move |s| {
         s.write(|tx| {

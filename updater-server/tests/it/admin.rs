@@ -424,8 +424,34 @@ fn build_submission_merges_one_locale() {
         Some(json!({"data": {"nonsense": 1}})),
     );
     assert_eq!(bad.status, 400);
+    // A bare blob is accepted too; replacing it then takes ?data_version=.
+    let bare = srv.api(
+        "PUT",
+        "/releases/Firefox-60.0-build1",
+        Some(&srv.admin_token),
+        Some(firefox_60()),
+    );
+    assert_eq!(bare.status, 201, "{}", bare.body);
+    let stale = srv.api(
+        "PUT",
+        "/releases/Firefox-60.0-build1",
+        Some(&srv.admin_token),
+        Some(firefox_60()),
+    );
+    assert_eq!(stale.status, 409);
+    let replaced = srv.api(
+        "PUT",
+        "/releases/Firefox-60.0-build1?data_version=1",
+        Some(&srv.admin_token),
+        Some(firefox_60()),
+    );
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(
+        srv.admin("GET", "/releases/Firefox-60.0-build1", None)["product"],
+        "Firefox"
+    );
     let list = srv.admin("GET", "/releases?product=Firefox", None);
-    assert_eq!(list["releases"].as_array().unwrap().len(), 3);
+    assert_eq!(list["releases"].as_array().unwrap().len(), 4);
 }
 
 #[test]
