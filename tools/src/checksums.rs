@@ -30,6 +30,21 @@ pub fn is_listed(rel: &str) -> bool {
     !rel.split('/').any(|c| c.starts_with('.')) && LISTED_SUFFIXES.iter().any(|s| rel.ends_with(s))
 }
 
+/// Whether a relative path is a Linux tarball, which also gets a detached armored OpenPGP
+/// signature `<file>.asc` (as Mozilla publishes for `firefox-*.tar.*`).
+pub fn is_linux_tarball(rel: &str) -> bool {
+    let mut components = rel.split('/');
+    let name = components.next_back().unwrap_or_default();
+    is_listed(rel) && name.contains(".tar.") && components.any(|c| c.starts_with("linux-"))
+}
+
+/// The `.asc` file of an artifact.
+pub fn asc_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".asc");
+    PathBuf::from(name)
+}
+
 /// Every listed artifact under `dir`, as sorted relative paths.
 pub fn artifacts(dir: &Path) -> Result<Vec<String>, SigningError> {
     let mut out = Vec::new();
@@ -119,9 +134,21 @@ pub(crate) fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<
     Ok(())
 }
 
-/// Writes `SHA256SUMS`, `SHA512SUMS`, their detached armored signatures (`.asc`) and `KEY`
-/// (the armored public certificate) into `dir`. Returns the number of files listed.
+/// Writes a detached armored signature `<file>.asc` for every Linux tarball, then
+/// `SHA256SUMS`, `SHA512SUMS`, their detached armored signatures (`.asc`) and `KEY` (the armored
+/// public certificate) into `dir`. Returns the number of files listed.
 pub fn write_signed(dir: &Path, cert: &ReleaseCert) -> Result<usize, SigningError> {
+    let tarballs: Vec<String> = artifacts(dir)?
+        .into_iter()
+        .filter(|rel| is_linux_tarball(rel))
+        .collect();
+    tarballs
+        .par_iter()
+        .try_for_each(|rel| -> Result<(), SigningError> {
+            let path = dir.join(rel);
+            let data = std::fs::read(&path).map_err(SigningError::io(&path))?;
+            write_atomic(&asc_path(&path), &cert.sign_detached_armored(&data)?)
+        })?;
     let (sha256, sha512) = compute(dir)?;
     let count = sha256.lines().count();
     for (name, text) in SUMS_FILES.iter().zip([sha256, sha512]) {
@@ -133,11 +160,29 @@ pub fn write_signed(dir: &Path, cert: &ReleaseCert) -> Result<usize, SigningErro
     Ok(count)
 }
 
-/// Checks both sums files of `dir`: their `.asc` against `cert`, every line's hash, and that
-/// they list exactly the artifacts present. Returns one message per problem (empty: all good).
+/// Checks every Linux tarball's `.asc` and both sums files of `dir`: their `.asc` against
+/// `cert`, every line's hash, and that they list exactly the artifacts present. Returns one
+/// message per problem (empty: all good).
 pub fn verify(dir: &Path, cert: &ReleaseCert) -> Result<Vec<String>, SigningError> {
-    let mut problems = Vec::new();
     let present = artifacts(dir)?;
+    let tarballs: Vec<&String> = present.iter().filter(|rel| is_linux_tarball(rel)).collect();
+    let mut problems: Vec<String> = tarballs
+        .par_iter()
+        .filter_map(|rel| {
+            let path = dir.join(rel);
+            let signature = match std::fs::read(asc_path(&path)) {
+                Ok(signature) => signature,
+                Err(_) => return Some(format!("{rel}.asc: missing")),
+            };
+            let data = match std::fs::read(&path) {
+                Ok(data) => data,
+                Err(e) => return Some(format!("{rel}: {e}")),
+            };
+            cert.verify_detached(&data, &signature)
+                .err()
+                .map(|e| format!("{rel}.asc: {e}"))
+        })
+        .collect();
     let (sha256, sha512) = compute(dir)?;
     for (name, expected) in SUMS_FILES.iter().zip([sha256, sha512]) {
         let path: PathBuf = dir.join(name);
@@ -197,5 +242,20 @@ mod tests {
         ] {
             assert!(!super::is_listed(no), "{no}");
         }
+    }
+
+    #[test]
+    fn linux_tarballs() {
+        assert!(super::is_linux_tarball(
+            "linux-x86_64/de/firefox-121.0.tar.xz"
+        ));
+        assert!(super::is_linux_tarball(
+            "partner-repacks/acme/acme/v1/linux-x86_64/de/firefox-121.0.tar.xz"
+        ));
+        assert!(!super::is_linux_tarball("mac/de/firefox-121.0.tar.gz"));
+        assert!(!super::is_linux_tarball(
+            "update/linux-x86_64/de/firefox-121.0.complete.mar"
+        ));
+        assert!(!super::is_linux_tarball("linux-x86_64/xpi/de.xpi"));
     }
 }

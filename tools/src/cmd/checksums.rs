@@ -17,7 +17,7 @@ pub struct ChecksumsArgs {
 }
 
 impl ChecksumsArgs {
-    /// Writes SHA256SUMS, SHA512SUMS, their `.asc` and KEY.
+    /// Writes the Linux tarballs' `.asc`, SHA256SUMS, SHA512SUMS, their `.asc` and KEY.
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let cert = ReleaseCert::load(&self.pgp_key)?;
         let count = crate::checksums::write_signed(&self.dir, &cert)?;

@@ -30,7 +30,7 @@ pub enum Command {
     Repack(repack::RepackArgs),
     /// Write `<file>.sig` (Ed25519) for every archive of a build directory.
     Sign(sign::SignArgs),
-    /// Write SHA256SUMS/SHA512SUMS with OpenPGP signatures and KEY.
+    /// Write SHA256SUMS/SHA512SUMS with OpenPGP signatures, Linux tarball `.asc` files and KEY.
     Checksums(checksums::ChecksumsArgs),
     /// Verify every .sig and both SUMS files of a build directory.
     Verify(verify::VerifyArgs),

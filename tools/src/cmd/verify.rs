@@ -1,6 +1,6 @@
 //! `kiln verify --dir DIR --key PUBKEY`: every `.sig`, every listed artifact has one (MARs carry
-//! their signature inside), and both SUMS files with their OpenPGP signatures. Exit 1 on any
-//! failure.
+//! their signature inside), every Linux tarball's `.asc`, and both SUMS files with their OpenPGP
+//! signatures. Exit 1 on any failure.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -161,3 +161,42 @@ fn subkey_rotation_keeps_old_signatures_verifiable() {
     let stderr = String::from_utf8_lossy(&output.stderr).replace(' ', "");
     assert!(stderr.contains(&after[1]), "{stderr}");
 }
+
+// See: release-process.md Part C scenario 4 ("Every Linux firefox-121.0.tar.* has a valid .asc").
+#[test]
+fn every_linux_tarball_has_a_valid_asc() {
+    let release = release();
+    let gpg = Gpg::with_key(&release.build.join("KEY"));
+    let mut checked = 0;
+    for entry in walkdir::WalkDir::new(&release.build) {
+        let entry = entry.unwrap();
+        let rel = entry
+            .path()
+            .strip_prefix(&release.build)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let asc = release.build.join(format!("{rel}.asc"));
+        if kiln_tools::checksums::is_linux_tarball(&rel) {
+            assert!(gpg.verifies(&asc, entry.path()), "{rel}.asc");
+            checked += 1;
+        } else if rel.ends_with(".tar.gz") || rel.ends_with(".zip") {
+            assert!(!asc.exists(), "{rel} should have no .asc");
+        }
+    }
+    assert_eq!(checked, 6, "4 locale + 2 acme Linux tarballs");
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&release.build, dir.path());
+    flip_byte(&dir.path().join("linux-x86_64/fr/firefox-121.0.tar.xz.asc"));
+    let output = crate::util::kiln(&[
+        "verify",
+        "--dir",
+        s(dir.path()),
+        "--key",
+        s(&release.keys.join("ed25519.pub")),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("linux-x86_64/fr/firefox-121.0.tar.xz.asc"));
+}
