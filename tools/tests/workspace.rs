@@ -24,19 +24,17 @@ fn workspace_root() -> PathBuf {
 
 /// Package names in the normal (non-dev, non-build) dependency tree of `package`.
 fn normal_dependencies(package: &str, extra: &[&str]) -> BTreeSet<String> {
+    let mut args = vec!["-p", package];
+    args.extend_from_slice(extra);
+    cargo_tree(&args)
+}
+
+/// Package names that `cargo tree` prints for these arguments (normal edges only).
+fn cargo_tree(args: &[&str]) -> BTreeSet<String> {
     let output = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args([
-            "tree",
-            "--offline",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "-p",
-            package,
-        ])
-        .args(extra)
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
+        .args(args)
         .output()
         .expect("cargo tree runs");
     assert!(
@@ -81,7 +79,12 @@ fn dependencies_flow_one_way() {
             "{package} may depend on mar at most, has {deps:?}"
         );
     }
-    let dependents = normal_dependencies("kiln-tools", &["--invert", "kiln-tools"]);
+    // Workspace-wide inversion: every package with a normal dependency on kiln-tools.
+    let dependents = cargo_tree(&["--invert", "kiln-tools"]);
+    assert!(
+        cargo_tree(&["--invert", "mar"]).contains("kiln-tools"),
+        "the inversion sees dependents"
+    );
     assert_eq!(
         ours(&dependents, "kiln-tools"),
         none,
