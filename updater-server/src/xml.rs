@@ -34,12 +34,14 @@ pub struct RenderCtx<'a> {
 
 /// Renders the whole document for `release`.
 pub fn render(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
-    let mut lines = vec!["<?xml version=\"1.0\"?>".to_owned(), "<updates>".to_owned()];
+    // Balrog joins lines with "\n"; every line below but the last ends with one.
+    let mut doc = String::with_capacity(1024);
+    doc.push_str("<?xml version=\"1.0\"?>\n<updates>\n");
     match &release.blob {
         Blob::Desupport(d) => {
-            lines.push(String::new());
-            lines.push(desupport_line(d, ctx));
-            lines.push("</update>".to_owned());
+            doc.push('\n');
+            doc.push_str(&desupport_line(d, ctx));
+            doc.push_str("\n</update>\n");
         }
         Blob::App(app) => {
             let q = ctx.query;
@@ -50,20 +52,26 @@ pub fn render(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
                     app.resolve_platform(&q.build_target)
                 )));
             };
-            lines.push(update_line(app, ctx)?);
+            doc.push_str(&update_line(app, ctx)?);
+            doc.push('\n');
             for (is_complete, patches) in [(true, &locale.completes), (false, &locale.partials)] {
                 for patch in patches {
                     if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
-                        lines.push(line);
+                        doc.push_str(&line);
+                        doc.push('\n');
                         break;
                     }
                 }
             }
-            lines.push("    </update>".to_owned());
+            doc.push_str("    </update>\n");
         }
     }
-    lines.push("</updates>".to_owned());
-    let mut xml = escape_ampersands(&lines.join("\n"));
+    doc.push_str("</updates>");
+    let mut xml = if doc.contains('&') {
+        escape_ampersands(&doc)
+    } else {
+        doc
+    };
     // Bug 1517743: these two nightly builds need the document without newlines and indents.
     if release.name == "Firefox-mozilla-central-nightly-latest"
         && matches!(
@@ -275,17 +283,16 @@ fn from_release_matches(current: &AppRelease, from: &Release, q: &UpdateQuery) -
         return false;
     };
     let real = current.resolve_platform(&q.build_target);
-    let mut targets: Vec<&str> = vec![q.build_target.as_str(), real];
-    targets.extend(
-        current
+    let runs = |target: &str| {
+        from.build_id(target, &q.locale)
+            .is_ok_and(|b| b == q.build_id)
+    };
+    runs(&q.build_target)
+        || runs(real)
+        || current
             .platforms
             .keys()
-            .map(String::as_str)
-            .filter(|k| current.resolve_platform(k) == real),
-    );
-    targets
-        .iter()
-        .any(|t| from.build_id(t, &q.locale).is_ok_and(|b| b == q.build_id))
+            .any(|k| current.resolve_platform(k) == real && runs(k))
 }
 
 /// The patch URL: the patch's own `fileUrl`, else the first `fileUrls` block among
