@@ -4,13 +4,28 @@
 //! off len field
 //! 0   8   magic             "KILNDIFF"
 //! 8   2   format version    u16 BE, 1
-//! 10  2   algorithm id      u16 BE, 1 = bidiff 1.0 stream (apply with bipatch 1.0)
+//! 10  2   algorithm id      u16 BE: 1 = bidiff stream, 2 = bidiff split (below)
 //! 12  8   source length     u64 BE
 //! 20  32  source SHA-256
 //! 52  8   target length     u64 BE
 //! 60  32  target SHA-256
-//! 92  ... the bidiff stream
+//! 92  ... the body
 //! ```
+//!
+//! Algorithm 1's body is a `bidiff` 1.0 stream, applied with `bipatch` 1.0. Algorithm 2 (what
+//! Kiln writes) keeps bidiff's matches but stores them the way bsdiff does, in three sections,
+//! because the add bytes (new minus old, mostly zeros) compress far better on their own:
+//!
+//! ```text
+//! u64 BE controls length, u64 BE adds length, u64 BE copies length
+//! controls: per control, LEB128 add length, LEB128 copy length, zigzag LEB128 seek
+//! adds:     the add bytes of every control, as concatenated bzip2 streams
+//! copies:   the copy bytes of every control, raw
+//! ```
+//!
+//! Applying a control: `add` bytes are added (mod 256) to the source from the current position,
+//! which advances by the add length; `copy` bytes are output as they are; then the position
+//! moves by `seek`. Every step is bounds-checked.
 //!
 //! The bidiff stream carries no sizes or checksums, and a stream cut at an instruction boundary
 //! applies without error; the header is what makes application safe: the source is checked
@@ -34,6 +49,8 @@ pub const KILN_PATCH_HEADER_LEN: usize = 92;
 pub enum PatchAlgorithm {
     /// A `bidiff` 1.0 stream, applied with `bipatch` 1.0 (id 1).
     Bidiff1,
+    /// bidiff's matches in three sections, adds bzip2-compressed (id 2, what Kiln writes).
+    BidiffSplit,
 }
 
 impl PatchAlgorithm {
@@ -41,11 +58,16 @@ impl PatchAlgorithm {
     pub fn id(self) -> u16 {
         match self {
             PatchAlgorithm::Bidiff1 => 1,
+            PatchAlgorithm::BidiffSplit => 2,
         }
     }
 
     fn from_id(id: u16) -> Option<PatchAlgorithm> {
-        (id == 1).then_some(PatchAlgorithm::Bidiff1)
+        match id {
+            1 => Some(PatchAlgorithm::Bidiff1),
+            2 => Some(PatchAlgorithm::BidiffSplit),
+            _ => None,
+        }
     }
 }
 
@@ -177,31 +199,148 @@ pub fn apply_kiln_patch<S: Read + Seek>(
     out: &mut dyn Write,
 ) -> Result<PatchHeader, PatchError> {
     let header = PatchHeader::decode(patch)?;
-    let (len, sha) = sha256_of(source).map_err(PatchError::Decode)?;
-    header.check_source(len, &sha)?;
-    source.rewind().map_err(PatchError::Decode)?;
-    let reader = bipatch::Reader::new(&patch[KILN_PATCH_HEADER_LEN..], source).map_err(|e| {
-        PatchError::Decode(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
-    })?;
-    // Never produce more than one byte past the promised length, whatever the stream says.
-    let mut limited = reader.take(header.target_len.saturating_add(1));
-    let mut hasher = Sha256::new();
-    let mut written = 0u64;
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = limited.read(&mut buf).map_err(PatchError::Decode)?;
-        if n == 0 {
-            break;
+    let body = &patch[KILN_PATCH_HEADER_LEN..];
+    let mut checked = CheckedWriter {
+        out,
+        hasher: Sha256::new(),
+        written: 0,
+        limit: header.target_len,
+    };
+    match header.algorithm {
+        PatchAlgorithm::Bidiff1 => {
+            let (len, sha) = sha256_of(source).map_err(PatchError::Decode)?;
+            header.check_source(len, &sha)?;
+            source.rewind().map_err(PatchError::Decode)?;
+            let reader = bipatch::Reader::new(body, source).map_err(|e| {
+                PatchError::Decode(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+            })?;
+            // Never produce more than one byte past the promised length.
+            let mut limited = reader.take(header.target_len.saturating_add(1));
+            io::copy(&mut limited, &mut checked).map_err(PatchError::Decode)?;
         }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(PatchError::Decode)?;
-        written += n as u64;
+        PatchAlgorithm::BidiffSplit => {
+            let mut old = Vec::new();
+            source.read_to_end(&mut old).map_err(PatchError::Decode)?;
+            let sha: [u8; 32] = Sha256::digest(&old).into();
+            header.check_source(old.len() as u64, &sha)?;
+            apply_split(body, &old, &mut checked)?;
+        }
     }
-    let digest: [u8; 32] = hasher.finalize().into();
-    if written != header.target_len || digest != header.target_sha256 {
+    let digest: [u8; 32] = checked.hasher.finalize().into();
+    if checked.written != header.target_len || digest != header.target_sha256 {
         return Err(PatchError::TargetMismatch);
     }
     Ok(header)
+}
+
+/// Hashes and counts what passes through, refusing to go past `limit` bytes.
+struct CheckedWriter<'a> {
+    out: &'a mut dyn Write,
+    hasher: Sha256,
+    written: u64,
+    limit: u64,
+}
+
+impl Write for CheckedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.written + buf.len() as u64 > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "patch output exceeds the target length",
+            ));
+        }
+        self.out.write_all(buf)?;
+        self.hasher.update(buf);
+        self.written += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn corrupt(what: &'static str) -> PatchError {
+    PatchError::Decode(io::Error::new(io::ErrorKind::InvalidData, what))
+}
+
+fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = input.split_first().ok_or(corrupt("truncated control"))?;
+        *input = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(corrupt("control varint too long"))
+}
+
+/// Appends a LEB128 varint.
+#[cfg(feature = "generate")]
+pub(crate) fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Applies an algorithm-2 body to `old`.
+fn apply_split(body: &[u8], old: &[u8], out: &mut CheckedWriter<'_>) -> Result<(), PatchError> {
+    if body.len() < 24 {
+        return Err(corrupt("truncated section lengths"));
+    }
+    let len_at = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    let (controls_len, adds_len, copies_len) = (len_at(0), len_at(8), len_at(16));
+    let rest = &body[24..];
+    let total = controls_len
+        .checked_add(adds_len)
+        .and_then(|n| n.checked_add(copies_len));
+    if total != Some(rest.len() as u64) {
+        return Err(corrupt("section lengths do not add up"));
+    }
+    let (mut controls, rest) = rest.split_at(controls_len as usize);
+    let (adds, mut copies) = rest.split_at(adds_len as usize);
+    let mut adds = bzip2::read::MultiBzDecoder::new(adds);
+    let mut pos: u64 = 0;
+    let mut buf = Vec::new();
+    while !controls.is_empty() {
+        let add = read_leb128(&mut controls)?;
+        let copy = read_leb128(&mut controls)?;
+        let zigzag = read_leb128(&mut controls)?;
+        let seek = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        // Bounds first: the output limit also bounds every length read from the patch.
+        if out.written + add + copy > out.limit || copy > copies.len() as u64 {
+            return Err(corrupt("control past the target or copy section"));
+        }
+        let end = pos
+            .checked_add(add)
+            .filter(|&end| end <= old.len() as u64)
+            .ok_or(corrupt("add past the source"))?;
+        buf.resize(add as usize, 0);
+        adds.read_exact(&mut buf).map_err(PatchError::Decode)?;
+        for (b, o) in buf.iter_mut().zip(&old[pos as usize..end as usize]) {
+            *b = b.wrapping_add(*o);
+        }
+        out.write_all(&buf).map_err(PatchError::Decode)?;
+        out.write_all(&copies[..copy as usize])
+            .map_err(PatchError::Decode)?;
+        copies = &copies[copy as usize..];
+        pos = end
+            .checked_add_signed(seek)
+            .filter(|&p| p <= old.len() as u64)
+            .ok_or(corrupt("seek outside the source"))?;
+    }
+    if !copies.is_empty() {
+        return Err(corrupt("copy bytes left over"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -227,6 +366,10 @@ mod tests {
         ));
         let mut bad = bytes;
         bad[11] = 9;
+        assert_eq!(
+            PatchAlgorithm::from_id(2),
+            Some(PatchAlgorithm::BidiffSplit)
+        );
         assert!(matches!(
             PatchHeader::decode(&bad),
             Err(PatchError::UnsupportedAlgorithm(9))
@@ -244,6 +387,33 @@ mod tests {
         ));
         assert!(matches!(
             header.check_source(7, &[0; 32]),
+            Err(PatchError::SourceHash)
+        ));
+    }
+
+    /// Algorithm 1 (a plain bidiff stream, applied by bipatch) still applies, with every check.
+    #[cfg(feature = "generate")]
+    #[test]
+    fn bidiff_stream_patches_apply_with_bipatch() {
+        let old = b"the quick brown fox jumps over the lazy dog".repeat(40);
+        let mut new = old.clone();
+        new[100..105].copy_from_slice(b"QUICK");
+        let header = PatchHeader {
+            algorithm: PatchAlgorithm::Bidiff1,
+            source_len: old.len() as u64,
+            source_sha256: Sha256::digest(&old).into(),
+            target_len: new.len() as u64,
+            target_sha256: Sha256::digest(&new).into(),
+        };
+        let mut patch = header.encode().to_vec();
+        bidiff::simple_diff(&old, &new, &mut patch).unwrap();
+        let mut out = Vec::new();
+        apply_kiln_patch(&patch, &mut io::Cursor::new(&old), &mut out).unwrap();
+        assert_eq!(out, new);
+        let truncated = &patch[..patch.len() - 3];
+        assert!(apply_kiln_patch(truncated, &mut io::Cursor::new(&old), &mut io::sink()).is_err());
+        assert!(matches!(
+            apply_kiln_patch(&patch, &mut io::Cursor::new(&new), &mut io::sink()),
             Err(PatchError::SourceHash)
         ));
     }

@@ -119,12 +119,17 @@ fn complete_needs_a_precomplete() {
 
 #[test]
 fn compressible_change_is_a_patch_and_random_rewrite_is_an_add() {
-    let random: Vec<u8> = (0..50_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let rewritten: Vec<u8> = (0..50_000u32)
-        .map(|i| (i.wrapping_mul(40_503) >> 7) as u8)
-        .collect();
+    let noise = |mut state: u64| -> Vec<u8> {
+        (0..50_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    let (random, rewritten) = (noise(0x9E37_79B9_7F4A_7C15), noise(0x2545_F491_4F6C_DD1D));
     let old = with_precomplete(
         [
             (

@@ -1,20 +1,25 @@
-//! Making Kiln patch entries with bidiff: diff on the rayon pool, compression in a second thread,
-//! and a check by applying before a patch is trusted.
+//! Making Kiln patch entries: bidiff finds the matches (scanning chunks on the rayon pool), the
+//! controls are stored in three sections (algorithm 2, see [`patch`](crate::update::patch)), the
+//! add section is bzip2-compressed in parallel pieces, and every patch is checked by applying it
+//! before it is trusted.
 
 use std::io::{self, Write};
-use std::sync::mpsc;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::update::patch::{apply_kiln_patch, PatchAlgorithm, PatchHeader};
+use crate::update::patch::{apply_kiln_patch, write_leb128, PatchAlgorithm, PatchHeader};
 
-/// zstd level of patch entries (and the comparison with full files).
+/// zstd level of patch entries (the whole entry: header and sections).
 pub const PATCH_ZSTD_LEVEL: i32 = 19;
 /// Files at least this large are scanned in parallel chunks.
 const PARALLEL_SCAN_MIN: usize = 1 << 20;
+/// The add section is bzip2-compressed in pieces of this many bytes (a multiple of bzip2's
+/// 900 kB block, so splitting costs almost nothing), in parallel.
+const ADD_PIECE: usize = 4 * 900_000;
 
 /// A version string of everything that shapes a patch's bytes; part of every cache key.
-pub const DIFF_PARAMS_VERSION: &str = "bidiff1.0.0-chunk4-zstd19-v1";
+pub const DIFF_PARAMS_VERSION: &str = "bidiff1.0.0-chunk4m-split-bz9-zstd19-v2";
 
 /// SHA-256 of a byte slice.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -30,36 +35,16 @@ fn diff_params(new_len: usize) -> bidiff::DiffParams {
     bidiff::DiffParams::new(1, chunk).expect("valid diff parameters")
 }
 
-/// Sends the diff stream to the compressing thread in 1 MiB chunks.
-struct ChannelWriter {
-    tx: mpsc::SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
+fn bzip2_piece(piece: &[u8]) -> io::Result<Vec<u8>> {
+    let mut encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    encoder.write_all(piece)?;
+    encoder.finish()
 }
 
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 1 << 20 {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(1 << 20));
-            self.tx
-                .send(chunk)
-                .map_err(|_| io::Error::other("patch compressor stopped"))?;
-        }
-        Ok(())
-    }
-}
-
-/// Diffs `old` → `new` and returns the Kiln patch entry, zstd-compressed (header + bidiff).
+/// Diffs `old` → `new` and returns the Kiln patch entry (algorithm 2), zstd-compressed.
 ///
-/// The zstd encoder runs in its own thread while bidiff scans, so both cores work. Both files
-/// must be non-empty (bidiff cannot index an empty source, and an empty target needs no patch).
+/// Both files must be non-empty (bidiff cannot index an empty source, and an empty target needs
+/// no patch).
 pub fn make_patch(old: &[u8], new: &[u8]) -> io::Result<Vec<u8>> {
     if old.is_empty() || new.is_empty() {
         return Err(io::Error::new(
@@ -68,38 +53,46 @@ pub fn make_patch(old: &[u8], new: &[u8]) -> io::Result<Vec<u8>> {
         ));
     }
     let header = PatchHeader {
-        algorithm: PatchAlgorithm::Bidiff1,
+        algorithm: PatchAlgorithm::BidiffSplit,
         source_len: old.len() as u64,
         source_sha256: sha256(old),
         target_len: new.len() as u64,
         target_sha256: sha256(new),
     };
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
-    std::thread::scope(|scope| {
-        let compressor = scope.spawn(move || -> io::Result<Vec<u8>> {
-            let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), PATCH_ZSTD_LEVEL)?;
-            encoder.include_checksum(false)?;
-            encoder.long_distance_matching(true)?;
-            encoder.write_all(&header.encode())?;
-            for chunk in rx {
-                encoder.write_all(&chunk)?;
-            }
-            encoder.finish()
-        });
-        let mut writer = ChannelWriter {
-            tx,
-            buf: Vec::with_capacity(1 << 20),
-        };
-        let diffed =
-            bidiff::simple_diff_with_params(old, new, &mut writer, &diff_params(new.len()))
-                .and_then(|()| writer.flush());
-        drop(writer);
-        let compressed = compressor
-            .join()
-            .map_err(|_| io::Error::other("patch compressor panicked"))?;
-        diffed?;
-        compressed
-    })
+    let (mut controls, mut adds, mut copies) =
+        (Vec::new(), Vec::with_capacity(new.len()), Vec::new());
+    {
+        let mut translator =
+            bidiff::Translator::new(old, new, |c: &bidiff::Control| -> io::Result<()> {
+                write_leb128(&mut controls, c.add.len() as u64);
+                write_leb128(&mut controls, c.copy.len() as u64);
+                write_leb128(&mut controls, ((c.seek << 1) ^ (c.seek >> 63)) as u64);
+                adds.extend_from_slice(c.add);
+                copies.extend_from_slice(c.copy);
+                Ok(())
+            });
+        bidiff::diff(old, new, &diff_params(new.len()), |m| {
+            translator.translate(m)
+        })?;
+        translator.close()?;
+    }
+    let pieces: Vec<Vec<u8>> = adds
+        .par_chunks(ADD_PIECE)
+        .map(bzip2_piece)
+        .collect::<io::Result<_>>()?;
+    let adds_len: usize = pieces.iter().map(Vec::len).sum();
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), PATCH_ZSTD_LEVEL)?;
+    encoder.include_checksum(false)?;
+    encoder.write_all(&header.encode())?;
+    for len in [controls.len(), adds_len, copies.len()] {
+        encoder.write_all(&(len as u64).to_be_bytes())?;
+    }
+    encoder.write_all(&controls)?;
+    for piece in &pieces {
+        encoder.write_all(piece)?;
+    }
+    encoder.write_all(&copies)?;
+    encoder.finish()
 }
 
 /// True when the compressed patch entry turns `old` into exactly `new` (length and SHA-256 in

@@ -141,7 +141,8 @@ pub enum Decision {
     Patch {
         /// Compressed size of the patch entry.
         bytes: u64,
-        /// Compressed size of the full file it beat.
+        /// Compressed size of the full file it beat: at the entry's compression, or at zstd
+        /// level 1 when the patch is under a quarter of that (the full compression is skipped).
         full_bytes: u64,
         /// Whether the patch came from the cache.
         cached: bool,
@@ -164,6 +165,11 @@ pub struct GenerateReport {
     /// The diff cache's counters after the run, if one was used.
     pub cache: Option<CacheStats>,
 }
+
+/// The fast compression used to bound a file's compressed size before paying for the real one.
+const QUICK_ESTIMATE: Compression = Compression::Zstd { level: 1 };
+/// A patch this many times smaller than the quick estimate wins without the full compression.
+const QUICK_MARGIN: usize = 4;
 
 /// A callback told about each file once it is decided, with its uncompressed size.
 pub type ProgressFn = dyn Fn(&EntryPath, u64) + Send + Sync;
@@ -367,11 +373,10 @@ fn cached_patch(
         target_sha256: sha256(new),
     };
     if let Some(cache) = cache {
+        // `get` re-checks the entry's own hash and that its header names this source and
+        // target; entries were applied and checked before they were inserted.
         if let Some(patch) = cache.get(&key) {
-            if patch_is_valid(&patch, old, &key.target_sha256) {
-                return Ok((patch, true));
-            }
-            cache.discard(&key);
+            return Ok((patch, true));
         }
     }
     let patch = make_patch(old, new).map_err(|e| GenerateError::Diff {
@@ -438,13 +443,25 @@ fn decide_changed(
         // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
         return full("changed", None);
     }
-    let (patch, full_bytes) = rayon::join(
+    let (patch, quick) = rayon::join(
         || cached_patch(path, &old_bytes, &new_bytes, cache),
-        || compress(params.compression, &new_bytes),
+        || compress(QUICK_ESTIMATE, &new_bytes),
     );
     let (patch, cached) = patch?;
-    let full_bytes = full_bytes?;
-    if patch.len() < full_bytes.len() {
+    let quick = quick?;
+    // Compressing a large file at level 19 can take longer than diffing it. When the patch is
+    // under a quarter of the file at zstd level 1, no level compresses the file below the patch,
+    // so the expensive full compression is skipped.
+    let full_bytes = if patch.len().saturating_mul(QUICK_MARGIN) < quick.len() {
+        None
+    } else {
+        Some(compress(params.compression, &new_bytes)?)
+    };
+    let full_len = full_bytes.as_ref().map_or(quick.len(), Vec::len) as u64;
+    if full_bytes
+        .as_ref()
+        .is_none_or(|full| patch.len() < full.len())
+    {
         let patch_name =
             EntryPath::new(&format!("{s}.patch")).map_err(|reason| GenerateError::BadName {
                 path: PathBuf::from(format!("{s}.patch")),
@@ -464,7 +481,7 @@ fn decide_changed(
         Ok(Changed {
             decision: Decision::Patch {
                 bytes: patch.len() as u64,
-                full_bytes: full_bytes.len() as u64,
+                full_bytes: full_len,
                 cached,
             },
             instruction: Some(instruction),
@@ -472,10 +489,11 @@ fn decide_changed(
         })
     } else {
         let (instruction, _) = add_instruction(path, false);
+        let full_bytes = full_bytes.expect("computed unless the patch won");
         Ok(Changed {
             decision: Decision::Add {
                 reason: "changed",
-                bytes: full_bytes.len() as u64,
+                bytes: full_len,
                 patch_bytes: Some(patch.len() as u64),
             },
             instruction: Some(instruction),
