@@ -83,7 +83,7 @@ impl VerifyArgs {
         }
         if problems.is_empty() {
             println!(
-                "OK: {} signatures, SHA256SUMS and SHA512SUMS verified",
+                "OK: {} signatures, Linux tarball .asc files, SHA256SUMS and SHA512SUMS verified",
                 sigs.len()
             );
             Ok(ExitCode::SUCCESS)
