@@ -82,7 +82,11 @@ fn main() -> std::io::Result<()> {
         for locale in locales {
             for file in std::fs::read_dir(locale?.path())? {
                 let path = file?.path();
-                if !path.to_string_lossy().ends_with(".sig") {
+                let name = path.to_string_lossy();
+                if [".tar.xz", ".tar.gz", ".zip"]
+                    .iter()
+                    .any(|e| name.ends_with(e))
+                {
                     found.push(path);
                 }
             }
