@@ -9,6 +9,10 @@
 //! where `<params>` is [`DIFF_PARAMS_VERSION`] (algorithm and parameters). Each file holds the
 //! SHA-256 of its payload (32 bytes) followed by the payload: a zstd-compressed Kiln patch entry.
 //!
+//! Next to patches, the cache remembers how large a target compresses in full
+//! (`<dir>/v1/sizes/<target sha256>-<compression>`, the decimal size), so deciding "patch or
+//! add" for a cached patch does not recompress a large file for every locale.
+//!
 //! - Writes are atomic: a temporary file in the same directory, fsync, rename. Readers never see
 //!   a partial entry, and concurrent workers or processes writing the same key write the same
 //!   bytes, so the last rename wins harmlessly. No locks are needed.
@@ -126,6 +130,43 @@ impl DiffCache {
         if fs::remove_file(self.entry_path(key)).is_ok() {
             self.discarded.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn size_path(&self, target_sha256: &[u8; 32], compression: &str) -> PathBuf {
+        self.dir
+            .join("v1")
+            .join("sizes")
+            .join(format!("{}-{compression}", hex::encode(target_sha256)))
+    }
+
+    /// The remembered compressed size of a target under a compression setting (e.g. `zstd19`).
+    pub fn full_size(&self, target_sha256: &[u8; 32], compression: &str) -> Option<u64> {
+        fs::read_to_string(self.size_path(target_sha256, compression))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Remembers the compressed size of a target (atomically, like patches).
+    pub fn insert_full_size(
+        &self,
+        target_sha256: &[u8; 32],
+        compression: &str,
+        size: u64,
+    ) -> Result<(), GenerateError> {
+        let path = self.size_path(target_sha256, compression);
+        let dir = path.parent().expect("sizes live in a subdirectory");
+        fs::create_dir_all(dir).map_err(GenerateError::io(dir))?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(GenerateError::io(dir))?;
+        temp.write_all(size.to_string().as_bytes())
+            .map_err(GenerateError::io(temp.path()))?;
+        temp.persist(&path)
+            .map_err(|e| GenerateError::io(&path)(e.error))?;
+        Ok(())
     }
 
     /// Stores a compressed patch the caller has applied and checked.

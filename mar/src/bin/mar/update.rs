@@ -179,11 +179,7 @@ impl PartialArgs {
         let old = load_tree(&self.from)?;
         let new = load_tree(&self.to)?;
         let cache = self.cache.as_deref().map(DiffCache::open).transpose()?;
-        let total: u64 = new
-            .files()
-            .values()
-            .map(|f| f.read().map(|b| b.len() as u64).unwrap_or(0))
-            .sum();
+        let total: u64 = new.files().values().map(|f| f.len()).sum();
         let bar = progress::bytes_bar(total, "diffing");
         let progress_bar = bar.clone();
         let on_progress = move |_: &mar::EntryPath, bytes: u64| progress_bar.inc(bytes);

@@ -141,8 +141,9 @@ pub enum Decision {
     Patch {
         /// Compressed size of the patch entry.
         bytes: u64,
-        /// Compressed size of the full file it beat: at the entry's compression, or at zstd
-        /// level 1 when the patch is under a quarter of that (the full compression is skipped).
+        /// Compressed size of the full file it beat: at the entry's compression (computed, or
+        /// remembered by the diff cache), or at zstd level 1 when the patch is under a quarter
+        /// of that (the full compression is then skipped).
         full_bytes: u64,
         /// Whether the patch came from the cache.
         cached: bool,
@@ -170,6 +171,15 @@ pub struct GenerateReport {
 const QUICK_ESTIMATE: Compression = Compression::Zstd { level: 1 };
 /// A patch this many times smaller than the quick estimate wins without the full compression.
 const QUICK_MARGIN: usize = 4;
+
+/// A short name of a compression setting, for the cache's remembered sizes.
+fn compression_tag(compression: Compression) -> String {
+    match compression {
+        Compression::None => "none".to_owned(),
+        Compression::Zstd { level } => format!("zstd{level}"),
+        Compression::Xz { preset } => format!("xz{preset}"),
+    }
+}
 
 /// A callback told about each file once it is decided, with its uncompressed size.
 pub type ProgressFn = dyn Fn(&EntryPath, u64) + Send + Sync;
@@ -443,21 +453,29 @@ fn decide_changed(
         // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
         return full("changed", None);
     }
-    let (patch, quick) = rayon::join(
-        || cached_patch(path, &old_bytes, &new_bytes, cache),
-        || compress(QUICK_ESTIMATE, &new_bytes),
-    );
-    let (patch, cached) = patch?;
-    let quick = quick?;
-    // Compressing a large file at level 19 can take longer than diffing it. When the patch is
-    // under a quarter of the file at zstd level 1, no level compresses the file below the patch,
-    // so the expensive full compression is skipped.
-    let full_bytes = if patch.len().saturating_mul(QUICK_MARGIN) < quick.len() {
-        None
-    } else {
-        Some(compress(params.compression, &new_bytes)?)
+    let (patch, cached) = cached_patch(path, &old_bytes, &new_bytes, cache)?;
+    // Compressing a large file at level 19 can take longer than diffing it, and the decision
+    // only needs its size: the diff cache may remember it, and when the patch is under a quarter
+    // of the file at zstd level 1, no level compresses the file below the patch.
+    let tag = compression_tag(params.compression);
+    let target_sha = sha256(&new_bytes);
+    let remembered = cache.and_then(|c| c.full_size(&target_sha, &tag));
+    let (full_bytes, full_len) = match remembered {
+        Some(size) if (patch.len() as u64) < size => (None, size),
+        _ => {
+            let quick = compress(QUICK_ESTIMATE, &new_bytes)?;
+            if patch.len().saturating_mul(QUICK_MARGIN) < quick.len() {
+                (None, quick.len() as u64)
+            } else {
+                let full = compress(params.compression, &new_bytes)?;
+                if let Some(cache) = cache {
+                    cache.insert_full_size(&target_sha, &tag, full.len() as u64)?;
+                }
+                let len = full.len() as u64;
+                (Some(full), len)
+            }
+        }
     };
-    let full_len = full_bytes.as_ref().map_or(quick.len(), Vec::len) as u64;
     if full_bytes
         .as_ref()
         .is_none_or(|full| patch.len() < full.len())
@@ -515,7 +533,7 @@ pub fn partial_mar(
     }
     let report = |path: &EntryPath, file: &TreeFile| {
         if let Some(progress) = options.progress {
-            progress(path, file.read().map(|b| b.len() as u64).unwrap_or(0));
+            progress(path, file.len());
         }
     };
     // Old files still present, reverse-sorted, decided in parallel and collected in order.

@@ -22,6 +22,7 @@ enum FileData {
 #[derive(Clone, Debug)]
 pub struct TreeFile {
     mode: u32,
+    len: u64,
     data: FileData,
 }
 
@@ -29,6 +30,16 @@ impl TreeFile {
     /// Permission bits (masked to `0o777`).
     pub fn mode(&self) -> u32 {
         self.mode
+    }
+
+    /// The file's length in bytes (as found when the tree was read).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty file.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The file's bytes.
@@ -85,6 +96,7 @@ impl Tree {
                     name,
                     TreeFile {
                         mode: file_mode(&meta),
+                        len: meta.len(),
                         data: FileData::Disk(path),
                     },
                 );
@@ -121,6 +133,7 @@ impl Tree {
             path,
             TreeFile {
                 mode: mode & 0o777,
+                len: bytes.len() as u64,
                 data: FileData::Memory(bytes.into()),
             },
         );
