@@ -78,6 +78,8 @@ proptest! {
     }
 }
 
+/// Thread counts matter only with the `parallel` feature (rayon).
+#[cfg(feature = "parallel")]
 #[test]
 fn output_is_byte_identical_for_identical_inputs_at_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
