@@ -208,7 +208,7 @@ impl MarBuilder {
             .map_err(Error::file(dir))?;
         let summary = self.write_to(temp.as_file_mut())?;
         temp.as_file().sync_all()?;
-        temp.persist(out).map_err(|e| Error::file(out)(e.error))?;
+        publish(temp, out)?;
         Ok(summary)
     }
 
@@ -316,6 +316,20 @@ fn file_mode(_meta: &std::fs::Metadata) -> u32 {
     0o644
 }
 
+/// Renames a finished temporary archive into place as a normal, world-readable file (temporary
+/// files are created 0600).
+fn publish(temp: tempfile::NamedTempFile, out: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(Error::file(out))?;
+    }
+    temp.persist(out).map_err(|e| Error::file(out)(e.error))?;
+    Ok(())
+}
+
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -364,7 +378,7 @@ pub fn sign_archive<R: Read + Seek>(
     }
     let len = writer.finish(keys)?;
     temp.as_file().sync_all()?;
-    temp.persist(out).map_err(|e| Error::file(out)(e.error))?;
+    publish(temp, out)?;
     Ok(len)
 }
 

@@ -252,3 +252,10 @@ fn writer_refuses_what_mozilla_would_reject() {
     assert!(!dir.path().join("x.mar").exists());
     assert!(ProductInfo::new("has space", "1").is_err());
 }
+
+#[test]
+fn archives_are_published_world_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = signed_archive(dir.path(), &[]);
+    assert_eq!(crate::util::mode_of(&path), 0o644);
+}
