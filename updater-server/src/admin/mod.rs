@@ -20,6 +20,13 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+/// The `?product=` filter of the list endpoints (`GET /releases`, `GET /rules`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ProductFilter {
+    /// Only rows of this product, when given.
+    pub(crate) product: Option<String>,
+}
+
 /// Who is making a change: an API caller directly, or the enactment of a signed-off scheduled change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

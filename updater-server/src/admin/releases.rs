@@ -298,15 +298,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    product: Option<String>,
-}
-
 async fn list(
     _actor: Actor,
     state: web::Data<AppState>,
-    q: web::Query<ListQuery>,
+    q: web::Query<super::ProductFilter>,
 ) -> Result<HttpResponse> {
     let product = q.into_inner().product;
     let releases = blocking(&state, move |s| {

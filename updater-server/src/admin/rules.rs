@@ -231,15 +231,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/rules/{id}/revisions", web::post().to(revert_handler));
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    product: Option<String>,
-}
-
 async fn list(
     _actor: Actor,
     state: web::Data<AppState>,
-    q: web::Query<ListQuery>,
+    q: web::Query<super::ProductFilter>,
 ) -> Result<HttpResponse> {
     let product = q.into_inner().product;
     let rules = blocking(&state, move |s| {
