@@ -5,7 +5,7 @@
 #
 # Usage (from the repository root): mar/bench/archive.sh [OUTDIR]
 # SYNTH_MB (default 200) and BIG_MB (default 1024) size the synthetic trees.
-# Needs: target/bench-corpus from ../shared/bench/fetch-corpus.sh, and target/test-venv from
+# Needs: target/bench-corpus from scripts/fetch-corpus.sh, and target/test-venv from
 # scripts/test.sh. Prints a Markdown table (also written to OUTDIR/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -240,10 +240,7 @@ impl PublicKey {
 mod tests {
     use super::*;
 
-    const FIXTURE_KEYS: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/mar/keys"
-    );
+    const FIXTURE_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/data/mar/keys");
 
     #[test]
     fn ed25519_pem_round_trip_keeps_key_id() {

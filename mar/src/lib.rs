@@ -2,7 +2,7 @@
 //!
 //! Kiln reads and writes Mozilla's **current MAR layout byte for byte** (and reads the legacy,
 //! pre-signing layout), so Mozilla's tools list and verify Kiln archives and Kiln reads theirs.
-//! On top of the container, Kiln's profile (spec `mar.md` Part A) adds zstd entries and an
+//! On top of the container, Kiln's profile (`docs/mar-format.md` Part A) adds zstd entries and an
 //! Ed25519ph signature (algorithm id `0x45443235`, `ED25`, context `kiln-mar-v1`); Mozilla's RSA
 //! PKCS#1 v1.5 signatures are verified (ids 1 and 2) and written (id 2) so Firefox's own updater
 //! can accept a Kiln MAR. ECDSA ids 3/4 are reported as unknown.
@@ -19,7 +19,7 @@
 //!
 //! One design decision: signing reserves fixed-length signature slots in the header, writes the
 //! archive, hashes it once and fills the slots, because every signature covers the header
-//! including all signature lengths (spec B §1.3). Adding a signature to a signed archive would
+//! including all signature lengths (`docs/mar-format.md` B1.3). Adding a signature to a signed archive would
 //! invalidate the others, so it is refused ([`Error::AlreadySigned`]).
 //!
 //! ```

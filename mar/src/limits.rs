@@ -2,7 +2,7 @@
 
 /// Bounds on what a MAR reader accepts, checked before any allocation or seek.
 ///
-/// The defaults follow Mozilla's reader where it has a limit (B §5 of the spec: 8 signatures of at
+/// The defaults follow Mozilla's reader where it has a limit (`docs/mar-format.md` B5: 8 signatures of at
 /// most 2048 bytes, a PIB of at most 96 data bytes) and are generous elsewhere:
 ///
 /// | field | default |

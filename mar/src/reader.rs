@@ -88,7 +88,7 @@ impl AdditionalBlock {
 /// A parsed but **unverified** MAR archive over a seekable reader.
 ///
 /// Opening parses the header, signature block, additional blocks and index, and enforces every
-/// structural rule of spec A/B §5–6 with the given [`Limits`]; entry bytes are only read on demand.
+/// structural rule of `docs/mar-format.md` Part A and B5–B6 with the given [`Limits`]; entry bytes are only read on demand.
 /// Nothing here says the archive is authentic: see [`Verifier`](crate::Verifier).
 #[derive(Debug)]
 pub struct Mar<R> {

@@ -1,4 +1,4 @@
-//! Signature algorithms and the hashing of the signed region (spec B §1.3).
+//! Signature algorithms and the hashing of the signed region (`docs/mar-format.md` B1.3).
 //!
 //! Every signature covers the whole file except the signature *values*: bytes `0..20`, then the
 //! 8-byte (algorithm, length) header of each signature, then everything from the end of the
@@ -10,7 +10,7 @@ use sha2::Digest;
 
 use crate::error::Result;
 
-/// Ed25519ph context string of Kiln MAR signatures (spec A).
+/// Ed25519ph context string of Kiln MAR signatures (`docs/mar-format.md` Part A).
 pub const ED25519_CONTEXT: &[u8] = b"kiln-mar-v1";
 
 /// A signature algorithm id found in, or written to, a signature block.

@@ -1,6 +1,6 @@
 //! Workspace invariants checked as tests (ARCHITECTURE.md "Architecture invariants"): the crate
-//! dependency graph flows one way, the client-facing `mar` build stays lean, and every module
-//! opens with a `//!` doc comment.
+//! dependency graph flows one way, the client-facing `mar` build stays lean, every module opens
+//! with a `//!` doc comment, and the repository stands alone (nothing refers outside the clone).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -112,27 +112,64 @@ fn the_client_facing_mar_build_is_lean() {
     }
 }
 
+/// Files git tracks in this workspace (a fresh clone has exactly these), relative to its root.
+fn tracked_files() -> Vec<String> {
+    let output = Command::new("git")
+        .current_dir(workspace_root())
+        .args(["ls-files", "-z"])
+        .output()
+        .expect("git runs (the tidy checks read the tracked files)");
+    assert!(output.status.success(), "git ls-files failed");
+    String::from_utf8(output.stdout)
+        .expect("utf-8 paths")
+        .split('\0')
+        .filter(|path| !path.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every library or binary module of every crate opens with a `//!` doc and has no TODO left.
 #[test]
 fn every_module_opens_with_a_doc_comment() {
-    let mut missing = Vec::new();
-    for krate in ["mar", "l10n-repack", "fixtures", "updater-server", "tools"] {
-        let mut stack = vec![workspace_root().join(krate).join("src")];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).expect("readable src dir") {
-                let path = entry.expect("dir entry").path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    let text = std::fs::read_to_string(&path).expect("utf-8 source");
-                    if !text.trim_start().starts_with("//!") {
-                        missing.push(path.display().to_string());
-                    }
-                }
-            }
+    let mut checked = 0;
+    let mut offenders = Vec::new();
+    for path in tracked_files() {
+        let in_crate_source = path.contains("/src/") || path.contains("/examples/");
+        if !(in_crate_source && path.ends_with(".rs")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+        if !text.trim_start().starts_with("//!") {
+            offenders.push(format!("{path}: no //! module doc"));
+        }
+        if text.contains("TODO") || text.contains("todo!") {
+            offenders.push(format!("{path}: a TODO is left"));
+        }
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} modules found");
+    assert!(offenders.is_empty(), "untidy modules: {offenders:#?}");
+}
+
+/// A user's clone has nothing beside it: no tracked file may read or cite the developers' own
+/// `shared` folder next to the checkout. Test data lives in `fixtures/data/`, specs in `docs/`.
+#[test]
+fn no_tracked_file_refers_to_a_folder_beside_the_checkout() {
+    let needle = concat!("..", "/shared");
+    let mut offenders = Vec::new();
+    for path in tracked_files() {
+        if path == "Cargo.lock" {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(workspace_root().join(&path)) else {
+            continue; // deleted in the working tree but still in the index
+        };
+        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            offenders.push(path);
         }
     }
     assert!(
-        missing.is_empty(),
-        "modules without a //! doc comment: {missing:#?}"
+        offenders.is_empty(),
+        "tracked files refer to {needle}: {offenders:#?}"
     );
 }

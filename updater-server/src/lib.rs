@@ -1,7 +1,7 @@
 //! Kiln's update server: a Balrog-compatible client endpoint, rules engine and admin API on SQLite.
 //!
 //! A Firefox-style client asking `GET /update/6/Firefox/…/update.xml` gets exactly the XML that
-//! Mozilla's Balrog would answer for the same rules and releases (`../shared/spec/update-protocol.md`,
+//! Mozilla's Balrog would answer for the same rules and releases (`docs/update-protocol.md`
 //! Part B): same routes and quirks, same rule matching, same throttling, pinning and downgrade
 //! protection, byte-identical documents for release blob schemas 4, 6, 9 and desupport (50).
 //! Release managers change rules and releases through an authenticated JSON API under `/api/v1`
@@ -78,8 +78,8 @@
 //! * Not implemented: blob schemas 1–3, 5 and 8, GMP/SuperBlob/SystemAddons/Guardian blobs and
 //!   the `/json/…` endpoints; path-regex allowlist entries; telemetry-uptake conditions on
 //!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
-//!   releases (those are changed directly, with their own permissions); update reports (spec
-//!   Part A).
+//!   releases (those are changed directly, with their own permissions); update reports
+//!   (`docs/update-protocol.md` Part A).
 //!
 //! # Running it
 //!

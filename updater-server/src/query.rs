@@ -1,5 +1,5 @@
 //! Parsing a client request (`/update/{1..6}/…/update.xml` plus query string and User-Agent) into
-//! an [`UpdateQuery`], following Balrog's routes and quirks (spec Part B (a)).
+//! an [`UpdateQuery`], following Balrog's routes and quirks (`docs/update-protocol.md` Part B (a)).
 
 use crate::error::Error;
 use crate::matching::fallback_channel;

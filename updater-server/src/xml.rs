@@ -1,4 +1,4 @@
-//! The update XML, byte-identical to Balrog's (spec Part B (d)).
+//! The update XML, byte-identical to Balrog's (`docs/update-protocol.md` Part B (d)).
 //!
 //! Lines are joined with `\n` without a trailing newline, and afterwards every `&` that does not
 //! start `&amp;` becomes `&amp;`. No other escaping is done: values are inserted verbatim.

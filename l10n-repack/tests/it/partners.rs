@@ -11,7 +11,7 @@ fn listed(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
-// See: release-process.md Part C scenario 20.
+// See: `docs/release-process.md` Part C scenario 20.
 #[test]
 fn partner_builds_have_scenario_20_paths() {
     let acme = baseline().join("partner-repacks/acme/acme/v1");
@@ -89,7 +89,7 @@ fn partner_build_is_the_locale_build_plus_distribution() {
         .contains_key("firefox/distribution/extensions/toolbar@acme.example.xpi"));
 }
 
-// See: release-process.md Part C scenario 21.
+// See: `docs/release-process.md` Part C scenario 21.
 #[test]
 fn v2_respin_touches_nothing_else() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,7 @@ fn verifier() -> &'static Verifier {
     static VERIFIER: OnceLock<Verifier> = OnceLock::new();
     VERIFIER.get_or_init(|| {
         let mut keys = vec![SigningKey::generate_ed25519().public_key()];
-        let rsa = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/mar/keys/rsa4096-public.pem");
+        let rsa = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/data/mar/keys/rsa4096-public.pem");
         if let Ok(key) = PublicKey::load(std::path::Path::new(rsa)) {
             keys.push(key);
         }

@@ -1,4 +1,4 @@
-//! The `updatev3.manifest` format: a typed parser and a writer (spec B2.2).
+//! The `updatev3.manifest` format: a typed parser and a writer (`docs/mar-format.md` B2.2).
 //!
 //! Every instruction of Mozilla's updater is supported. Paths follow `get_valid_path`: no leading
 //! `/`, no `..` anywhere, and directory arguments end in `/` (stripped in the typed form). Comment
@@ -569,8 +569,8 @@ mod tests {
 
     #[test]
     fn parses_the_mozilla_fixture_manifests() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/mar/update");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/mar/update");
         for name in [
             "complete.updatev3.manifest.txt",
             "partial.updatev3.manifest.txt",

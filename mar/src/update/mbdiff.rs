@@ -1,8 +1,8 @@
-//! Mozilla's MBDIFF10 patches (spec B3): parsing, the source checks, and a bounds-checked bspatch.
+//! Mozilla's MBDIFF10 patches (`docs/mar-format.md` B3): parsing, the source checks, and a bounds-checked bspatch.
 //!
 //! Unlike Mozilla's older `bspatch.cpp`, this requires a non-empty control block that is a whole
 //! number of 12-byte triples, bounds every step (including negative seeks) against the old file,
-//! the diff and extra blocks, and checks that exactly `dlen` bytes come out (spec B6.5).
+//! the diff and extra blocks, and checks that exactly `dlen` bytes come out (`docs/mar-format.md` B6.5).
 
 /// The 8-byte tag every MBDIFF10 patch starts with.
 pub const MBDIFF_MAGIC: &[u8; 8] = b"MBDIFF10";

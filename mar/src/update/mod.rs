@@ -1,6 +1,6 @@
 //! Update packages: complete and partial update MARs, the diff cache, and the applier.
 //!
-//! Kiln follows Mozilla's update packaging (spec `mar.md` B2–B3) and documents its own additions
+//! Kiln follows Mozilla's update packaging (`docs/mar-format.md` B2–B3) and documents its own additions
 //! in `docs/update-packages.md`:
 //! - [`manifest`]: the `updatev3.manifest` parser and writer; [`precomplete`]: `precomplete`
 //!   generation and `removed-files`; [`version`]: Mozilla's version ordering.

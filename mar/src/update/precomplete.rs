@@ -1,4 +1,4 @@
-//! `precomplete` generation and `removed-files` handling (spec B2.3).
+//! `precomplete` generation and `removed-files` handling (`docs/mar-format.md` B2.3).
 //!
 //! `precomplete` lists `remove "f"` for every file of an install, then `rmdir "d/"` for every
 //! directory, each list reverse-sorted, leaving out channel and update settings and everything
@@ -113,7 +113,7 @@ mod tests {
     fn fixture(path: &str) -> Vec<u8> {
         std::fs::read(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/fixtures/mar/update")
+                .join("../fixtures/data/mar/update")
                 .join(path),
         )
         .unwrap()

@@ -112,7 +112,7 @@ const EXPECTED: &[Expected] = &[
         signatures: &[],
         rows: &[],
     },
-    // Kiln detects the PIB that build-mar cannot see without entries (spec B1.2).
+    // Kiln detects the PIB that build-mar cannot see without entries (`docs/mar-format.md` B1.2).
     Expected {
         file: "empty-pib.mar",
         layout: Layout::Current,

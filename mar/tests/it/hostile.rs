@@ -1,5 +1,5 @@
-//! Hostile and malformed archives: every shared malformed fixture and Kiln's own for each rule
-//! the shared set does not cover are rejected with a typed error, never a panic.
+//! Hostile and malformed archives: every malformed fixture in `fixtures/data/mar/malformed` and Kiln's own for each rule
+//! that set does not cover are rejected with a typed error, never a panic.
 
 use std::fs::File;
 use std::io::Cursor;
@@ -17,7 +17,7 @@ fn open_fixture(name: &str) -> Result<Mar<File>, Error> {
 }
 
 #[test]
-fn shared_malformed_fixtures_are_rejected_for_the_reason_in_their_note() {
+fn malformed_fixtures_are_rejected_for_the_reason_in_their_note() {
     let check = |name: &str, ok: &dyn Fn(&Error) -> bool| {
         let err = open_fixture(&format!("malformed/{name}")).expect_err(name);
         assert!(ok(&err), "{name}: unexpected error {err:?}");

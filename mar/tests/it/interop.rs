@@ -72,7 +72,7 @@ fn mozilla_tool_lists_and_verifies_kiln_xz_archives() {
         if signed {
             assert_eq!(signatures, vec![(2, 512)], "{listing}");
         }
-        // build-mar shows the PIB only when it can detect the signature block (spec B1.2).
+        // build-mar shows the PIB only when it can detect the signature block (`docs/mar-format.md` B1.2).
         let want_pib = pib.then(|| ("firefox-mozilla-release".to_owned(), "120.0".to_owned()));
         assert_eq!(product, want_pib, "{listing}");
         if signed {

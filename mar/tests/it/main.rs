@@ -5,5 +5,6 @@ mod cli;
 mod fixtures;
 mod hostile;
 mod interop;
+mod provenance;
 mod roundtrip;
 mod util;

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `../shared/fixtures/mar` beside the checkout.
+/// `fixtures/data/mar`: archives made by Mozilla's build-mar (see its README).
 pub(crate) fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mar")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/mar")
 }
 
 /// One fixture file.

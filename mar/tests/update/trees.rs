@@ -10,14 +10,14 @@ use mar::Mar;
 pub(crate) type Snapshot = BTreeMap<String, Option<(Vec<u8>, u32)>>;
 
 pub(crate) fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mar")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/mar")
 }
 
 pub(crate) fn update_fixture(name: &str) -> PathBuf {
     fixtures().join("update").join(name)
 }
 
-/// Copies a tree, adding the owner's write bit (the shared fixtures are read-only).
+/// Copies a tree, adding the owner's write bit (so a test may change it even if the checkout is read-only).
 pub(crate) fn copy_writable(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

@@ -5,7 +5,5 @@
 mod cli;
 /// OpenPGP: stock gpg verification, tampering, signing-subkey rotation.
 mod openpgp;
-/// Repository hygiene checks for the crates of issue 4.
-mod tidy;
 /// Running the binary and the shared signed build directory.
 mod util;

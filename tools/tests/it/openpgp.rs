@@ -162,7 +162,7 @@ fn subkey_rotation_keeps_old_signatures_verifiable() {
     assert!(stderr.contains(&after[1]), "{stderr}");
 }
 
-// See: release-process.md Part C scenario 4 ("Every Linux firefox-121.0.tar.* has a valid .asc").
+// See: `docs/release-process.md` Part C scenario 4 ("Every Linux firefox-121.0.tar.* has a valid .asc").
 #[test]
 fn every_linux_tarball_has_a_valid_asc() {
     let release = release();

@@ -4,7 +4,7 @@
 /// Shared helpers: a real server per test, an HTTP client, fixtures.
 mod util;
 
-/// Rule matching, column by column, with the examples of spec Part B (b).
+/// Rule matching, column by column, with the examples of `docs/update-protocol.md` Part B (b).
 mod matching;
 
 /// The client endpoint over HTTP: URL versions, quirks, exact XML, throttling, pinning, shutoffs.
@@ -18,9 +18,6 @@ mod durability;
 
 /// The `user`, `token` and `import` commands of the real binary.
 mod cli;
-
-/// Code hygiene checks on the crate's sources.
-mod tidy;
 
 /// `Content-Signature` verification.
 mod signature;

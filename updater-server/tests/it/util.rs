@@ -281,7 +281,7 @@ pub(crate) fn firefox_54() -> Value {
     })
 }
 
-/// Schema 4: the spec's sample document (56.0 with a complete and a partial from 54.0.1).
+/// Schema 4: the sample document of `docs/update-protocol.md` (56.0 with a complete and a partial from 54.0.1).
 pub(crate) fn firefox_56() -> Value {
     json!({
         "name": "Firefox-56.0-build1", "schema_version": 4, "hashFunction": "sha512", "product": "Firefox",

@@ -1,5 +1,5 @@
 //! The checks made before anything is touched: channel (22) and version (23) from the PIB, against
-//! the install's `update-settings.ini` and `application.ini` (spec B1.4).
+//! the install's `update-settings.ini` and `application.ini` (`docs/mar-format.md` B1.4).
 
 use std::cmp::Ordering;
 use std::path::Path;

@@ -39,10 +39,10 @@ pub(crate) fn kill_point() {
 }
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/mar")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/mar")
 }
 
-/// Copies a fixture tree, adding the owner's write bit (the shared fixtures are read-only).
+/// Copies a fixture tree, adding the owner's write bit (so a test may change it even if the checkout is read-only).
 pub(crate) fn copy_writable(from: &Path, to: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(to).unwrap();

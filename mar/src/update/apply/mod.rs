@@ -1,6 +1,6 @@
 //! Applying an update MAR to an install, Mozilla's way, with a journal for crash safety.
 //!
-//! [`apply`] follows the updater's execution model (spec B2.2):
+//! [`apply`] follows the updater's execution model (`docs/mar-format.md` B2.2):
 //! 1. **Checks** before anything is touched: the archive is a [`VerifiedMar`] (signatures, 19 —
 //!    see [`verify_update`]); its PIB channel must be in the install's `ACCEPTED_MAR_CHANNEL_IDS`
 //!    (22) and its version not older than the installed one (23).

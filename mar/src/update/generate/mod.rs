@@ -1,6 +1,6 @@
 //! Generating update MARs (server side): complete from a tree, partial from two trees.
 //!
-//! The manifest rules are Mozilla's packaging scripts' (spec B2.4):
+//! The manifest rules are Mozilla's packaging scripts' (`docs/mar-format.md` B2.4):
 //! - **complete**: `type "complete"`; every file in reverse-sorted order as `add`, or `add-if-not`
 //!   for channel/update settings, or `add-if "distribution/extensions/<id>"` for extension files;
 //!   then the new tree's `removed-files` instructions. The tree must have a `precomplete`.
