@@ -236,6 +236,20 @@ impl PublicKey {
     }
 }
 
+/// Writes a new secret file (a private key) readable and writable by its owner only (0600 on
+/// Unix, set at creation so no other user can ever open it). An existing file is never
+/// overwritten: the error is [`std::io::ErrorKind::AlreadyExists`].
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The crates of this workspace, by package name.
-const WORKSPACE_CRATES: [&str; 5] = [
+const WORKSPACE_CRATES: [&str; 6] = [
     "mar",
     "l10n-repack",
     "kiln-fixtures",
+    "kiln-test-support",
     "updater-server",
     "kiln-tools",
 ];
@@ -89,6 +90,22 @@ fn dependencies_flow_one_way() {
         ours(&dependents, "kiln-tools"),
         none,
         "nothing depends on kiln-tools"
+    );
+    // The shared test helpers are a dev-dependency only, and depend on no crate of ours.
+    assert_eq!(
+        ours(
+            &cargo_tree(&["--invert", "kiln-test-support"]),
+            "kiln-test-support"
+        ),
+        none,
+        "no crate depends on kiln-test-support outside its tests"
+    );
+    assert_eq!(
+        ours(
+            &normal_dependencies("kiln-test-support", &[]),
+            "kiln-test-support"
+        ),
+        none
     );
 }
 

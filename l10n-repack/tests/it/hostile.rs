@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use l10n_repack::{Limits, NoProgress, RepackError, RepackInputs, RepackOptions};
 
-use crate::util::{assert_no_files, copy_dir, fixtures, VERSION};
+use crate::util::{assert_no_files, copy_tree, fixtures, VERSION};
 
 /// A private copy of the fixtures to damage, and an empty output directory.
 struct Case {
@@ -16,7 +16,7 @@ impl Case {
     fn new() -> Case {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
-        copy_dir(fixtures(), &input);
+        copy_tree(fixtures(), &input);
         let out = dir.path().join("out");
         Case {
             _dir: dir,

@@ -1,6 +1,6 @@
 use l10n_repack::RepackOptions;
 
-use crate::util::{baseline, copy_dir, files, fixtures, layout, mtimes, repack, unpack};
+use crate::util::{baseline, copy_tree, files, fixtures, layout, mtimes, repack, unpack};
 
 fn listed(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -93,7 +93,7 @@ fn partner_build_is_the_locale_build_plus_distribution() {
 #[test]
 fn v2_respin_touches_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(baseline(), dir.path());
+    copy_tree(baseline(), dir.path());
     let before_files = files(dir.path());
     let before_times = mtimes(dir.path());
     let acme = ["acme".to_owned()];

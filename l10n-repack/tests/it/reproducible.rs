@@ -5,25 +5,34 @@ use proptest::prelude::*;
 
 use crate::util::{baseline, files, fixtures, repack, VERSION};
 
+/// Output does not depend on the thread count: `--jobs 1` and `--jobs 4` (four worker threads
+/// whatever the machine's core count) write the same files, byte for byte.
 #[test]
-fn single_thread_rerun_is_byte_identical() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = RepackOptions {
-        jobs: Some(1),
-        ..Default::default()
-    };
-    let report = repack(fixtures(), dir.path(), &options);
-    assert!(report.failures.is_empty());
-    assert_eq!(report.written.len(), 24);
-    let (ours, theirs) = (files(dir.path()), files(baseline()));
-    assert_eq!(
-        ours.keys().collect::<Vec<_>>(),
-        theirs.keys().collect::<Vec<_>>()
-    );
-    for (path, data) in &ours {
+fn one_thread_and_four_threads_write_byte_identical_output() {
+    let run = |jobs: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RepackOptions {
+            jobs: Some(jobs),
+            ..Default::default()
+        };
+        let report = repack(fixtures(), dir.path(), &options);
         assert!(
-            data == &theirs[path],
-            "{path} differs between --jobs 1 and the default"
+            report.failures.is_empty(),
+            "--jobs {jobs}: {:?}",
+            report.failures
+        );
+        assert_eq!(report.written.len(), 24, "--jobs {jobs}");
+        files(dir.path())
+    };
+    let (one, four) = (run(1), run(4));
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        four.keys().collect::<Vec<_>>()
+    );
+    for (path, data) in &one {
+        assert!(
+            data == &four[path],
+            "{path} differs between --jobs 1 and --jobs 4"
         );
     }
 }

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub(crate) use kiln_test_support::{copy_tree, files, mtimes};
 use l10n_repack::{NoProgress, RepackInputs, RepackOptions, RepackReport};
 
 /// The version every test repacks.
@@ -46,55 +47,6 @@ pub(crate) fn baseline() -> &'static Path {
 pub(crate) fn repack(input: &Path, out: &Path, options: &RepackOptions<'_>) -> RepackReport {
     let inputs = RepackInputs::load(input, VERSION).expect("inputs");
     l10n_repack::run(&inputs, options, out, &NoProgress).expect("run")
-}
-
-/// Every file under `dir` (relative path → bytes).
-pub(crate) fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_file() {
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.insert(rel, std::fs::read(entry.path()).unwrap());
-        }
-    }
-    out
-}
-
-/// Every file under `dir` with its modification time.
-pub(crate) fn mtimes(dir: &Path) -> BTreeMap<String, std::time::SystemTime> {
-    let mut out = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_file() {
-            let rel = entry
-                .path()
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.insert(rel, entry.metadata().unwrap().modified().unwrap());
-        }
-    }
-    out
-}
-
-/// Copies a directory tree.
-pub(crate) fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// An unpacked archive: files (path → bytes) and directories (path without trailing `/`).

@@ -1,13 +1,10 @@
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use mar::keys::SigningKey;
 use mar::update::{apply, verify_update, ApplyError, ApplyOptions, ApplySummary};
 use mar::Mar;
 
-/// A snapshot of a tree: every file's bytes and mode, and every directory (as `None`).
-pub(crate) type Snapshot = BTreeMap<String, Option<(Vec<u8>, u32)>>;
+pub(crate) use kiln_test_support::{copy_tree, materialize, snapshot, Snapshot};
 
 pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/mar")
@@ -17,67 +14,11 @@ pub(crate) fn update_fixture(name: &str) -> PathBuf {
     fixtures().join("update").join(name)
 }
 
-/// Copies a tree, adding the owner's write bit (so a test may change it even if the checkout is read-only).
-pub(crate) fn copy_writable(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dst = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_writable(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), &dst).unwrap();
-            let mode = std::fs::metadata(&dst).unwrap().permissions().mode() | 0o200;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode)).unwrap();
-        }
-    }
-}
-
 /// A writable copy of a fixture install in a new temporary directory.
 pub(crate) fn install_copy(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_writable(&update_fixture(name), dir.path());
+    copy_tree(&update_fixture(name), dir.path());
     dir
-}
-
-pub(crate) fn snapshot(root: &Path) -> Snapshot {
-    fn walk(root: &Path, rel: &str, out: &mut Snapshot) {
-        for entry in std::fs::read_dir(root.join(rel)).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            if meta.is_dir() {
-                walk(root, &path, out);
-                out.insert(path, None);
-            } else {
-                let mode = meta.permissions().mode() & 0o777;
-                out.insert(path, Some((std::fs::read(entry.path()).unwrap(), mode)));
-            }
-        }
-    }
-    let mut out = Snapshot::new();
-    walk(root, "", &mut out);
-    out
-}
-
-/// Writes a snapshot's files (and directories) under `root`.
-pub(crate) fn materialize(root: &Path, tree: &Snapshot) {
-    for (path, file) in tree {
-        let full = root.join(path);
-        match file {
-            None => std::fs::create_dir_all(&full).unwrap(),
-            Some((bytes, mode)) => {
-                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-                std::fs::write(&full, bytes).unwrap();
-                std::fs::set_permissions(&full, std::fs::Permissions::from_mode(*mode)).unwrap();
-            }
-        }
-    }
 }
 
 pub(crate) fn rsa_key() -> mar::keys::PublicKey {

@@ -37,19 +37,10 @@ pub enum KeysAction {
     },
 }
 
-/// Writes a secret file readable only by its owner.
+/// Writes a secret file readable only by its owner; never overwrites one.
 fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    mar::keys::write_secret_file(path, bytes)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
 }
 
 fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

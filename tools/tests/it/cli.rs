@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use crate::util::{copy_dir, flip_byte, kiln, kiln_ok, release, s};
+use crate::util::{copy_tree, flip_byte, kiln, kiln_ok, release, s};
 
 #[test]
 fn verify_accepts_the_signed_build() {
@@ -52,7 +52,7 @@ fn every_archive_verifies_with_the_public_key_and_not_with_another() {
 fn tampered_or_unsigned_archives_fail_verification() {
     let release = release();
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&release.build, dir.path());
+    copy_tree(&release.build, dir.path());
     let public = release.keys.join("ed25519.pub");
     flip_byte(&dir.path().join("mac/de/firefox-121.0.tar.gz"));
     std::fs::remove_file(dir.path().join("win64/fr/firefox-121.0.zip.sig")).unwrap();
@@ -168,7 +168,7 @@ fn repack_reports_hostile_input_with_file_and_line() {
     let release = release();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
-    copy_dir(&release.fixtures, &input);
+    copy_tree(&release.fixtures, &input);
     let cfg = input.join("partners/mozilla-EMEfree/mozilla-EMEfree/repack.cfg");
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str("win32=perhaps\n");
@@ -216,7 +216,7 @@ fn repack_reports_hostile_input_with_file_and_line() {
 fn sign_re_signs_every_archive() {
     let release = release();
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&release.build, dir.path());
+    copy_tree(&release.build, dir.path());
     for entry in walkdir::WalkDir::new(dir.path()) {
         let entry = entry.unwrap();
         if entry.file_name().to_string_lossy().ends_with(".sig") {

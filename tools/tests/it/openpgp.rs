@@ -3,7 +3,7 @@ use std::process::Command;
 
 use kiln_tools::signing::openpgp::{self, ReleaseCert};
 
-use crate::util::{copy_dir, flip_byte, kiln_ok, release, s};
+use crate::util::{copy_tree, flip_byte, kiln_ok, release, s};
 
 /// `gpg` in a fresh, private GNUPGHOME that has imported `key`.
 struct Gpg {
@@ -112,7 +112,7 @@ fn certificate_is_v4_with_a_signing_subkey() {
 fn subkey_rotation_keeps_old_signatures_verifiable() {
     let release = release();
     let keys = tempfile::tempdir().unwrap();
-    copy_dir(&release.keys, keys.path());
+    copy_tree(&release.keys, keys.path());
     let build = tempfile::tempdir().unwrap();
     for name in ["SHA512SUMS", "SHA512SUMS.asc", "KEY"] {
         std::fs::copy(
@@ -187,7 +187,7 @@ fn every_linux_tarball_has_a_valid_asc() {
     assert_eq!(checked, 6, "4 locale + 2 acme Linux tarballs");
 
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&release.build, dir.path());
+    copy_tree(&release.build, dir.path());
     flip_byte(&dir.path().join("linux-x86_64/fr/firefox-121.0.tar.xz.asc"));
     let output = crate::util::kiln(&[
         "verify",

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub(crate) use kiln_test_support::copy_tree;
+
 /// Runs `kiln` with `args`.
 pub(crate) fn kiln(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiln"))
@@ -79,19 +81,6 @@ pub(crate) fn release() -> &'static Release {
         ]);
         release
     })
-}
-
-/// Copies a directory tree.
-pub(crate) fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Flips one bit in the middle of a file.

@@ -36,14 +36,6 @@ fn with_suffix(prefix: &std::path::Path, suffix: &str) -> PathBuf {
 }
 
 fn write_private(path: &std::path::Path, pem: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    file.write_all(pem)?;
-    Ok(())
+    mar::keys::write_secret_file(path, pem)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
 }

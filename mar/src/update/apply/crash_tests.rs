@@ -42,50 +42,6 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/mar")
 }
 
-/// Copies a fixture tree, adding the owner's write bit (so a test may change it even if the checkout is read-only).
-pub(crate) fn copy_writable(from: &Path, to: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dst = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_writable(&entry.path(), &dst);
-        } else {
-            std::fs::copy(entry.path(), &dst).unwrap();
-            let mode = std::fs::metadata(&dst).unwrap().permissions().mode() | 0o200;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode)).unwrap();
-        }
-    }
-}
-
-/// Every file (bytes and mode) and directory under `root`.
-pub(crate) fn snapshot(root: &Path) -> BTreeMap<String, Option<(Vec<u8>, u32)>> {
-    use std::os::unix::fs::PermissionsExt;
-    fn walk(root: &Path, rel: &str, out: &mut BTreeMap<String, Option<(Vec<u8>, u32)>>) {
-        for entry in std::fs::read_dir(root.join(rel)).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            if meta.is_dir() {
-                walk(root, &path, out);
-                out.insert(path, None);
-            } else {
-                let mode = meta.permissions().mode() & 0o777;
-                out.insert(path, Some((std::fs::read(entry.path()).unwrap(), mode)));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, "", &mut out);
-    out
-}
-
 fn trusted_key() -> PublicKey {
     PublicKey::load(&fixtures().join("keys/rsa4096-public.pem")).unwrap()
 }
@@ -147,8 +103,8 @@ fn run_child_until(n: usize, install: &Path, mar: &Path) -> bool {
 
 fn normalized_new() -> BTreeMap<String, Option<(Vec<u8>, u32)>> {
     let dir = tempfile::tempdir().unwrap();
-    copy_writable(&fixtures().join("update/install-120.0"), dir.path());
-    snapshot(dir.path())
+    kiln_test_support::copy_tree(&fixtures().join("update/install-120.0"), dir.path());
+    kiln_test_support::snapshot(dir.path())
 }
 
 #[test]
@@ -163,14 +119,18 @@ fn sigkill_at_every_point_leaves_old_or_new() {
         let mut n = 1;
         loop {
             let dir = tempfile::tempdir().unwrap();
-            copy_writable(&fixtures().join("update/install-119.0"), dir.path());
-            let old = snapshot(dir.path());
+            kiln_test_support::copy_tree(&fixtures().join("update/install-119.0"), dir.path());
+            let old = kiln_test_support::snapshot(dir.path());
             if !run_child_until(n, dir.path(), &mar) {
-                assert_eq!(snapshot(dir.path()), new, "uninterrupted run");
+                assert_eq!(
+                    kiln_test_support::snapshot(dir.path()),
+                    new,
+                    "uninterrupted run"
+                );
                 break;
             }
             let recovered = recover(dir.path()).unwrap();
-            let after = snapshot(dir.path());
+            let after = kiln_test_support::snapshot(dir.path());
             let what = format!("point {n} of {}, {recovered:?}", mar.display());
             match recovered {
                 Recovery::RolledBack => assert!(after == old, "{what}: not old"),
@@ -181,7 +141,11 @@ fn sigkill_at_every_point_leaves_old_or_new() {
             if after == old {
                 // The next apply then brings the install to the new version.
                 apply_file(dir.path(), &mar);
-                assert_eq!(snapshot(dir.path()), new, "re-apply after {what}");
+                assert_eq!(
+                    kiln_test_support::snapshot(dir.path()),
+                    new,
+                    "re-apply after {what}"
+                );
             }
             assert_eq!(recover(dir.path()).unwrap(), Recovery::Clean);
             n += 1;
