@@ -85,7 +85,7 @@ pub fn import(
                 _ => (doc.clone(), None),
             };
             let schema = blob.get("schema_version").and_then(Value::as_u64).unwrap_or(0);
-            if ![4, 6, 9, 50].contains(&schema) {
+            if !crate::blob::is_served_schema(schema) {
                 tracing::warn!(file = %path.display(), schema, "skipping release with an unsupported schema");
                 report.skipped_releases.push(path.display().to_string());
                 continue;

@@ -3,7 +3,9 @@
 //! A Firefox-style client asking `GET /update/6/Firefox/…/update.xml` gets exactly the XML that
 //! Mozilla's Balrog would answer for the same rules and releases (`docs/update-protocol.md`
 //! Part B): same routes and quirks, same rule matching, same throttling, pinning and downgrade
-//! protection, byte-identical documents for release blob schemas 4, 6, 9 and desupport (50).
+//! protection, byte-identical documents for App Release blob schemas 1–6, 8, 9 and desupport (50).
+//! `tests/it/conformance.rs` replays answers captured from Balrog itself
+//! (`fixtures/data/balrog/cases.json`) against a real server.
 //! Release managers change rules and releases through an authenticated JSON API under `/api/v1`
 //! that never loses an update (`data_version` checks, 409 on conflict), keeps every change in
 //! history, and enforces required signoffs through scheduled changes.
@@ -75,8 +77,12 @@
 //! * Release history lives in the same history table as everything else (Balrog: GCS buckets).
 //! * Only update answers (200 from a rule evaluation) are signed; the empty document of an
 //!   unmatched `/update…` path and error bodies are not.
-//! * Not implemented: blob schemas 1–3, 5 and 8, GMP/SuperBlob/SystemAddons/Guardian blobs and
-//!   the `/json/…` endpoints; path-regex allowlist entries; telemetry-uptake conditions on
+//! * A schema 4+ patch URL whose platform lacks `OS_FTP`/`OS_BOUNCER` gets the placeholders it
+//!   can fill (Balrog raises and answers 500 even when the template does not use them).
+//! * The admin API's blob check ([`blob::schema`]) follows Balrog's schema files key by key but
+//!   does not yet refuse schema-9 `updateLine` groups that could conflict for one request.
+//! * Not implemented: GMP (1000), SuperBlob (4000), SystemAddons (5000) and Guardian (10000)
+//!   blobs and the `/json/…` endpoints (`import` skips such releases and says so); path-regex allowlist entries; telemetry-uptake conditions on
 //!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
 //!   releases (those are changed directly, with their own permissions); update reports
 //!   (`docs/update-protocol.md` Part A).

@@ -376,7 +376,7 @@ impl Tx<'_> {
                     let Some(row) = self.release(&summary.name)? else {
                         continue;
                     };
-                    match Release::parse(&row.name, row.data_version, &row.blob, None) {
+                    match Release::load(&row.name, row.data_version, &row.blob) {
                         Ok(r) => releases.push(Arc::new(r)),
                         Err(e) => {
                             tracing::error!(release = %row.name, error = %e, "skipping unreadable release")

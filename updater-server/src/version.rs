@@ -159,9 +159,15 @@ impl PinVersion {
     /// Is `version` newer than the pin? A pin compares by its own components only, so `102.`
     /// equals every `102.x.y`.
     pub fn is_older_than(&self, version: &MozVersion) -> bool {
+        self.cmp_version(version) == Ordering::Less
+    }
+
+    /// The pin compared with `version` by the pin's own components (Balrog's `PinVersion`
+    /// comparison): `102.` is `Equal` to every 102.x.y, `Less` than 103.0.
+    pub fn cmp_version(&self, version: &MozVersion) -> Ordering {
         match self.minor {
-            None => version.major() > self.major,
-            Some(minor) => (version.major(), version.minor()) > (self.major, minor),
+            None => self.major.cmp(&version.major()),
+            Some(minor) => (self.major, minor).cmp(&(version.major(), version.minor())),
         }
     }
 }

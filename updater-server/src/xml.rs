@@ -15,6 +15,7 @@ use crate::matching::{compile_versions, match_channel, match_version, BuildIdCmp
 use crate::query::UpdateQuery;
 use crate::rule::UpdateType;
 use crate::snapshot::Releases;
+use crate::version::MozVersion;
 
 /// The exact document Balrog sends when there is no update.
 pub const EMPTY: &str = "<?xml version=\"1.0\"?>\n<updates>\n</updates>";
@@ -54,12 +55,26 @@ pub fn render(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
             };
             doc.push_str(&update_line(app, ctx)?);
             doc.push('\n');
-            for (is_complete, patches) in [(true, &locale.completes), (false, &locale.partials)] {
-                for patch in patches {
-                    if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
-                        doc.push_str(&line);
-                        doc.push('\n');
-                        break;
+            if app.schema_version <= 2 {
+                // Schemas 1-2: the locale's single `complete`, then `partial`.
+                for (is_complete, patch) in [(true, &locale.complete), (false, &locale.partial)] {
+                    if let Some(patch) = patch {
+                        if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
+                            doc.push_str(&line);
+                            doc.push('\n');
+                        }
+                    }
+                }
+            } else {
+                // Schemas 3+: the first qualifying entry of `completes`, then of `partials`.
+                for (is_complete, patches) in [(true, &locale.completes), (false, &locale.partials)]
+                {
+                    for patch in patches {
+                        if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
+                            doc.push_str(&line);
+                            doc.push('\n');
+                            break;
+                        }
                     }
                 }
             }
@@ -110,11 +125,15 @@ fn or_none(v: Option<&str>) -> &str {
 fn desupport_line(d: &Desupport, ctx: &RenderCtx<'_>) -> String {
     let q = ctx.query;
     let os = q.build_target.split('_').next().unwrap_or("");
+    // Upper-case placeholders first, then the lower-case ones, as Balrog does.
     let details = d
         .details_url
         .replace("%LOCALE%", &q.locale)
         .replace("%VERSION%", &q.version)
-        .replace("%OS%", os);
+        .replace("%OS%", os)
+        .replace("%locale%", &q.locale)
+        .replace("%version%", &q.version)
+        .replace("%os%", os);
     format!(
         "    <update type=\"{}\" unsupported=\"true\" detailsURL=\"{}\" displayVersion=\"{}\">",
         ctx.update_type.as_str(),
@@ -132,8 +151,10 @@ fn bool_str(b: bool) -> &'static str {
 }
 
 fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
-    if app.schema_version == 9 {
-        return update_line_v9(app, ctx);
+    match app.schema_version {
+        1 => return update_line_v1(app, ctx),
+        9 => return update_line_v9(app, ctx),
+        _ => {}
     }
     let q = ctx.query;
     let (bt, loc) = (q.build_target.as_str(), q.locale.as_str());
@@ -173,7 +194,7 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         line.push_str(" isOSUpdate=\"true\"");
     }
     let mut attrs: Vec<(&str, Option<String>)> = Vec::new();
-    if app.schema_version == 4 {
+    if app.schema_version <= 5 {
         attrs.push((
             "billboardURL",
             app.billboard_url.as_deref().map(interpolate),
@@ -196,11 +217,18 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         ),
         ("alertURL", app.alert_url.as_deref().map(interpolate)),
     ]);
-    if app.schema_version == 6 {
+    if app.schema_version >= 5 {
         attrs.push((
             "promptWaitTime",
             app.prompt_wait_time.map(|n| n.to_string()),
         ));
+    }
+    if app.schema_version == 8 {
+        attrs.extend([
+            ("binTransMerkleRoot", app.bin_trans_merkle_root.clone()),
+            ("binTransCertificate", app.bin_trans_certificate.clone()),
+            ("binTransSCTList", app.bin_trans_sct_list.clone()),
+        ]);
     }
     for (name, value) in attrs {
         if let Some(value) = value {
@@ -208,6 +236,53 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         }
     }
     line.push('>');
+    Ok(line)
+}
+
+/// Schema 1: `version` (appv) and `extensionVersion` (extv), and the rewrites of
+/// `oldVersionSpecialCases` for 2.0-3.6 clients (bugs 998721, 1174605), done on the text as
+/// Balrog does.
+fn update_line_v1(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
+    let q = ctx.query;
+    let (bt, loc) = (q.build_target.as_str(), q.locale.as_str());
+    let appv = or_none(app.locale_or_top(bt, loc, |l| l.appv.as_ref(), &app.appv));
+    let extv = or_none(app.locale_or_top(bt, loc, |l| l.extv.as_ref(), &app.extv));
+    let build_id = app.build_id(bt, loc).map_err(Error::BadData)?;
+    let mut line = format!(
+        "    <update type=\"{}\" version=\"{appv}\" extensionVersion=\"{extv}\" buildID=\"{build_id}\"",
+        ctx.update_type.as_str(),
+    );
+    let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
+    if let Some(url) = app.details_url.as_deref() {
+        let _ = write!(line, " detailsURL=\"{}\"", interpolate(url));
+    }
+    if let Some(url) = app.license_url.as_deref() {
+        let _ = write!(line, " licenseURL=\"{}\"", interpolate(url));
+    }
+    line.push('>');
+    if app.old_version_special_cases == Some(true) {
+        let qv = q
+            .parsed_version
+            .as_ref()
+            .map_err(|e| Error::BadData(e.to_string()))?;
+        let at = |v: &str| MozVersion::parse(v).ok();
+        let in_range = |lo: &str, hi: &str| {
+            at(lo).is_some_and(|lo| *qv >= lo) && at(hi).is_some_and(|hi| *qv < hi)
+        };
+        let ext_attr = format!("extensionVersion=\"{extv}\"");
+        if in_range("2.0", "3.5") {
+            line = line
+                .replace(
+                    &format!("version=\"{appv}\""),
+                    &format!("version=\"{}\"", q.version),
+                )
+                .replace(&format!("{ext_attr} "), "");
+        } else if in_range("3.5", "3.6") {
+            line = line.replace(&format!("{ext_attr} "), "");
+        } else if in_range("3.6", "4.0") {
+            line = line.replace(&ext_attr, &format!("extensionVersion=\"{}\"", q.version));
+        }
+    }
     Ok(line)
 }
 
@@ -295,37 +370,122 @@ fn from_release_matches(current: &AppRelease, from: &Release, q: &UpdateQuery) -
             .any(|k| current.resolve_platform(k) == real && runs(k))
 }
 
-/// The patch URL: the patch's own `fileUrl`, else the first `fileUrls` block among
-/// [channel, fallback channel, `*`], with no fall-through once a block exists.
+/// Why a patch has no URL: Balrog's `ValueError` (drops a partial, fails a complete) or a
+/// missing key (`KeyError`, a 500 whatever the patch).
+enum NoUrl {
+    NotFound,
+    Broken(String),
+}
+
+/// The patch URL: the patch's own `fileUrl`, else the blob's `fileUrls` for the channel.
 fn patch_url(
     app: &AppRelease,
     patch: &Patch,
     is_complete: bool,
     q: &UpdateQuery,
-) -> Option<String> {
+) -> Result<String, NoUrl> {
     if let Some(url) = &patch.file_url {
-        return Some(url.clone());
+        return Ok(url.clone());
     }
-    let blocks = app.file_urls.as_ref()?;
+    if app.schema_version <= 3 {
+        separated_url(app, patch, is_complete, q)
+    } else {
+        unified_url(app, patch, is_complete, q)
+    }
+}
+
+/// Schemas 1-3 (`SeparatedFileUrlsMixin`): one template per channel (else the fallback
+/// channel; no `*`), with `%FILENAME%`/`%PRODUCT%` from `ftpFilenames`/`bouncerProducts`.
+fn separated_url(
+    app: &AppRelease,
+    patch: &Patch,
+    is_complete: bool,
+    q: &UpdateQuery,
+) -> Result<String, NoUrl> {
+    let broken = |what: &str| NoUrl::Broken(format!("release {}: {what}", app.name));
+    let blocks = app.file_urls.as_ref();
+    let template = [q.channel.as_str(), q.fallback_channel.as_str()]
+        .iter()
+        .find_map(|c| blocks.and_then(|b| b.get(*c)))
+        .ok_or_else(|| broken("no fileUrls entry for the channel"))?;
+    let crate::blob::FileUrl::Template(template) = template else {
+        return Err(broken("fileUrls entries must be strings in this schema"));
+    };
+    let platform = app
+        .platform(&q.build_target)
+        .ok_or_else(|| broken("no such platform"))?;
+    let ftp = platform
+        .os_ftp
+        .as_deref()
+        .ok_or_else(|| broken("no OS_FTP"))?;
+    let bouncer = platform
+        .os_bouncer
+        .as_deref()
+        .ok_or_else(|| broken("no OS_BOUNCER"))?;
+    let key = match (app.schema_version, is_complete) {
+        (3, true) => "completes",
+        (3, false) => "partials",
+        (_, true) => "complete",
+        (_, false) => "partial",
+    };
+    let name =
+        |names: &Option<std::collections::BTreeMap<String, crate::blob::PatchNames>>| match names
+            .as_ref()
+            .and_then(|n| n.get(key))
+        {
+            Some(crate::blob::PatchNames::One(s)) if app.schema_version < 3 => s.clone(),
+            Some(crate::blob::PatchNames::ByFrom(m)) if app.schema_version == 3 => {
+                m.get(&patch.from).cloned().unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+    let (filename, product) = (name(&app.ftp_filenames), name(&app.bouncer_products));
+    Ok(template
+        .replace("%LOCALE%", &q.locale)
+        .replace("%OS_FTP%", ftp)
+        .replace("%FILENAME%", &filename)
+        .replace("%PRODUCT%", &product)
+        .replace("%OS_BOUNCER%", bouncer)
+        .replace("%locale%", &q.locale)
+        .replace("%os_ftp%", ftp)
+        .replace("%filename%", &filename)
+        .replace("%product%", &product)
+        .replace("%os_bouncer%", bouncer))
+}
+
+/// Schemas 4+ (`UnifiedFileUrlsMixin`): the first `fileUrls` block that exists among
+/// [channel, fallback channel, `*`], with no fall-through once a block exists.
+fn unified_url(
+    app: &AppRelease,
+    patch: &Patch,
+    is_complete: bool,
+    q: &UpdateQuery,
+) -> Result<String, NoUrl> {
+    let blocks = app.file_urls.as_ref().ok_or(NoUrl::NotFound)?;
     let block = [q.channel.as_str(), q.fallback_channel.as_str(), "*"]
         .iter()
-        .find_map(|c| {
-            blocks
-                .get(*c)
-                .filter(|b| !(b.completes.is_empty() && b.partials.is_empty()))
-        })?;
+        .find_map(|c| match blocks.get(*c) {
+            Some(crate::blob::FileUrl::Block(b)) if !b.is_empty() => Some(b),
+            _ => None,
+        })
+        .ok_or(NoUrl::NotFound)?;
     let templates = if is_complete {
         &block.completes
     } else {
         &block.partials
     };
-    let template = templates.get(&patch.from).filter(|t| !t.is_empty())?;
+    let template = templates
+        .get(&patch.from)
+        .filter(|t| !t.is_empty())
+        .ok_or(NoUrl::NotFound)?;
     let mut url = template
         .replace("%LOCALE%", &q.locale)
         .replace("%locale%", &q.locale);
     if !url.contains('%') {
-        return Some(url);
+        return Ok(url);
     }
+    // Balrog raises (500) when the platform lacks OS_FTP/OS_BOUNCER even if the template does
+    // not use them; Kiln substitutes what is there (see the crate docs' differences).
     if let Some(platform) = app.platform(&q.build_target) {
         if let Some(ftp) = &platform.os_ftp {
             url = url.replace("%OS_FTP%", ftp).replace("%os_ftp%", ftp);
@@ -336,7 +496,7 @@ fn patch_url(
                 .replace("%os_bouncer%", bouncer);
         }
     }
-    Some(url)
+    Ok(url)
 }
 
 fn patch_line(
@@ -352,14 +512,16 @@ fn patch_line(
             _ => return Ok(None),
         }
     }
-    let Some(mut url) = patch_url(app, patch, is_complete, q) else {
-        if is_complete {
+    let mut url = match patch_url(app, patch, is_complete, q) {
+        Ok(url) => url,
+        Err(NoUrl::NotFound) if !is_complete => return Ok(None),
+        Err(NoUrl::NotFound) => {
             return Err(Error::Internal(format!(
                 "release {} has no URL for a complete patch",
                 app.name
-            )));
+            )))
         }
-        return Ok(None);
+        Err(NoUrl::Broken(why)) => return Err(Error::Internal(why)),
     };
     if let Some(force) = q.force.query_value() {
         if ctx
@@ -380,14 +542,21 @@ fn patch_line(
     {
         return Ok(None);
     }
-    Ok(Some(format!(
-        "        <patch type=\"{}\" URL=\"{}\" hashFunction=\"{}\" hashValue=\"{}\" size=\"{}\"/>",
+    let mut line = format!(
+        "        <patch type=\"{}\" URL=\"{}\" hashFunction=\"{}\" hashValue=\"{}\" size=\"{}\"",
         if is_complete { "complete" } else { "partial" },
         url,
-        app.hash_function,
+        or_none(app.hash_function.as_deref()),
         patch.hash_value,
         patch.filesize
-    )))
+    );
+    if app.schema_version >= 8 {
+        if let Some(proof) = &patch.bin_trans_inclusion_proof {
+            let _ = write!(line, " binTransInclusionProof=\"{proof}\"");
+        }
+    }
+    line.push_str("/>");
+    Ok(Some(line))
 }
 
 #[cfg(test)]

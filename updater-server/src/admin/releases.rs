@@ -74,10 +74,17 @@ fn store_release(tx: &Tx<'_>, actor: &Actor, row: &ReleaseRow) -> Result<()> {
     Ok(())
 }
 
-fn validate(name: &str, blob: &Value, allowlist: Option<&Allowlist>) -> Result<()> {
-    Release::parse(name, 0, blob, allowlist)
-        .map(|_| ())
-        .map_err(|e| Error::Invalid(format!("invalid blob: {e}")))
+/// The admin API validates as Balrog's admin does; an import loads blobs as Balrog's database
+/// holds them (below the schema check), checking URLs only when an allowlist is configured.
+fn validate(name: &str, blob: &Value, mode: Mode, allowlist: Option<&Allowlist>) -> Result<()> {
+    let checked = match mode {
+        Mode::Import => Release::load(name, 0, blob).and_then(|r| match allowlist {
+            Some(a) => r.check_urls(a),
+            None => Ok(()),
+        }),
+        Mode::Direct | Mode::Scheduled => Release::parse(name, 0, blob, allowlist).map(|_| ()),
+    };
+    checked.map_err(|e| Error::Invalid(format!("invalid blob: {e}")))
 }
 
 fn guard_release(tx: &Tx<'_>, mode: Mode, name: &str) -> Result<()> {
@@ -115,7 +122,7 @@ pub fn put(
         .ok_or_else(|| {
             Error::Invalid("product is required (in the body or the blob)".to_owned())
         })?;
-    validate(name, &body.blob, allowlist)?;
+    validate(name, &body.blob, mode, allowlist)?;
     let (created, data_version) = match tx.release(name)? {
         None => {
             actor.require("release", "create", Some(&product))?;
@@ -224,7 +231,7 @@ pub fn put_build(
         .as_object_mut()
         .ok_or_else(|| Error::Invalid("locales is not an object".to_owned()))?;
     locales.insert(locale.to_owned(), body.data);
-    validate(name, &row.blob, Some(allowlist))?;
+    validate(name, &row.blob, Mode::Direct, Some(allowlist))?;
     row.data_version += 1;
     store_release(tx, actor, &row)?;
     Ok((created, row.data_version))

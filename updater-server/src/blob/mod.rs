@@ -1,39 +1,89 @@
-//! Release blobs: Balrog "App Release" schemas 4, 6 and 9 and the Desupport blob (schema 50).
+//! Release blobs: Balrog's "App Release" schemas 1–6, 8 and 9 and the Desupport blob (schema 50).
 //!
-//! [`Release::parse`] is the only way to build a [`Release`]; it is also the validation of every
-//! blob write (unknown fields, wrong types, fields another schema owns and unsupported schemas are
-//! rejected with a reason). The stored JSON is kept verbatim; the typed form is what the hot path reads.
+//! There are two ways in, as in Balrog:
+//! * [`Release::parse`] is the admin API's validation: what Balrog's schema files
+//!   (`src/auslib/blobs/schemas/apprelease-v*.yml`) accept, and nothing else ([`schema`]), plus the
+//!   domain allowlist.
+//! * [`Release::load`] reads a blob as stored (snapshots, `import`): Balrog's own tests inserted
+//!   blobs straight into its database that break its admin-side schema (a schema-4 "from" release
+//!   without `hashFunction`, a schema-9 `updateLine` that is an empty object), and Balrog serves
+//!   them. Only what serving needs must be well-formed.
+//!
+//! The stored JSON is kept verbatim; the typed form is what the hot path reads.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::config::Allowlist;
 
-/// One patch of a locale (`completes`/`partials` entries).
+pub mod schema;
+
+/// A value Balrog's schemas accept as a string or a number (`buildID`, `filesize`), kept as the
+/// text Balrog prints for it (`50` and `"50"` both print `50`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            S(String),
+            N(serde_json::Number),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::S(s) => Text(s),
+            Raw::N(n) => Text(n.to_string()),
+        })
+    }
+}
+
+/// One patch of a locale (`complete`/`partial` in schemas 1–2, `completes`/`partials` entries later).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Patch {
-    /// Balrog's `from`.
+    /// Balrog's `from`: `*` or the name of the release the patch applies to.
     pub from: String,
-    /// Balrog's `filesize`.
-    pub filesize: u64,
+    /// Balrog's `filesize` (string or number).
+    pub filesize: Text,
     /// Balrog's `hashValue`.
     #[serde(rename = "hashValue")]
     pub hash_value: String,
     /// Balrog's `fileUrl`.
     #[serde(default, rename = "fileUrl")]
     pub file_url: Option<String>,
+    /// Balrog's `binTransInclusionProof` (schemas 8, 9).
+    #[serde(default, rename = "binTransInclusionProof")]
+    pub bin_trans_inclusion_proof: Option<String>,
 }
 
 /// A locale's data within a platform.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct LocaleData {
-    /// Balrog's `buildID`.
+    /// Balrog's `buildID` (string or number).
     #[serde(default, rename = "buildID")]
-    pub build_id: Option<String>,
+    pub build_id: Option<Text>,
+    /// Balrog's `appv` (schema 1).
+    #[serde(default)]
+    pub appv: Option<String>,
+    /// Balrog's `extv` (schema 1).
+    #[serde(default)]
+    pub extv: Option<String>,
     /// Balrog's `appVersion`.
     #[serde(default, rename = "appVersion")]
     pub app_version: Option<String>,
@@ -46,6 +96,12 @@ pub struct LocaleData {
     /// Balrog's `isOSUpdate`.
     #[serde(default, rename = "isOSUpdate")]
     pub is_os_update: Option<bool>,
+    /// Balrog's `complete` (schemas 1, 2).
+    #[serde(default, deserialize_with = "single_patch")]
+    pub complete: Option<Patch>,
+    /// Balrog's `partial` (schemas 1, 2).
+    #[serde(default, deserialize_with = "single_patch")]
+    pub partial: Option<Patch>,
     /// Balrog's `completes`.
     #[serde(default)]
     pub completes: Vec<Patch>,
@@ -54,16 +110,27 @@ pub struct LocaleData {
     pub partials: Vec<Patch>,
 }
 
+/// `complete`/`partial` of schemas 1–2; Balrog skips an empty object (`if not patch`).
+fn single_patch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Patch>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) if map.is_empty() => Ok(None),
+        Some(other) => Patch::deserialize(other)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 /// A platform entry: either an alias to another platform, or real data.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Platform {
     /// Balrog's `alias`.
     #[serde(default)]
     pub alias: Option<String>,
-    /// Balrog's `buildID`.
+    /// Balrog's `buildID` (string or number).
     #[serde(default, rename = "buildID")]
-    pub build_id: Option<String>,
+    pub build_id: Option<Text>,
     /// Balrog's `OS_FTP`.
     #[serde(default, rename = "OS_FTP")]
     pub os_ftp: Option<String>,
@@ -75,21 +142,47 @@ pub struct Platform {
     pub locales: BTreeMap<String, LocaleData>,
 }
 
-/// One `fileUrls` block (per channel or `*`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `fileUrls` block of schemas 4+ (per channel or `*`).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct FileUrlBlock {
-    /// Balrog's `completes`.
+    /// Balrog's `completes`: from-name (`*`) → URL template.
     #[serde(default)]
     pub completes: BTreeMap<String, String>,
-    /// Balrog's `partials`.
+    /// Balrog's `partials`: from-name → URL template.
     #[serde(default)]
     pub partials: BTreeMap<String, String>,
 }
 
+impl FileUrlBlock {
+    /// Neither completes nor partials.
+    pub fn is_empty(&self) -> bool {
+        self.completes.is_empty() && self.partials.is_empty()
+    }
+}
+
+/// A `fileUrls` entry: one URL template per channel (schemas 1–3) or a block (schemas 4+).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FileUrl {
+    /// Schemas 1–3: `%LOCALE% %OS_FTP% %FILENAME% %PRODUCT% %OS_BOUNCER%` are substituted.
+    Template(String),
+    /// Schemas 4+.
+    Block(FileUrlBlock),
+}
+
+/// `ftpFilenames` / `bouncerProducts` entries: one name per patch key (schemas 1–2) or one per
+/// from-release (schema 3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PatchNames {
+    /// Schemas 1–2: `{"complete": …, "partial": …}`.
+    One(String),
+    /// Schema 3: `{"completes": {from: …}, "partials": {from: …}}`.
+    ByFrom(BTreeMap<String, String>),
+}
+
 /// The conditions of a schema-9 `updateLine` group; every present condition must match.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateLineFor {
     /// Balrog's `channels`.
     #[serde(default)]
@@ -107,7 +200,6 @@ pub struct UpdateLineFor {
 
 /// One schema-9 `updateLine` group.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateLineGroup {
     /// Balrog's `for`.
     #[serde(rename = "for")]
@@ -116,35 +208,39 @@ pub struct UpdateLineGroup {
     pub fields: BTreeMap<String, Value>,
 }
 
-/// The `<update>` attributes a schema-9 `updateLine` may set.
-const UPDATE_LINE_FIELDS: &[&str] = &[
-    "type",
-    "detailsURL",
-    "actions",
-    "openURL",
-    "notificationURL",
-    "alertURL",
-    "showPrompt",
-    "showNeverForVersion",
-    "promptWaitTime",
-    "disableBITS",
-    "disableBackgroundUpdates",
-];
+/// `updateLine` as stored: a list of groups, or (as Balrog's own test data has it) an empty
+/// object, which Balrog iterates as no groups.
+fn update_line<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<UpdateLineGroup>>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) if map.is_empty() => Ok(Some(Vec::new())),
+        Some(other) => Vec::<UpdateLineGroup>::deserialize(other)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
 
-/// A Gecko "App Release" blob (schemas 4, 6, 9).
+/// A Gecko "App Release" blob (schemas 1–6, 8, 9). Which fields a schema allows is checked by
+/// [`schema::check`] on the admin path; the XML writer reads what the schema defines.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AppRelease {
     /// Balrog's `name`.
     pub name: String,
     /// Balrog's `schema_version`.
     pub schema_version: u32,
-    /// Balrog's `hashFunction`.
-    #[serde(rename = "hashFunction")]
-    pub hash_function: String,
+    /// Balrog's `hashFunction` (required by every schema; absent only in blobs inserted below
+    /// the admin API, which Balrog then prints as `None`).
+    #[serde(default, rename = "hashFunction")]
+    pub hash_function: Option<String>,
     /// Balrog's `product`.
     #[serde(default)]
     pub product: Option<String>,
+    /// Balrog's `appv` (schema 1: the version shown).
+    #[serde(default)]
+    pub appv: Option<String>,
+    /// Balrog's `extv` (schema 1: the version compared).
+    #[serde(default)]
+    pub extv: Option<String>,
     /// Balrog's `appVersion`.
     #[serde(default, rename = "appVersion")]
     pub app_version: Option<String>,
@@ -184,11 +280,29 @@ pub struct AppRelease {
     /// Balrog's `promptWaitTime`.
     #[serde(default, rename = "promptWaitTime")]
     pub prompt_wait_time: Option<i64>,
+    /// Balrog's `binTransMerkleRoot` (schema 8).
+    #[serde(default, rename = "binTransMerkleRoot")]
+    pub bin_trans_merkle_root: Option<String>,
+    /// Balrog's `binTransCertificate` (schema 8).
+    #[serde(default, rename = "binTransCertificate")]
+    pub bin_trans_certificate: Option<String>,
+    /// Balrog's `binTransSCTList` (schema 8).
+    #[serde(default, rename = "binTransSCTList")]
+    pub bin_trans_sct_list: Option<String>,
+    /// Balrog's `oldVersionSpecialCases` (schema 1, bugs 998721 and 1174605).
+    #[serde(default, rename = "oldVersionSpecialCases")]
+    pub old_version_special_cases: Option<bool>,
     /// Balrog's `fileUrls`.
     #[serde(default, rename = "fileUrls")]
-    pub file_urls: Option<BTreeMap<String, FileUrlBlock>>,
-    /// Balrog's `updateLine`.
-    #[serde(default, rename = "updateLine")]
+    pub file_urls: Option<BTreeMap<String, FileUrl>>,
+    /// Balrog's `ftpFilenames` (schemas 1–3).
+    #[serde(default, rename = "ftpFilenames")]
+    pub ftp_filenames: Option<BTreeMap<String, PatchNames>>,
+    /// Balrog's `bouncerProducts` (schemas 1–3).
+    #[serde(default, rename = "bouncerProducts")]
+    pub bouncer_products: Option<BTreeMap<String, PatchNames>>,
+    /// Balrog's `updateLine` (schema 9).
+    #[serde(default, rename = "updateLine", deserialize_with = "update_line")]
     pub update_line: Option<Vec<UpdateLineGroup>>,
     /// Balrog's `platforms`.
     #[serde(default)]
@@ -197,7 +311,6 @@ pub struct AppRelease {
 
 /// A Desupport blob (schema 50).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Desupport {
     /// Balrog's `name`.
     pub name: String,
@@ -214,10 +327,10 @@ pub struct Desupport {
     pub display_version: String,
 }
 
-/// A validated release blob.
+/// A release blob Kiln serves.
 #[derive(Debug, Clone)]
 pub enum Blob {
-    /// Schema 4, 6 or 9.
+    /// Schemas 1–6, 8, 9.
     App(Box<AppRelease>),
     /// Schema 50.
     Desupport(Desupport),
@@ -234,91 +347,15 @@ pub struct Release {
     pub blob: Blob,
 }
 
-fn forbid(present: bool, schema: u32, field: &str) -> Result<(), String> {
-    if present {
-        Err(format!(
-            "field '{field}' is not allowed in schema {schema} blobs"
-        ))
-    } else {
-        Ok(())
-    }
+/// The App Release schema versions Kiln serves (there never was a schema 7).
+pub const APP_SCHEMAS: &[u64] = &[1, 2, 3, 4, 5, 6, 8, 9];
+
+/// Every blob schema Kiln stores and serves.
+pub fn is_served_schema(schema: u64) -> bool {
+    APP_SCHEMAS.contains(&schema) || schema == 50
 }
 
 impl AppRelease {
-    fn check_schema(&self) -> Result<(), String> {
-        let s = self.schema_version;
-        let locales = || self.platforms.values().flat_map(|p| p.locales.values());
-        match s {
-            4 => {
-                forbid(self.prompt_wait_time.is_some(), s, "promptWaitTime")?;
-                forbid(self.update_line.is_some(), s, "updateLine")?;
-            }
-            6 => {
-                forbid(self.platform_version.is_some(), s, "platformVersion")?;
-                forbid(
-                    locales().any(|l| l.platform_version.is_some()),
-                    s,
-                    "platformVersion",
-                )?;
-                forbid(self.billboard_url.is_some(), s, "billboardURL")?;
-                forbid(self.license_url.is_some(), s, "licenseUrl")?;
-                forbid(self.update_line.is_some(), s, "updateLine")?;
-            }
-            _ => {
-                for (present, field) in [
-                    (self.platform_version.is_some(), "platformVersion"),
-                    (self.details_url.is_some(), "detailsUrl"),
-                    (self.license_url.is_some(), "licenseUrl"),
-                    (self.billboard_url.is_some(), "billboardURL"),
-                    (self.show_prompt.is_some(), "showPrompt"),
-                    (self.show_never_for_version.is_some(), "showNeverForVersion"),
-                    (self.actions.is_some(), "actions"),
-                    (self.open_url.is_some(), "openURL"),
-                    (self.notification_url.is_some(), "notificationURL"),
-                    (self.alert_url.is_some(), "alertURL"),
-                    (self.prompt_wait_time.is_some(), "promptWaitTime"),
-                ] {
-                    forbid(present, s, field)?;
-                }
-                forbid(
-                    locales().any(|l| l.platform_version.is_some()),
-                    s,
-                    "platformVersion",
-                )?;
-                for group in self.update_line.iter().flatten() {
-                    for (key, value) in &group.fields {
-                        if !UPDATE_LINE_FIELDS.contains(&key.as_str()) {
-                            return Err(format!("updateLine field '{key}' is not allowed"));
-                        }
-                        if !(value.is_string() || value.is_boolean() || value.is_i64()) {
-                            return Err(format!(
-                                "updateLine field '{key}' must be a string, boolean or integer"
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        for (name, platform) in &self.platforms {
-            if let Some(target) = &platform.alias {
-                if platform.build_id.is_some() || !platform.locales.is_empty() {
-                    return Err(format!(
-                        "platform '{name}' is an alias and may carry nothing else"
-                    ));
-                }
-                match self.platforms.get(target) {
-                    Some(p) if p.alias.is_none() => {}
-                    _ => {
-                        return Err(format!(
-                            "platform '{name}' aliases '{target}', which is not a real platform"
-                        ))
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// The platform key after following an alias (`buildTarget` if it is not an alias).
     pub fn resolve_platform<'a>(&'a self, build_target: &'a str) -> &'a str {
         self.platforms
@@ -348,8 +385,9 @@ impl AppRelease {
             ));
         };
         data.build_id
-            .as_deref()
-            .or(platform.and_then(|p| p.build_id.as_deref()))
+            .as_ref()
+            .or(platform.and_then(|p| p.build_id.as_ref()))
+            .map(Text::as_str)
             .ok_or_else(|| format!("No buildID for platform '{resolved}'"))
     }
 
@@ -366,25 +404,35 @@ impl AppRelease {
             .or(top.as_deref())
     }
 
-    /// The application version used for comparisons.
+    /// The application version used for comparisons: `extv` in schema 1, else `appVersion`.
     pub fn app_version_for(&self, build_target: &str, locale: &str) -> Option<&str> {
-        self.locale_or_top(
-            build_target,
-            locale,
-            |l| l.app_version.as_ref(),
-            &self.app_version,
-        )
+        if self.schema_version == 1 {
+            self.locale_or_top(build_target, locale, |l| l.extv.as_ref(), &self.extv)
+        } else {
+            self.locale_or_top(
+                build_target,
+                locale,
+                |l| l.app_version.as_ref(),
+                &self.app_version,
+            )
+        }
     }
 
     /// Every URL the blob can hand out (patch `fileUrl`s and `fileUrls` templates).
     fn urls(&self) -> Vec<&str> {
         let mut urls: Vec<&str> = Vec::new();
-        for block in self.file_urls.iter().flat_map(|m| m.values()) {
-            urls.extend(block.completes.values().map(String::as_str));
-            urls.extend(block.partials.values().map(String::as_str));
+        for entry in self.file_urls.iter().flat_map(|m| m.values()) {
+            match entry {
+                FileUrl::Template(url) => urls.push(url),
+                FileUrl::Block(block) => {
+                    urls.extend(block.completes.values().map(String::as_str));
+                    urls.extend(block.partials.values().map(String::as_str));
+                }
+            }
         }
         for locale in self.platforms.values().flat_map(|p| p.locales.values()) {
-            for patch in locale.completes.iter().chain(&locale.partials) {
+            let singles = locale.complete.iter().chain(&locale.partial);
+            for patch in singles.chain(&locale.completes).chain(&locale.partials) {
                 urls.extend(patch.file_url.as_deref());
             }
         }
@@ -393,38 +441,18 @@ impl AppRelease {
 }
 
 impl Release {
-    /// Validates a blob for release `name` and builds the typed form. With `allowlist` (every write),
-    /// every URL in the blob must point to an allowed domain (for the blob's product when it names
-    /// one); loading stored blobs into a snapshot passes `None`.
+    /// Validates a blob for release `name` as Balrog's admin API does ([`schema::check`]) and builds
+    /// the typed form. With `allowlist` (every write), every URL in the blob must point to an
+    /// allowed domain (for the blob's product when it names one).
     pub fn parse(
         name: &str,
         data_version: i64,
         value: &Value,
         allowlist: Option<&Allowlist>,
     ) -> Result<Self, String> {
-        let schema = value
-            .get("schema_version")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| "blob must be an object with an integer schema_version".to_owned())?;
-        let blob = match schema {
-            4 | 6 | 9 => {
-                let app: AppRelease = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
-                app.check_schema()?;
-                for url in app.urls() {
-                    if allowlist.is_some_and(|a| a.forbids(url, app.product.as_deref())) {
-                        return Err(format!("URL '{url}' is not on an allowlisted domain for this product"));
-                    }
-                }
-                Blob::App(Box::new(app))
-            }
-            50 => Blob::Desupport(serde_json::from_value(value.clone()).map_err(|e| e.to_string())?),
-            other => {
-                return Err(format!(
-                    "unsupported schema_version {other}: Kiln serves App Release schemas 4, 6, 9 and Desupport (50)"
-                ))
-            }
-        };
-        let blob_name = match &blob {
+        let release = Release::load(name, data_version, value)?;
+        schema::check(value)?;
+        let blob_name = match &release.blob {
             Blob::App(a) => &a.name,
             Blob::Desupport(d) => &d.name,
         };
@@ -433,6 +461,45 @@ impl Release {
                 "blob name '{blob_name}' does not match release name '{name}'"
             ));
         }
+        if let Some(allowlist) = allowlist {
+            release.check_urls(allowlist)?;
+        }
+        Ok(release)
+    }
+
+    /// Every URL the blob can hand out must be on an allowlisted domain (for the blob's product
+    /// when it names one).
+    pub fn check_urls(&self, allowlist: &Allowlist) -> Result<(), String> {
+        if let Blob::App(app) = &self.blob {
+            for url in app.urls() {
+                if allowlist.forbids(url, app.product.as_deref()) {
+                    return Err(format!(
+                        "URL '{url}' is not on an allowlisted domain for this product"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a blob as stored, without the admin API's schema check: what serving reads must be
+    /// well-formed (types of the fields it uses), nothing more. Snapshots and `import` use this.
+    pub fn load(name: &str, data_version: i64, value: &Value) -> Result<Self, String> {
+        let schema = value
+            .get("schema_version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| "blob must be an object with an integer schema_version".to_owned())?;
+        let blob = if APP_SCHEMAS.contains(&schema) {
+            Blob::App(Box::new(
+                serde_json::from_value(value.clone()).map_err(|e| e.to_string())?,
+            ))
+        } else if schema == 50 {
+            Blob::Desupport(serde_json::from_value(value.clone()).map_err(|e| e.to_string())?)
+        } else {
+            return Err(format!(
+                "unsupported schema_version {schema}: Kiln serves App Release schemas 1-6, 8, 9 and Desupport (50)"
+            ));
+        };
         Ok(Release {
             name: name.to_owned(),
             data_version,
@@ -459,8 +526,8 @@ mod tests {
         let allow = Allowlist::default();
         let cases = [
             (
-                json!({"name": "r", "schema_version": 3, "hashFunction": "sha512"}),
-                "unsupported schema_version 3",
+                json!({"name": "r", "schema_version": 7, "hashFunction": "sha512"}),
+                "unsupported schema_version 7",
             ),
             (
                 json!({"name": "x", "schema_version": 6, "hashFunction": "sha512"}),
@@ -469,7 +536,7 @@ mod tests {
             (json!({"name": "r", "schema_version": 6}), "hashFunction"),
             (
                 json!({"name": "r", "schema_version": 6, "hashFunction": "s", "bogus": 1}),
-                "unknown field",
+                "'bogus' is not allowed",
             ),
             (
                 json!({"name": "r", "schema_version": 6, "hashFunction": "s", "billboardURL": "x"}),
@@ -478,6 +545,18 @@ mod tests {
             (
                 json!({"name": "r", "schema_version": 9, "hashFunction": "s", "detailsUrl": "x"}),
                 "detailsUrl",
+            ),
+            (
+                json!({"name": "r", "schema_version": 9, "hashFunction": "s", "updateLine": {}}),
+                "updateLine",
+            ),
+            (
+                json!({"name": "r", "schema_version": 4, "hashFunction": "s", "fileUrls": {"*": "http://a/"}}),
+                "fileUrls",
+            ),
+            (
+                json!({"name": "r", "schema_version": 2, "hashFunction": "s", "platforms": {"p": {"locales": {"l": {"completes": []}}}}}),
+                "'completes' is not allowed",
             ),
             (
                 json!({"name": "r", "schema_version": 6, "hashFunction": "s", "fileUrls": {"*": {"completes": {"*": "http://evil.example/x"}}}}),
@@ -491,6 +570,40 @@ mod tests {
         for (blob, want) in cases {
             let err = Release::parse("r", 1, &blob, Some(&allow)).unwrap_err();
             assert!(err.contains(want), "{err} should mention {want}");
+        }
+    }
+
+    #[test]
+    fn accepts_what_balrogs_schemas_accept() {
+        let blob = json!({"name": "r", "schema_version": 4, "hashFunction": "sha512",
+            "appVersion": "31.0", "platforms": {"p": {"buildID": 50, "locales": {"l": {
+                "completes": [{"from": "*", "filesize": "40", "hashValue": "41"}],
+                "partials": [{"from": "h1", "filesize": 8, "hashValue": "9"}]}}}}});
+        let r = Release::parse("r", 1, &blob, None).unwrap();
+        let Blob::App(app) = &r.blob else {
+            panic!("an app blob")
+        };
+        assert_eq!(app.build_id("p", "l"), Ok("50"));
+        let l = app.locale("p", "l").unwrap();
+        assert_eq!(
+            (
+                l.completes[0].filesize.as_str(),
+                l.partials[0].filesize.as_str()
+            ),
+            ("40", "8")
+        );
+    }
+
+    #[test]
+    fn load_takes_what_balrogs_tests_inserted() {
+        // No hashFunction, and a schema-9 updateLine that is an empty object.
+        for blob in [
+            json!({"name": "h0", "schema_version": 4, "platforms": {"p": {"buildID": "5", "locales": {"l": {}}}}}),
+            json!({"name": "h1", "schema_version": 9, "updateLine": {}, "platforms": {}}),
+        ] {
+            let name = blob["name"].as_str().unwrap();
+            assert!(Release::load(name, 1, &blob).is_ok());
+            assert!(Release::parse(name, 1, &blob, None).is_err());
         }
     }
 }

@@ -176,7 +176,7 @@ fn bad_input_is_400_with_a_reason() {
         (
             "PUT",
             "/releases/R",
-            json!({"blob": {"name": "R", "schema_version": 2, "hashFunction": "sha512"}, "product": "Firefox"}),
+            json!({"blob": {"name": "R", "schema_version": 7, "hashFunction": "sha512"}, "product": "Firefox"}),
             "unsupported schema_version",
         ),
     ];

@@ -21,3 +21,6 @@ mod cli;
 
 /// `Content-Signature` verification.
 mod signature;
+
+/// Balrog's own captured answers (`fixtures/data/balrog/cases.json`) replayed against Kiln.
+mod conformance;

@@ -107,9 +107,18 @@ impl Server {
         tweak(&mut config);
         commands::add_user(&config.database, ADMIN, true, &[]).unwrap();
         let admin_token = commands::create_token(&config.database, ADMIN).unwrap();
+        let state = Arc::new(AppState::open(config).unwrap());
+        Server::serve(dir, state, admin_token)
+    }
+
+    /// Serves `state` (whose database lives in `dir`) on a free loopback port.
+    pub(crate) fn serve(
+        dir: tempfile::TempDir,
+        state: Arc<AppState>,
+        admin_token: String,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(AppState::open(config).unwrap());
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
