@@ -260,6 +260,77 @@ fn concurrent_writers_exactly_one_wins() {
     );
 }
 
+/// Writers race on one rule with the same `data_version` through two servers, each with two
+/// HTTP workers and its own SQLite connection to the same file (so neither the in-process write
+/// mutex nor a single worker can serialise them: only the check inside SQLite's write
+/// transaction can). Every round: exactly one 200, the rest 409 with the new version, and the
+/// history holds exactly the winner's row.
+#[test]
+fn concurrent_writers_two_connections_four_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.workers = Some(2);
+    updater_server::commands::add_user(&config.database, ADMIN, true, &[]).unwrap();
+    let token = updater_server::commands::create_token(&config.database, ADMIN).unwrap();
+    let first = Arc::new(updater_server::AppState::open(config.clone()).unwrap());
+    let second = Arc::new(updater_server::AppState::open(config).unwrap());
+    let a = Arc::new(Server::serve(dir, first, token.clone()));
+    let b = Arc::new(Server::serve(tempfile::tempdir().unwrap(), second, token));
+    a.put_release(firefox_54());
+    let id = a.add_rule(rule(1, "Firefox-54.0.1-build1", json!({})));
+    let threads_per_server = 4;
+    let rounds = 5;
+    for round in 1..=rounds {
+        let barrier = Arc::new(Barrier::new(2 * threads_per_server));
+        let handles: Vec<_> = (0..2 * threads_per_server)
+            .map(|i| {
+                let srv = Arc::clone(if i % 2 == 0 { &a } else { &b });
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let priority = 1000 * round + i64::try_from(i).unwrap();
+                    let body = json!({"priority": priority, "data_version": round});
+                    barrier.wait();
+                    let path = format!("/rules/{id}");
+                    let resp = srv.api("PUT", &path, Some(&srv.admin_token), Some(body));
+                    (priority, resp.status, resp.json())
+                })
+            })
+            .collect();
+        let results: Vec<(i64, u16, Value)> =
+            handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins: Vec<_> = results.iter().filter(|r| r.1 == 200).collect();
+        let conflicts = results.iter().filter(|r| r.1 == 409).count();
+        assert_eq!(
+            (wins.len(), conflicts),
+            (1, 2 * threads_per_server - 1),
+            "round {round}: {results:?}"
+        );
+        assert!(results
+            .iter()
+            .filter(|r| r.1 == 409)
+            .all(|r| r.2["data_version"] == round + 1));
+        // Both servers read the same committed row: the winner's.
+        for srv in [&a, &b] {
+            let stored = srv.admin("GET", &format!("/rules/{id}"), None);
+            assert_eq!(stored["data_version"], round + 1);
+            assert_eq!(stored["priority"], wins[0].0);
+        }
+    }
+    // History is complete: the creation plus one revision per round, newest first, each the
+    // row of that round's winner, with consecutive data_versions.
+    let revisions = a.admin("GET", &format!("/rules/{id}/revisions"), None);
+    assert_eq!(revisions["count"], rounds + 1);
+    let list = revisions["revisions"].as_array().unwrap();
+    for (i, rev) in list.iter().enumerate() {
+        let version = rounds + 1 - i64::try_from(i).unwrap();
+        assert_eq!(rev["data_version"], version, "{rev}");
+        let priority = rev["row"]["priority"].as_i64().unwrap();
+        if version > 1 {
+            assert_eq!(priority / 1000, version - 1, "{rev}");
+        }
+    }
+}
+
 #[test]
 fn history_and_revert() {
     let srv = base();
