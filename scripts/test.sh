@@ -3,7 +3,8 @@
 # then runs the format check, clippy and the whole test suite.
 #
 # Installs:
-#   - Debian: gnupg (stock `gpg` verifies our OpenPGP signatures), xz-utils, zstd;
+#   - Debian: gnupg (stock `gpg` verifies our OpenPGP signatures), xz-utils, zstd, openssl (verifies
+#     the update server's Content-Signature independently);
 #   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`).
 # Exports KILN_PYTHON_MAR (Mozilla's `mar` CLI) for the interop tests.
 set -euo pipefail
@@ -14,6 +15,7 @@ need_apt=()
 command -v gpg >/dev/null 2>&1 || need_apt+=(gnupg)
 command -v xz >/dev/null 2>&1 || need_apt+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -13,13 +13,13 @@ mod http;
 /// The admin API: auth matrix, conflicts, history and revert, guards, signoffs, snapshot visibility.
 mod admin;
 
-/// Restart and SIGKILL of the real binary.
+/// Restart and SIGKILL of the real binary, and WAL recovery from a copy of the files taken at the kill.
 mod durability;
 
 /// The `user`, `token` and `import` commands of the real binary.
 mod cli;
 
-/// `Content-Signature` verification.
+/// `Content-Signature` verified by OpenSSL over the bytes the spec defines.
 mod signature;
 
 /// Balrog's own captured answers (`fixtures/data/balrog/cases.json`) replayed against Kiln.
