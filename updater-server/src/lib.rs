@@ -64,7 +64,9 @@
 //!   run the same operations; only [`admin::Mode`] differs, and only `Direct` is refused where
 //!   signoffs are required.
 //! * **Durability.** SQLite in WAL mode with `synchronous=FULL`: a write acknowledged with a 2xx
-//!   has been committed to disk.
+//!   has been committed to disk (SQLite's guarantee for that setting). The tests show what a
+//!   test can: acknowledged writes survive a SIGKILL, and WAL recovery from a copy of the files
+//!   taken at the kill; only a power cut could show the fsync itself.
 //! * **Testing hooks are opt-in.** The throttling dice is a [`dice::Dice`]; requests may fix it
 //!   with `X-Test-Dice` only when `testing.dice_header = true` (off by default).
 //!

@@ -42,6 +42,19 @@ fn rule_ids(base: &str, token: &str) -> Vec<i64> {
         .collect()
 }
 
+/// What this proves, and what it does not.
+///
+/// SIGKILL ends the process without any chance to flush or checkpoint, but the kernel keeps its
+/// page cache: reopening the same files after the kill shows that every acknowledged write had
+/// been handed to the kernel (committed to SQLite's WAL) before its 2xx left the server. It does
+/// not show that the write reached the disk; that is `synchronous=FULL`'s fsync, which only a
+/// power cut or a VM snapshot could test, and this test does not claim it.
+///
+/// The copy half: right after the kill, `kiln.db` and `kiln.db-wal` are copied into a fresh
+/// directory *without* `kiln.db-shm`, the dead process's shared-memory index. Opening the copy
+/// makes SQLite rebuild the index from the WAL's own frames and checksums, the same recovery it
+/// runs after a crash, so the acknowledged rules must be found in the bytes of the files, not in
+/// any state the killed process or a live connection left behind.
 #[test]
 fn restart_keeps_everything_and_sigkill_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
@@ -116,6 +129,22 @@ fn restart_keeps_everything_and_sigkill_loses_no_acknowledged_write() {
         "only {} writes acknowledged",
         acked.len()
     );
+
+    // The copy, taken at the kill, without the -shm index.
+    let copy = tempfile::tempdir().unwrap();
+    for name in ["kiln.db", "kiln.db-wal"] {
+        let from = dir.path().join(name);
+        if from.exists() {
+            std::fs::copy(&from, copy.path().join(name)).unwrap();
+        }
+    }
+    assert!(!copy.path().join("kiln.db-shm").exists());
+    let mut recovered = Binary::spawn(copy.path());
+    let stored = rule_ids(&recovered.base, &token);
+    let missing: Vec<_> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(missing.is_empty(), "lost in the copy: {missing:?}");
+    recovered.child.kill().unwrap();
+    recovered.child.wait().unwrap();
 
     let mut restarted = Binary::spawn(dir.path());
     let stored = rule_ids(&restarted.base, &token);
