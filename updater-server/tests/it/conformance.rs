@@ -359,3 +359,29 @@ fn balrog_captured_cases() {
     );
     assert_eq!(passed, PASSING);
 }
+
+/// `util::FX56_EN`, the document many HTTP tests compare with, is Balrog's captured answer for
+/// the same update (56.0 with a partial from 54.0.1) except for the fixture's short hash values.
+#[test]
+fn hand_written_reference_is_balrogs_document() {
+    let all = cases();
+    let case = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "partials-from-release-missing-alias")
+        .unwrap();
+    let mut balrog = case["expected"]["body"].as_str().unwrap().to_owned();
+    let patches = case["expected"]["facts"]["updates"][0]["patches"]
+        .as_array()
+        .unwrap();
+    assert_eq!(patches.len(), 2);
+    for (patch, ours) in patches.iter().zip(["ab12", "cd34"]) {
+        let hash = patch["hashValue"].as_str().unwrap();
+        balrog = balrog.replace(
+            &format!("hashValue=\"{hash}\""),
+            &format!("hashValue=\"{ours}\""),
+        );
+    }
+    assert_eq!(crate::util::FX56_EN, balrog);
+}

@@ -285,19 +285,6 @@ fn file_urls_resolve_without_fall_through_and_special_force_hosts() {
 }
 
 #[test]
-fn allowlist_drops_patches_but_keeps_the_update_line() {
-    let srv = loaded();
-    srv.add_rule(json!({"priority": 1, "mapping": "Firefox-56.0-build1", "backgroundRate": 100, "update_type": "minor", "product": "Thunderbird"}));
-    let body = srv.get("/update/6/Thunderbird/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release/x/SSE3/d/1/update.xml").body;
-    let expected = "<?xml version=\"1.0\"?>
-<updates>
-    <update type=\"minor\" displayVersion=\"56.0\" appVersion=\"56.0\" platformVersion=\"56.0\" buildID=\"20170918210324\" detailsURL=\"https://www.mozilla.org/en-US/firefox/56.0/releasenotes/\">
-    </update>
-</updates>";
-    assert_eq!(body, expected);
-}
-
-#[test]
 fn exact_xml_schema_6_9_and_desupport() {
     let srv = loaded();
     srv.add_rule(rule(
