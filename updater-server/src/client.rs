@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::app::{blocking, AppState};
 use crate::error::{Error, Result};
-use crate::evaluate::evaluate;
+use crate::evaluate::{evaluate, evaluate_json, JsonOutcome};
 use crate::memo::{MemoEntry, ResponseMemo};
 use crate::query;
 use crate::xml;
@@ -16,6 +16,7 @@ use crate::xml;
 /// document under `/update…`, else 404).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/update/{tail:.*}", web::get().to(update))
+        .route("/json/{tail:.*}", web::get().to(json_update))
         .route("/__heartbeat__", web::get().to(heartbeat))
         .route("/__lbheartbeat__", web::get().to(lbheartbeat))
         .route("/metrics", web::get().to(metrics))
@@ -107,6 +108,45 @@ async fn update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     answer(&req, &state).unwrap_or_else(|e| e.error_response())
 }
 
+fn json_answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
+    let fixed = dice_override(req, state)?;
+    let Some(q) = query::parse_json(req.path(), req.query_string())? else {
+        return Ok(not_found());
+    };
+    let snapshot = state.snapshot.load();
+    let mut dice = || fixed.unwrap_or_else(|| state.dice.roll());
+    let Some(JsonOutcome { rule, body }) =
+        evaluate_json(&snapshot, &q, &state.config.client, &mut dice)?
+    else {
+        // Balrog's bare `Response(status=404)`: Flask's default type, no rule headers.
+        return Ok(HttpResponse::NotFound()
+            .content_type("text/html; charset=utf-8")
+            .finish());
+    };
+    let (id, dv) = rule.map_or(("unknown".to_owned(), "unknown".to_owned()), |(id, dv)| {
+        (id.to_string(), dv.to_string())
+    });
+    let mut resp = HttpResponse::Ok();
+    resp.content_type("application/json")
+        .insert_header(("Rule-ID", id))
+        .insert_header(("Rule-Data-Version", dv));
+    if let Some(signer) = &state.signer {
+        resp.insert_header(("Content-Signature", signer.header(body.as_bytes())));
+    }
+    Ok(resp.body(body))
+}
+
+/// `GET /json/…/update.json`: Guardian (Mozilla VPN) updates as JSON.
+async fn json_update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    json_answer(&req, &state).unwrap_or_else(|e| e.error_response())
+}
+
+fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body(NOT_FOUND)
+}
+
 /// Werkzeug's 404 text, which Balrog sends for unknown paths outside `/update`.
 const NOT_FOUND: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
 
@@ -116,9 +156,7 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
     if req.path().starts_with("/update") {
         xml_response(StatusCode::OK, xml::EMPTY.to_owned())
     } else {
-        HttpResponse::NotFound()
-            .content_type("text/plain; charset=utf-8")
-            .body(NOT_FOUND)
+        not_found()
     }
 }
 

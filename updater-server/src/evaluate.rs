@@ -2,11 +2,13 @@
 //! to the document to send.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::blob::{Blob, Release};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::query::{Force, UpdateQuery};
+use crate::rule::UpdateType;
 use crate::snapshot::Snapshot;
 use crate::version::{MozVersion, PinVersion};
 use crate::xml::{self, RenderCtx};
@@ -42,8 +44,17 @@ fn bad(e: impl ToString) -> Error {
 }
 
 fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
-    let Blob::App(app) = &release.blob else {
-        return Ok(Serve::Yes);
+    let app = match &release.blob {
+        Blob::App(app) => app,
+        Blob::Guardian(g) => {
+            return match g.should_serve(&q.build_target, &q.version) {
+                Ok(true) => Ok(Serve::Yes),
+                Ok(false) => Ok(Serve::No),
+                Err(e) => Err(Error::Internal(e.to_string())),
+            }
+        }
+        // Desupport, GMP, system add-ons and SuperBlobs are always served.
+        _ => return Ok(Serve::Yes),
     };
     let Some(rv) = app.app_version_for(&q.build_target, &q.locale) else {
         return Ok(Serve::No);
@@ -72,15 +83,28 @@ fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
     Ok(Serve::Yes)
 }
 
-/// Evaluates the rules for `q`. `dice` is rolled (0–99) only when a throttled rule needs it.
-pub fn evaluate(
-    snap: &Snapshot,
+/// Balrog's `evaluateRules`: the rule that decides, and the release it serves (if any) with the
+/// rule's `update_type`.
+#[derive(Debug)]
+pub struct Choice<'s> {
+    /// `(rule_id, data_version)` of the winning rule, `None` when no rule was chosen.
+    pub rule: Option<(i64, i64)>,
+    /// The release to serve.
+    pub release: Option<(&'s Arc<Release>, UpdateType)>,
+}
+
+/// Chooses the release for `q`. `dice` is rolled (0–99) only when a throttled rule needs it.
+pub fn choose<'s>(
+    snap: &'s Snapshot,
     q: &UpdateQuery,
-    client: &ClientConfig,
     dice: &mut dyn FnMut() -> u8,
-) -> Result<Outcome, Error> {
+) -> Result<Choice<'s>, Error> {
+    let none = |rule| Choice {
+        rule,
+        release: None,
+    };
     if snap.is_shut_off(q) {
-        return Ok(Outcome::empty(None));
+        return Ok(none(None));
     }
     if q.parsed_version.is_err() {
         // Balrog evaluates every candidate rule, so any version comparison raises.
@@ -96,11 +120,11 @@ pub fn evaluate(
         }
     }
     let Some(rule) = winner else {
-        return Ok(Outcome::empty(None));
+        return Ok(none(None));
     };
     let meta = Some((rule.rule_id, rule.data_version));
     let Some(mut mapping) = rule.row.mapping.as_deref() else {
-        return Ok(Outcome::empty(meta));
+        return Ok(none(meta));
     };
     let throttled = q.force != Force::Main
         && rule.row.background_rate < 100
@@ -108,16 +132,16 @@ pub fn evaluate(
     if throttled {
         match rule.row.fallback_mapping.as_deref() {
             Some(fallback) => mapping = fallback,
-            None => return Ok(Outcome::empty(meta)),
+            None => return Ok(none(meta)),
         }
     }
     let releases = snap.releases();
     let Some(mut release) = releases.get(mapping) else {
         tracing::warn!(mapping, "rule maps a release that is not in the snapshot");
-        return Ok(Outcome::empty(meta));
+        return Ok(none(meta));
     };
     match should_serve(release, q)? {
-        Serve::No => return Ok(Outcome::empty(meta)),
+        Serve::No => return Ok(none(meta)),
         Serve::Yes => {}
         Serve::Maybe => {
             let pin = PinVersion::parse(q.pin.as_deref().unwrap_or(""))
@@ -126,19 +150,122 @@ pub fn evaluate(
             if let Some(pinned) = snap.pin(&q.product, &q.fallback_channel, &pin) {
                 match releases.get(pinned) {
                     Some(p) if should_serve(p, q)? != Serve::No => release = p,
-                    _ => return Ok(Outcome::empty(meta)),
+                    _ => return Ok(none(meta)),
                 }
             }
         }
     }
-    let ctx = RenderCtx {
-        query: q,
-        update_type: rule.row.update_type,
+    Ok(Choice {
+        rule: meta,
+        release: Some((release, rule.row.update_type)),
+    })
+}
+
+/// Evaluates the rules for `q` and renders the XML answer. A SuperBlob's answer is assembled
+/// from other releases as Balrog does: for `products`, the rules are evaluated again per product
+/// (the rule headers then name the last of those evaluations); for `blobs`, the named releases
+/// are used under their own product.
+pub fn evaluate(
+    snap: &Snapshot,
+    q: &UpdateQuery,
+    client: &ClientConfig,
+    dice: &mut dyn FnMut() -> u8,
+) -> Result<Outcome, Error> {
+    let choice = choose(snap, q, dice)?;
+    let Some((release, update_type)) = choice.release else {
+        return Ok(Outcome::empty(choice.rule));
+    };
+    let releases = snap.releases();
+    let ctx = |query, update_type| RenderCtx {
+        query,
+        update_type,
         client,
         releases,
     };
+    let Blob::Super(superblob) = &release.blob else {
+        return Ok(Outcome {
+            rule: choice.rule,
+            body: Cow::Owned(xml::render(release, &ctx(q, update_type))?),
+        });
+    };
+    let mut rule = choice.rule;
+    let mut found: Vec<(UpdateQuery, &Arc<Release>, UpdateType)> = Vec::new();
+    let products = superblob.products.as_deref().unwrap_or_default();
+    let blobs = superblob.blobs.as_deref().unwrap_or_default();
+    if !products.is_empty() {
+        for product in products {
+            let mut pq = q.clone();
+            pq.product.clone_from(product);
+            let c = choose(snap, &pq, dice)?;
+            rule = c.rule;
+            if let Some((r, t)) = c.release {
+                found.push((pq, r, t));
+            }
+        }
+    } else if !blobs.is_empty() {
+        for name in blobs {
+            let Some(r) = releases.get(name) else {
+                tracing::warn!(release = %name, "SuperBlob names a release that does not exist");
+                continue;
+            };
+            let mut pq = q.clone();
+            if let Some(product) = r.row_product.as_deref().or(r.product()) {
+                product.clone_into(&mut pq.product);
+            }
+            found.push((pq, r, update_type));
+        }
+    } else {
+        return Err(Error::Internal(format!(
+            "SuperBlob {} has neither products nor blobs",
+            release.name
+        )));
+    }
+    let parts: Vec<xml::Part<'_>> = found
+        .iter()
+        .map(|(pq, r, t)| xml::Part {
+            release: r,
+            ctx: ctx(pq, *t),
+        })
+        .collect();
     Ok(Outcome {
-        rule: meta,
-        body: Cow::Owned(xml::render(release, &ctx)?),
+        rule,
+        body: Cow::Owned(xml::render_super(&parts)?),
     })
+}
+
+/// A JSON answer: the winning rule (`(rule_id, data_version)`) and the body.
+#[derive(Debug, Clone)]
+pub struct JsonOutcome {
+    /// The winning rule.
+    pub rule: Option<(i64, i64)>,
+    /// The JSON document.
+    pub body: String,
+}
+
+/// The JSON endpoint (`/json/…`, Balrog's `web/public/json.py`): `None` when no release is chosen
+/// (Balrog answers 404), else the rule and the Guardian blob's response. Any other blob type there
+/// is Balrog's `AttributeError`, an internal error.
+pub fn evaluate_json(
+    snap: &Snapshot,
+    q: &UpdateQuery,
+    client: &ClientConfig,
+    dice: &mut dyn FnMut() -> u8,
+) -> Result<Option<JsonOutcome>, Error> {
+    let choice = choose(snap, q, dice)?;
+    let Some((release, _)) = choice.release else {
+        return Ok(None);
+    };
+    let Blob::Guardian(g) = &release.blob else {
+        return Err(Error::Internal(format!(
+            "release {} has no JSON response",
+            release.name
+        )));
+    };
+    let body = g
+        .response(&q.build_target, &q.product, &client.allowlisted_domains)
+        .map_err(Error::Internal)?;
+    Ok(Some(JsonOutcome {
+        rule: choice.rule,
+        body,
+    }))
 }

@@ -3,7 +3,10 @@
 //! A Firefox-style client asking `GET /update/6/Firefox/…/update.xml` gets exactly the XML that
 //! Mozilla's Balrog would answer for the same rules and releases (`docs/update-protocol.md`
 //! Part B): same routes and quirks, same rule matching, same throttling, pinning and downgrade
-//! protection, byte-identical documents for App Release blob schemas 1–6, 8, 9 and desupport (50).
+//! protection, and the documents of every blob type Balrog serves: App Release schemas 1–6, 8, 9,
+//! Desupport (50), GMP (1000), SuperBlob (4000) and SystemAddons (5000), plus Guardian (10000) as
+//! JSON on `/json/…`. Balrog's captured answers check schemas 1, 4 and 9 byte for byte; the other
+//! types follow Balrog's code line by line and are tested against documents written from it.
 //! `tests/it/conformance.rs` replays answers captured from Balrog itself
 //! (`fixtures/data/balrog/cases.json`) against a real server.
 //! Release managers change rules and releases through an authenticated JSON API under `/api/v1`
@@ -83,8 +86,12 @@
 //!   can fill (Balrog raises and answers 500 even when the template does not use them).
 //! * The admin API's blob check ([`blob::schema`]) follows Balrog's schema files key by key but
 //!   does not yet refuse schema-9 `updateLine` groups that could conflict for one request.
-//! * Not implemented: GMP (1000), SuperBlob (4000), SystemAddons (5000) and Guardian (10000)
-//!   blobs and the `/json/…` endpoints (`import` skips such releases and says so); path-regex allowlist entries; telemetry-uptake conditions on
+//! * The admin API refuses a platform alias to a missing platform or to another alias (Balrog's
+//!   schema accepts it and then fails to serve it).
+//! * Rule `version` columns are matched with Mozilla versions for every product (Balrog uses a
+//!   strict `x.y[.z][ab]N` class for FirefoxVPN/Guardian); Guardian blobs compare loosely, as
+//!   Balrog's do. JSON answers are signed like XML ones when a key is configured.
+//! * Not implemented: path-regex allowlist entries; telemetry-uptake conditions on
 //!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
 //!   releases (those are changed directly, with their own permissions); update reports
 //!   (`docs/update-protocol.md` Part A).

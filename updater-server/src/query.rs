@@ -316,6 +316,69 @@ pub fn parse(
     }))
 }
 
+/// Parses a JSON-endpoint request (`/json/1/{product}/{version}/{buildTarget}/{channel}/update.json`
+/// or `/json/2/…/{channel}/{osVersion}/update.json`, Guardian/Mozilla VPN). `Ok(None)` means no
+/// route (404). Only `force` may be in the query string. The query carries no buildID, locale,
+/// distribution or headerArchitecture, so only rules with those columns NULL can match, as in
+/// Balrog.
+pub fn parse_json(path: &str, query_string: &str) -> Result<Option<UpdateQuery>, Error> {
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    let decoded = String::from_utf8_lossy(&bytes);
+    let Some(rest) = decoded.strip_prefix("/json/") else {
+        return Ok(None);
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (os_version, fields) = match segments.as_slice() {
+        ["1", p, v, t, c, "update.json"] => ("", [*p, *v, *t, *c]),
+        ["2", p, v, t, c, os, "update.json"] => (*os, [*p, *v, *t, *c]),
+        _ => return Ok(None),
+    };
+    if fields.iter().any(|f| f.is_empty()) || os_version.is_empty() && segments[0] == "2" {
+        return Ok(None);
+    }
+    let [product, version, build_target, channel] = fields.map(str::to_owned);
+    let mut force = None;
+    let mut extra = Vec::new();
+    for pair in query_string.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match decode_query_value(key).as_str() {
+            "force" => force = Some(decode_query_value(value)),
+            other => extra.push(other.to_owned()),
+        }
+    }
+    if !extra.is_empty() {
+        return Err(Error::BadRequestProblem(format!(
+            "Extra query parameter(s) {} not in spec",
+            extra.join(", ")
+        )));
+    }
+    Ok(Some(UpdateQuery {
+        query_version: 0,
+        product,
+        parsed_version: MozVersion::parse(&version),
+        version,
+        build_id: String::new(),
+        fallback_channel: fallback_channel(&channel),
+        channel,
+        build_target,
+        locale: String::new(),
+        os_version: os_version.to_owned(),
+        distribution: None,
+        dist_version: None,
+        instruction_set: None,
+        memory: None,
+        jaws: None,
+        header_architecture: "",
+        force: match force.as_deref() {
+            Some("1") => Force::Main,
+            Some("-1") => Force::Fallback,
+            _ => Force::None,
+        },
+        mig64: None,
+        pin: None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

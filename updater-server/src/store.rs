@@ -377,7 +377,10 @@ impl Tx<'_> {
                         continue;
                     };
                     match Release::load(&row.name, row.data_version, &row.blob) {
-                        Ok(r) => releases.push(Arc::new(r)),
+                        Ok(mut r) => {
+                            r.row_product = Some(row.product.clone());
+                            releases.push(Arc::new(r));
+                        }
                         Err(e) => {
                             tracing::error!(release = %row.name, error = %e, "skipping unreadable release")
                         }

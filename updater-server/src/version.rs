@@ -172,6 +172,88 @@ impl PinVersion {
     }
 }
 
+/// One component of a [`LooseVersion`]: a number or a run of other characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Loose {
+    /// Digits, leading zeros removed (Python compares them as integers, of any size).
+    Num(String),
+    /// Anything else between numbers and dots (`a`, `beta`, `-rc`).
+    Text(String),
+}
+
+/// distutils' `LooseVersion`, which Balrog uses for Guardian blobs: the string split into numbers,
+/// runs of lower-case letters and other text, dots dropped, compared component by component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooseVersion(Vec<Loose>);
+
+/// Two loose versions whose first difference is a number against text: Python 3 raises there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("loose versions that compare a number with text")]
+pub struct Incomparable;
+
+impl LooseVersion {
+    /// Splits `s` like `re.split(r"(\d+|[a-z]+|\.)")`, keeping every non-empty part but dots.
+    pub fn parse(s: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut rest = s;
+        let mut other = String::new();
+        while let Some(c) = rest.chars().next() {
+            let kind = |c: char| {
+                if c.is_ascii_digit() {
+                    1
+                } else if c.is_ascii_lowercase() {
+                    2
+                } else {
+                    0
+                }
+            };
+            let k = kind(c);
+            if k == 0 {
+                rest = &rest[c.len_utf8()..];
+                if c == '.' {
+                    if !other.is_empty() {
+                        parts.push(Loose::Text(std::mem::take(&mut other)));
+                    }
+                } else {
+                    other.push(c);
+                }
+                continue;
+            }
+            if !other.is_empty() {
+                parts.push(Loose::Text(std::mem::take(&mut other)));
+            }
+            let end = rest.find(|c: char| kind(c) != k).unwrap_or(rest.len());
+            let run = &rest[..end];
+            rest = &rest[end..];
+            parts.push(if k == 1 {
+                let trimmed = run.trim_start_matches('0');
+                Loose::Num(if trimmed.is_empty() { "0" } else { trimmed }.to_owned())
+            } else {
+                Loose::Text(run.to_owned())
+            });
+        }
+        if !other.is_empty() {
+            parts.push(Loose::Text(other));
+        }
+        LooseVersion(parts)
+    }
+
+    /// Python's list comparison of the components.
+    pub fn compare(&self, other: &Self) -> Result<Ordering, Incomparable> {
+        for (a, b) in self.0.iter().zip(&other.0) {
+            let ord = match (a, b) {
+                (Loose::Num(x), Loose::Num(y)) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
+                (Loose::Text(x), Loose::Text(y)) => x.cmp(y),
+                _ => return Err(Incomparable),
+            };
+            if ord != Ordering::Equal {
+                return Ok(ord);
+            }
+        }
+        Ok(self.0.len().cmp(&other.0.len()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +328,17 @@ mod tests {
             PinVersion::parse("2").unwrap_err().to_string(),
             "Version Pin String '2' is invalid."
         );
+    }
+
+    #[test]
+    fn loose_versions() {
+        let c = |a: &str, b: &str| LooseVersion::parse(a).compare(&LooseVersion::parse(b));
+        assert_eq!(c("2.10.0", "2.9.1"), Ok(Ordering::Greater));
+        assert_eq!(c("2.0", "2.0.0"), Ok(Ordering::Less));
+        assert_eq!(c("1.0a1", "1.0a2"), Ok(Ordering::Less));
+        assert_eq!(c("1.007", "1.7"), Ok(Ordering::Equal));
+        assert_eq!(c("1.0-rc", "1.0-rc"), Ok(Ordering::Equal));
+        assert_eq!(c("1.a", "1.1"), Err(Incomparable));
+        assert_eq!(LooseVersion::parse("1.0-beta2").0.len(), 5);
     }
 }

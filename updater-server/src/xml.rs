@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::blob::{AppRelease, Blob, Desupport, Patch, Release, UpdateLineFor};
+use crate::blob::{
+    Addon, AppRelease, Blob, Desupport, Patch, Release, SystemAddons, UpdateLineFor,
+};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::matching::{compile_versions, match_channel, match_version, BuildIdCmp};
@@ -33,60 +35,13 @@ pub struct RenderCtx<'a> {
     pub releases: &'a Releases,
 }
 
-/// Renders the whole document for `release`.
+/// Renders the whole document for `release`: Balrog's outer header, the release's inner header,
+/// inner XML and inner footer, the outer footer.
 pub fn render(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
-    // Balrog joins lines with "\n"; every line below but the last ends with one.
-    let mut doc = String::with_capacity(1024);
-    doc.push_str("<?xml version=\"1.0\"?>\n<updates>\n");
-    match &release.blob {
-        Blob::Desupport(d) => {
-            doc.push('\n');
-            doc.push_str(&desupport_line(d, ctx));
-            doc.push_str("\n</update>\n");
-        }
-        Blob::App(app) => {
-            let q = ctx.query;
-            let Some(locale) = app.locale(&q.build_target, &q.locale) else {
-                return Err(Error::BadData(format!(
-                    "No such locale '{}' in platform '{}'",
-                    q.locale,
-                    app.resolve_platform(&q.build_target)
-                )));
-            };
-            doc.push_str(&update_line(app, ctx)?);
-            doc.push('\n');
-            if app.schema_version <= 2 {
-                // Schemas 1-2: the locale's single `complete`, then `partial`.
-                for (is_complete, patch) in [(true, &locale.complete), (false, &locale.partial)] {
-                    if let Some(patch) = patch {
-                        if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
-                            doc.push_str(&line);
-                            doc.push('\n');
-                        }
-                    }
-                }
-            } else {
-                // Schemas 3+: the first qualifying entry of `completes`, then of `partials`.
-                for (is_complete, patches) in [(true, &locale.completes), (false, &locale.partials)]
-                {
-                    for patch in patches {
-                        if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
-                            doc.push_str(&line);
-                            doc.push('\n');
-                            break;
-                        }
-                    }
-                }
-            }
-            doc.push_str("    </update>\n");
-        }
-    }
-    doc.push_str("</updates>");
-    let mut xml = if doc.contains('&') {
-        escape_ampersands(&doc)
-    } else {
-        doc
-    };
+    let header = inner_header(release, ctx)?;
+    let lines = inner_lines(release, ctx)?;
+    let footer = inner_footer(release, ctx)?;
+    let mut xml = assemble(&header, &lines, &footer);
     // Bug 1517743: these two nightly builds need the document without newlines and indents.
     if release.name == "Firefox-mozilla-central-nightly-latest"
         && matches!(
@@ -97,6 +52,197 @@ pub fn render(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         xml = xml.replace('\n', "").replace("    ", "");
     }
     Ok(xml)
+}
+
+/// One release answering inside a SuperBlob, with its own query (product) and update type.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    /// The release whose inner XML is used.
+    pub release: &'a Release,
+    /// Its query and update type.
+    pub ctx: RenderCtx<'a>,
+}
+
+/// Renders a SuperBlob's answer: its `<addons>` around the inner XML of every part, in order.
+pub fn render_super(parts: &[Part<'_>]) -> Result<String, Error> {
+    let mut lines = Vec::new();
+    for part in parts {
+        lines.extend(inner_lines(part.release, &part.ctx)?);
+    }
+    Ok(assemble("    <addons>", &lines, "    </addons>"))
+}
+
+/// `"\n".join([xml declaration, "<updates>", header, *lines, footer, "</updates>"])`, then the
+/// ampersand pass. An empty header or footer still makes its (empty) line, as in Balrog.
+fn assemble(header: &str, lines: &[String], footer: &str) -> String {
+    let mut doc = String::with_capacity(256 + lines.iter().map(String::len).sum::<usize>());
+    doc.push_str("<?xml version=\"1.0\"?>\n<updates>\n");
+    doc.push_str(header);
+    doc.push('\n');
+    for line in lines {
+        doc.push_str(line);
+        doc.push('\n');
+    }
+    doc.push_str(footer);
+    doc.push_str("\n</updates>");
+    if doc.contains('&') {
+        escape_ampersands(&doc)
+    } else {
+        doc
+    }
+}
+
+fn not_xml(release: &Release) -> Error {
+    Error::Internal(format!(
+        "release {} cannot be rendered as update XML",
+        release.name
+    ))
+}
+
+/// Balrog's `getInnerHeaderXML`.
+fn inner_header(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
+    Ok(match &release.blob {
+        Blob::App(app) => update_line(app, ctx)?,
+        Blob::Desupport(_) => String::new(),
+        Blob::Gmp(_) | Blob::Super(_) => "    <addons>".to_owned(),
+        Blob::SystemAddons(s) => system_addons_frame(s, ctx, "    <addons>")?,
+        Blob::Guardian(_) => return Err(not_xml(release)),
+    })
+}
+
+/// Balrog's `getInnerFooterXML`.
+fn inner_footer(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error> {
+    Ok(match &release.blob {
+        Blob::App(_) => "    </update>".to_owned(),
+        Blob::Desupport(_) => "</update>".to_owned(),
+        Blob::Gmp(_) | Blob::Super(_) => "    </addons>".to_owned(),
+        Blob::SystemAddons(s) => system_addons_frame(s, ctx, "    </addons>")?,
+        Blob::Guardian(_) => return Err(not_xml(release)),
+    })
+}
+
+/// Balrog's `getInnerXML`.
+fn inner_lines(release: &Release, ctx: &RenderCtx<'_>) -> Result<Vec<String>, Error> {
+    match &release.blob {
+        Blob::App(app) => app_patches(app, ctx),
+        Blob::Desupport(d) => Ok(vec![desupport_line(d, ctx)]),
+        Blob::Gmp(g) => addon_lines(&g.vendors, g.hash_function.as_deref(), ctx, true),
+        Blob::SystemAddons(s) => match &s.addons {
+            None => Ok(Vec::new()),
+            Some(addons) => addon_lines(addons, s.hash_function.as_deref(), ctx, false),
+        },
+        Blob::Super(_) | Blob::Guardian(_) => Err(not_xml(release)),
+    }
+}
+
+fn app_patches(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<Vec<String>, Error> {
+    let q = ctx.query;
+    let Some(locale) = app.locale(&q.build_target, &q.locale) else {
+        return Err(Error::BadData(format!(
+            "No such locale '{}' in platform '{}'",
+            q.locale,
+            app.resolve_platform(&q.build_target)
+        )));
+    };
+    let mut lines = Vec::new();
+    if app.schema_version <= 2 {
+        // Schemas 1-2: the locale's single `complete`, then `partial`.
+        for (is_complete, patch) in [(true, &locale.complete), (false, &locale.partial)] {
+            if let Some(patch) = patch {
+                lines.extend(patch_line(app, patch, is_complete, ctx)?);
+            }
+        }
+    } else {
+        // Schemas 3+: the first qualifying entry of `completes`, then of `partials`.
+        for (is_complete, patches) in [(true, &locale.completes), (false, &locale.partials)] {
+            for patch in patches {
+                if let Some(line) = patch_line(app, patch, is_complete, ctx)? {
+                    lines.push(line);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// GMP vendors / system add-ons serving the client's platform, sorted by id; a forbidden URL
+/// drops the add-on. Special-force hosts do not apply (these are served externally).
+fn addon_lines(
+    addons: &BTreeMap<String, Addon>,
+    hash_function: Option<&str>,
+    ctx: &RenderCtx<'_>,
+    gmp: bool,
+) -> Result<Vec<String>, Error> {
+    let q = ctx.query;
+    let mut lines = Vec::new();
+    for (id, addon) in addons.iter().filter(|(_, a)| a.serves(&q.build_target)) {
+        let Some(platform) = addon.platform(&q.build_target) else {
+            // GMP raises BadDataError here; system add-ons fail on the missing data (500).
+            let why = format!("No platform '{}' in add-on '{id}'", q.build_target);
+            return Err(if gmp {
+                Error::BadData(why)
+            } else {
+                Error::Internal(why)
+            });
+        };
+        let broken = |what: &str| Error::Internal(format!("add-on {id}: no {what}"));
+        let url = platform
+            .file_url
+            .as_deref()
+            .ok_or_else(|| broken("fileUrl"))?;
+        if ctx
+            .client
+            .allowlisted_domains
+            .forbids(url, Some(&q.product))
+        {
+            continue;
+        }
+        let hash_function = hash_function.ok_or_else(|| broken("hashFunction"))?;
+        let hash_value = platform
+            .hash_value
+            .as_deref()
+            .ok_or_else(|| broken("hashValue"))?;
+        let size = platform
+            .filesize
+            .as_ref()
+            .ok_or_else(|| broken("filesize"))?;
+        lines.push(format!(
+            "        <addon id=\"{id}\" URL=\"{url}\" hashFunction=\"{hash_function}\" hashValue=\"{hash_value}\" size=\"{size}\" version=\"{}\"/>",
+            addon.version
+        ));
+    }
+    Ok(lines)
+}
+
+/// A system add-ons blob writes `<addons>`/`</addons>` only when it uninstalls or has an add-on
+/// the client may download; otherwise the header and footer lines are empty.
+fn system_addons_frame(
+    blob: &SystemAddons,
+    ctx: &RenderCtx<'_>,
+    tag: &str,
+) -> Result<String, Error> {
+    if blob.uninstall == Some(true) {
+        return Ok(tag.to_owned());
+    }
+    let q = ctx.query;
+    for (id, addon) in blob.addons.iter().flatten() {
+        if !addon.serves(&q.build_target) {
+            continue;
+        }
+        let url = addon
+            .platform(&q.build_target)
+            .and_then(|p| p.file_url.as_deref())
+            .ok_or_else(|| Error::Internal(format!("add-on {id}: no file for the platform")))?;
+        if !ctx
+            .client
+            .allowlisted_domains
+            .forbids(url, Some(&q.product))
+        {
+            return Ok(tag.to_owned());
+        }
+    }
+    Ok(String::new())
 }
 
 /// Replaces every `&` not followed by `amp;` with `&amp;`.

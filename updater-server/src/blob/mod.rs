@@ -1,4 +1,6 @@
-//! Release blobs: Balrog's "App Release" schemas 1–6, 8 and 9 and the Desupport blob (schema 50).
+//! Release blobs: every type Balrog serves. Balrog's "App Release" schemas 1–6, 8 and 9, the
+//! Desupport blob (50), GMP (1000), SuperBlob (4000), SystemAddons (5000) ([`addons`]) and
+//! Guardian (10000, [`guardian`]).
 //!
 //! There are two ways in, as in Balrog:
 //! * [`Release::parse`] is the admin API's validation: what Balrog's schema files
@@ -19,7 +21,12 @@ use serde_json::Value;
 
 use crate::config::Allowlist;
 
+pub mod addons;
+pub mod guardian;
 pub mod schema;
+
+pub use addons::{Addon, AddonPlatform, Gmp, SuperBlob, SystemAddons};
+pub use guardian::Guardian;
 
 /// A value Balrog's schemas accept as a string or a number (`buildID`, `filesize`), kept as the
 /// text Balrog prints for it (`50` and `"50"` both print `50`).
@@ -334,6 +341,14 @@ pub enum Blob {
     App(Box<AppRelease>),
     /// Schema 50.
     Desupport(Desupport),
+    /// Schema 1000.
+    Gmp(Gmp),
+    /// Schema 4000.
+    Super(SuperBlob),
+    /// Schema 5000.
+    SystemAddons(SystemAddons),
+    /// Schema 10000 (answered on `/json/…`).
+    Guardian(Guardian),
 }
 
 /// A release as the hot path sees it: its name, version and typed blob.
@@ -345,14 +360,21 @@ pub struct Release {
     pub data_version: i64,
     /// The typed blob.
     pub blob: Blob,
+    /// The release row's `product` when read from the store (a SuperBlob's `blobs` are served
+    /// under their row's product, as in Balrog).
+    pub row_product: Option<String>,
 }
 
 /// The App Release schema versions Kiln serves (there never was a schema 7).
 pub const APP_SCHEMAS: &[u64] = &[1, 2, 3, 4, 5, 6, 8, 9];
 
-/// Every blob schema Kiln stores and serves.
+/// Every blob schema Kiln stores and serves: all of Balrog's.
 pub fn is_served_schema(schema: u64) -> bool {
-    APP_SCHEMAS.contains(&schema) || schema == 50
+    APP_SCHEMAS.contains(&schema) || [50, 1000, 4000, 5000, 10000].contains(&schema)
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
+    serde_json::from_value(value.clone()).map_err(|e| e.to_string())
 }
 
 impl AppRelease {
@@ -452,10 +474,7 @@ impl Release {
     ) -> Result<Self, String> {
         let release = Release::load(name, data_version, value)?;
         schema::check(value)?;
-        let blob_name = match &release.blob {
-            Blob::App(a) => &a.name,
-            Blob::Desupport(d) => &d.name,
-        };
+        let blob_name = release.blob_name();
         if blob_name != name {
             return Err(format!(
                 "blob name '{blob_name}' does not match release name '{name}'"
@@ -470,16 +489,44 @@ impl Release {
     /// Every URL the blob can hand out must be on an allowlisted domain (for the blob's product
     /// when it names one).
     pub fn check_urls(&self, allowlist: &Allowlist) -> Result<(), String> {
-        if let Blob::App(app) = &self.blob {
-            for url in app.urls() {
-                if allowlist.forbids(url, app.product.as_deref()) {
-                    return Err(format!(
-                        "URL '{url}' is not on an allowlisted domain for this product"
-                    ));
-                }
+        let addon_urls = |addons: &mut dyn Iterator<Item = &Addon>| -> Vec<String> {
+            addons
+                .flat_map(|a| a.platforms.values())
+                .filter_map(|p| p.file_url.clone())
+                .collect()
+        };
+        // Desupport URLs point to web pages and SuperBlobs hold none: Balrog exempts both.
+        let urls: Vec<String> = match &self.blob {
+            Blob::App(app) => app.urls().into_iter().map(str::to_owned).collect(),
+            Blob::Gmp(g) => addon_urls(&mut g.vendors.values()),
+            Blob::SystemAddons(s) => addon_urls(&mut s.addons.iter().flat_map(|a| a.values())),
+            Blob::Guardian(g) => g
+                .platforms
+                .values()
+                .filter_map(|p| p.file_url.clone())
+                .collect(),
+            Blob::Desupport(_) | Blob::Super(_) => Vec::new(),
+        };
+        for url in urls {
+            if allowlist.forbids(&url, self.product()) {
+                return Err(format!(
+                    "URL '{url}' is not on an allowlisted domain for this product"
+                ));
             }
         }
         Ok(())
+    }
+
+    /// The blob's `name`.
+    pub fn blob_name(&self) -> &str {
+        match &self.blob {
+            Blob::App(a) => &a.name,
+            Blob::Desupport(d) => &d.name,
+            Blob::Gmp(g) => &g.name,
+            Blob::Super(s) => &s.name,
+            Blob::SystemAddons(s) => &s.name,
+            Blob::Guardian(g) => &g.name,
+        }
     }
 
     /// Reads a blob as stored, without the admin API's schema check: what serving reads must be
@@ -489,21 +536,24 @@ impl Release {
             .get("schema_version")
             .and_then(Value::as_u64)
             .ok_or_else(|| "blob must be an object with an integer schema_version".to_owned())?;
-        let blob = if APP_SCHEMAS.contains(&schema) {
-            Blob::App(Box::new(
-                serde_json::from_value(value.clone()).map_err(|e| e.to_string())?,
-            ))
-        } else if schema == 50 {
-            Blob::Desupport(serde_json::from_value(value.clone()).map_err(|e| e.to_string())?)
-        } else {
-            return Err(format!(
-                "unsupported schema_version {schema}: Kiln serves App Release schemas 1-6, 8, 9 and Desupport (50)"
-            ));
+        let blob = match schema {
+            s if APP_SCHEMAS.contains(&s) => Blob::App(Box::new(typed(value)?)),
+            50 => Blob::Desupport(typed(value)?),
+            1000 => Blob::Gmp(typed(value)?),
+            4000 => Blob::Super(typed(value)?),
+            5000 => Blob::SystemAddons(typed(value)?),
+            10000 => Blob::Guardian(typed(value)?),
+            other => {
+                return Err(format!(
+                    "unsupported schema_version {other}: Balrog's are 1-6, 8, 9, 50, 1000, 4000, 5000 and 10000"
+                ))
+            }
         };
         Ok(Release {
             name: name.to_owned(),
             data_version,
             blob,
+            row_product: None,
         })
     }
 
@@ -512,6 +562,10 @@ impl Release {
         match &self.blob {
             Blob::App(a) => a.product.as_deref(),
             Blob::Desupport(d) => d.product.as_deref(),
+            Blob::Gmp(g) => g.product.as_deref(),
+            Blob::Super(s) => s.product.as_deref(),
+            Blob::SystemAddons(s) => s.product.as_deref(),
+            Blob::Guardian(g) => g.product.as_deref(),
         }
     }
 }
@@ -535,35 +589,35 @@ mod tests {
             ),
             (json!({"name": "r", "schema_version": 6}), "hashFunction"),
             (
-                json!({"name": "r", "schema_version": 6, "hashFunction": "s", "bogus": 1}),
+                json!({"name": "r", "schema_version": 6, "hashFunction": "sha512", "bogus": 1}),
                 "'bogus' is not allowed",
             ),
             (
-                json!({"name": "r", "schema_version": 6, "hashFunction": "s", "billboardURL": "x"}),
+                json!({"name": "r", "schema_version": 6, "hashFunction": "sha512", "billboardURL": "x"}),
                 "billboardURL",
             ),
             (
-                json!({"name": "r", "schema_version": 9, "hashFunction": "s", "detailsUrl": "x"}),
+                json!({"name": "r", "schema_version": 9, "hashFunction": "sha512", "detailsUrl": "x"}),
                 "detailsUrl",
             ),
             (
-                json!({"name": "r", "schema_version": 9, "hashFunction": "s", "updateLine": {}}),
+                json!({"name": "r", "schema_version": 9, "hashFunction": "sha512", "updateLine": {}}),
                 "updateLine",
             ),
             (
-                json!({"name": "r", "schema_version": 4, "hashFunction": "s", "fileUrls": {"*": "http://a/"}}),
+                json!({"name": "r", "schema_version": 4, "hashFunction": "sha512", "fileUrls": {"*": "http://a/"}}),
                 "fileUrls",
             ),
             (
-                json!({"name": "r", "schema_version": 2, "hashFunction": "s", "platforms": {"p": {"locales": {"l": {"completes": []}}}}}),
+                json!({"name": "r", "schema_version": 2, "hashFunction": "sha512", "platforms": {"p": {"locales": {"l": {"completes": []}}}}}),
                 "'completes' is not allowed",
             ),
             (
-                json!({"name": "r", "schema_version": 6, "hashFunction": "s", "fileUrls": {"*": {"completes": {"*": "http://evil.example/x"}}}}),
+                json!({"name": "r", "schema_version": 6, "hashFunction": "sha512", "fileUrls": {"*": {"completes": {"*": "http://evil.example/x"}}}}),
                 "allowlisted",
             ),
             (
-                json!({"name": "r", "schema_version": 6, "hashFunction": "s", "platforms": {"a": {"alias": "b"}}}),
+                json!({"name": "r", "schema_version": 6, "hashFunction": "sha512", "platforms": {"a": {"alias": "b"}}}),
                 "not a real platform",
             ),
         ];

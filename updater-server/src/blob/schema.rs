@@ -1,8 +1,10 @@
-//! The admin API's blob validation: which keys each Balrog schema allows at each level of a blob
-//! (after `src/auslib/blobs/schemas/apprelease-v*.yml` and `desupport.yml`), required keys, the
-//! shapes that changed between schemas (`fileUrls`, `ftpFilenames`, `updateLine`) and platform
-//! aliases. Value types are checked by deserialising ([`super::Release::load`]), which accepts
-//! what the schemas accept (`buildID` and `filesize` as string or number).
+//! The admin API's blob validation, after Balrog's schema files (`src/auslib/blobs/schemas/*.yml`):
+//! which keys each schema allows at each level of a blob, required keys, the shapes that changed
+//! between schemas (`fileUrls`, `ftpFilenames`, `updateLine`), the value patterns that keep XML
+//! metacharacters out of attributes (`hashFunction` is SHA-256/384/512, versions and hash values
+//! carry no `"<>&`, string buildIDs are digits), GMP hash lengths, and platform aliases. Value
+//! types are checked by deserialising ([`super::Release::load`]), which accepts what the schemas
+//! accept (`buildID` and `filesize` as string or number).
 
 use serde_json::{Map, Value};
 
@@ -163,13 +165,9 @@ fn check_platforms(blob: &Map<String, Value>, schema: u64) -> Result<(), String>
     let locale_allowed = locale_keys(schema);
     for (name, platform) in platforms {
         let platform = object(platform, "a platform")?;
-        only(platform, PLATFORM, schema, "in a platform ")?;
         if let Some(target) = platform.get("alias") {
-            if platform.len() > 1 {
-                return Err(format!(
-                    "platform '{name}' is an alias and may carry nothing else"
-                ));
-            }
+            // Balrog's schema only requires `alias` here; other keys are ignored when serving.
+            // Kiln also refuses an alias to a platform that is missing or itself an alias.
             let real = target
                 .as_str()
                 .and_then(|t| platforms.get(t))
@@ -180,7 +178,9 @@ fn check_platforms(blob: &Map<String, Value>, schema: u64) -> Result<(), String>
                     "platform '{name}' aliases '{target}', which is not a real platform"
                 ));
             }
+            continue;
         }
+        only(platform, PLATFORM, schema, "in a platform ")?;
         for locale in platform
             .get("locales")
             .and_then(Value::as_object)
@@ -295,6 +295,235 @@ fn check_update_line(blob: &Map<String, Value>) -> Result<(), String> {
     Ok(())
 }
 
+fn hash_function(map: &Map<String, Value>, schema: u64, required: bool) -> Result<(), String> {
+    match map.get("hashFunction") {
+        None if required => Err(format!("hashFunction is required in schema {schema} blobs")),
+        None => Ok(()),
+        Some(v) => {
+            let ok = v.as_str().is_some_and(|h| {
+                matches!(
+                    h.to_ascii_lowercase().as_str(),
+                    "sha256" | "sha384" | "sha512"
+                )
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("hashFunction {v} must be sha256, sha384 or sha512"))
+            }
+        }
+    }
+}
+
+/// `^[^"<>&]*$`: nothing that could break out of an XML attribute.
+fn plain(map: &Map<String, Value>, keys: &[&str], nonempty: bool) -> Result<(), String> {
+    for key in keys {
+        if let Some(text) = map.get(*key).and_then(Value::as_str) {
+            if text.contains(['"', '<', '>', '&']) || (nonempty && text.is_empty()) {
+                return Err(format!(
+                    "{key} '{text}' must be non-empty text without \"<>&"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn digits(map: &Map<String, Value>, key: &str) -> Result<(), String> {
+    match map.get(key).and_then(Value::as_str) {
+        Some(text) if !text.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("{key} '{text}' must be digits"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// App Release values: versions, hash values and string buildIDs.
+fn check_app_values(map: &Map<String, Value>) -> Result<(), String> {
+    const VERSIONS: &[&str] = &[
+        "appVersion",
+        "displayVersion",
+        "platformVersion",
+        "appv",
+        "extv",
+    ];
+    plain(map, VERSIONS, false)?;
+    for platform in map
+        .get("platforms")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        let Some(platform) = platform.as_object() else {
+            continue;
+        };
+        digits(platform, "buildID")?;
+        for locale in platform
+            .get("locales")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|l| l.values())
+        {
+            let Some(locale) = locale.as_object() else {
+                continue;
+            };
+            digits(locale, "buildID")?;
+            plain(locale, VERSIONS, false)?;
+            let singles = ["complete", "partial"]
+                .into_iter()
+                .filter_map(|k| locale.get(k));
+            let lists = ["completes", "partials"]
+                .into_iter()
+                .filter_map(|k| locale.get(k).and_then(Value::as_array))
+                .flatten();
+            for patch in singles.chain(lists).filter_map(Value::as_object) {
+                plain(patch, &["hashValue"], true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GMP vendors and system add-ons: `{version, platforms: {name: alias | file}}`.
+fn check_addons(
+    addons: &Value,
+    schema: u64,
+    hash: Option<&str>,
+    mirrors: bool,
+) -> Result<(), String> {
+    let mut file_keys = vec!["filesize", "hashValue", "fileUrl"];
+    if mirrors {
+        file_keys.push("mirrorUrls");
+    }
+    let hash_len = match hash.map(str::to_ascii_lowercase).as_deref() {
+        Some("sha256") => Some(64),
+        Some("sha384") => Some(96),
+        Some("sha512") => Some(128),
+        _ => None,
+    };
+    for (id, addon) in object(addons, "the add-ons")? {
+        if id.contains(['"', '<', '>', '&']) {
+            return Err(format!("add-on id '{id}' must not contain \"<>&"));
+        }
+        let addon = object(addon, "an add-on")?;
+        only(addon, &["version", "platforms"], schema, "in an add-on ")?;
+        if !addon.get("version").is_some_and(Value::is_string) {
+            return Err(format!("add-on '{id}' needs a version string"));
+        }
+        plain(addon, &["version"], false)?;
+        for platform in addon
+            .get("platforms")
+            .map(|p| object(p, "platforms"))
+            .transpose()?
+            .into_iter()
+            .flat_map(|p| p.values())
+        {
+            let platform = object(platform, "a platform")?;
+            if platform.contains_key("alias") {
+                continue;
+            }
+            only(platform, &file_keys, schema, "in an add-on platform ")?;
+            for key in ["filesize", "hashValue", "fileUrl"] {
+                if !platform.contains_key(key) {
+                    return Err(format!("add-on '{id}' platform lacks {key}"));
+                }
+            }
+            if !platform["filesize"].is_number() {
+                return Err(format!("add-on '{id}' filesize must be a number"));
+            }
+            plain(platform, &["hashValue"], true)?;
+            let value_len = platform["hashValue"].as_str().map(str::len);
+            if schema == 1000 && hash_len.is_some() && value_len != hash_len {
+                return Err(format!(
+                    "The hashValue length is different from the required length of {} for {}.",
+                    hash_len.unwrap_or(0),
+                    hash.unwrap_or("").to_ascii_lowercase()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn require(map: &Map<String, Value>, keys: &[&str], schema: u64) -> Result<(), String> {
+    match keys.iter().find(|k| !map.contains_key(**k)) {
+        Some(key) => Err(format!("{key} is required in schema {schema} blobs")),
+        None => Ok(()),
+    }
+}
+
+fn check_other(map: &Map<String, Value>, schema: u64) -> Result<(), String> {
+    const BASE: &[&str] = &["name", "schema_version", "product"];
+    let keys = |extra: &[&'static str]| [BASE, extra].concat();
+    match schema {
+        50 => only(map, DESUPPORT, schema, ""),
+        1000 => {
+            only(map, &keys(&["hashFunction", "vendors"]), schema, "")?;
+            require(map, &["hashFunction", "vendors"], schema)?;
+            hash_function(map, schema, true)?;
+            let hash = map.get("hashFunction").and_then(Value::as_str);
+            check_addons(&map["vendors"], schema, hash, true)
+        }
+        4000 => {
+            // superblob.py: the answer is built from `products` (GMP) or `blobs` (system add-ons).
+            only(map, &keys(&["products", "blobs"]), schema, "")?;
+            let names = ["products", "blobs"].into_iter().filter_map(|k| map.get(k));
+            let mut count = 0;
+            for list in names {
+                count += 1;
+                let ok = list
+                    .as_array()
+                    .is_some_and(|l| !l.is_empty() && l.iter().all(Value::is_string));
+                if !ok {
+                    return Err("products/blobs must be a non-empty list of names".to_owned());
+                }
+            }
+            if count == 1 {
+                Ok(())
+            } else {
+                Err("a SuperBlob needs exactly one of products or blobs".to_owned())
+            }
+        }
+        5000 => {
+            // oneOf: an uninstall blob, or a blob of add-ons.
+            let uninstall = map.contains_key("uninstall");
+            let second = if uninstall { "uninstall" } else { "addons" };
+            only(map, &keys(&["hashFunction", second]), schema, "")?;
+            require(map, &[second], schema)?;
+            hash_function(map, schema, false)?;
+            if uninstall {
+                map["uninstall"]
+                    .is_boolean()
+                    .then_some(())
+                    .ok_or_else(|| "uninstall must be a boolean".to_owned())
+            } else {
+                let hash = map.get("hashFunction").and_then(Value::as_str);
+                check_addons(&map["addons"], schema, hash, false)
+            }
+        }
+        _ => {
+            let extra = ["platforms", "version", "required", "hashFunction"];
+            only(map, &keys(&extra), schema, "")?;
+            require(
+                map,
+                &["product", "platforms", "version", "hashFunction"],
+                schema,
+            )?;
+            for platform in object(&map["platforms"], "platforms")?.values() {
+                let platform = object(platform, "a platform")?;
+                only(
+                    platform,
+                    &["fileUrl", "hashValue"],
+                    schema,
+                    "in a platform ",
+                )?;
+                require(platform, &["fileUrl", "hashValue"], schema)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Checks `blob` against its schema's rules; the error names the offending key.
 pub fn check(blob: &Value) -> Result<(), String> {
     let map = object(blob, "a blob")?;
@@ -302,14 +531,13 @@ pub fn check(blob: &Value) -> Result<(), String> {
         .get("schema_version")
         .and_then(Value::as_u64)
         .ok_or_else(|| "blob must have an integer schema_version".to_owned())?;
-    if schema == 50 {
-        return only(map, DESUPPORT, schema, "");
+    if !super::APP_SCHEMAS.contains(&schema) {
+        return check_other(map, schema);
     }
     only(map, &top_level(schema), schema, "")?;
-    if !map.contains_key("hashFunction") {
-        return Err(format!("hashFunction is required in schema {schema} blobs"));
-    }
+    hash_function(map, schema, true)?;
     check_platforms(map, schema)?;
     check_file_urls(map, schema)?;
+    check_app_values(map)?;
     check_update_line(map)
 }

@@ -42,7 +42,7 @@ fn user_token_and_import_commands() {
     .unwrap();
     std::fs::write(
         releases.join("old.json"),
-        json!({"name": "Old", "schema_version": 1000, "hashFunction": "sha512"}).to_string(),
+        json!({"name": "Old", "schema_version": 7, "hashFunction": "sha512"}).to_string(),
     )
     .unwrap();
     let rules = dir.path().join("rules.json");

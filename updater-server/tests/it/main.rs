@@ -24,3 +24,6 @@ mod signature;
 
 /// Balrog's own captured answers (`fixtures/data/balrog/cases.json`) replayed against Kiln.
 mod conformance;
+
+/// GMP, SuperBlob, SystemAddons and Guardian (`/json/`) blobs.
+mod addons;
