@@ -27,3 +27,6 @@ mod conformance;
 
 /// GMP, SuperBlob, SystemAddons and Guardian (`/json/`) blobs.
 mod addons;
+
+/// A Balrog dump with every blob schema through `updater-server import` and the real binary.
+mod schemas;

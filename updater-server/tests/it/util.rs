@@ -384,7 +384,7 @@ impl Binary {
         std::fs::write(
         &config,
         format!(
-            "database = \"{}\"\nworkers = 1\n[client]\nallowlisted_domains = {{ \"download.mozilla.org\" = [\"Firefox\"] }}\n",
+            "database = \"{}\"\nworkers = 1\n[client]\nallowlisted_domains = {{ \"download.mozilla.org\" = [\"Firefox\", \"GMP\", \"Guardian\"] }}\n",
             dir.join("kiln.db").display()
         ),
     )
