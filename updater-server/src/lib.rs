@@ -84,8 +84,6 @@
 //!   unmatched `/update…` path and error bodies are not.
 //! * A schema 4+ patch URL whose platform lacks `OS_FTP`/`OS_BOUNCER` gets the placeholders it
 //!   can fill (Balrog raises and answers 500 even when the template does not use them).
-//! * The admin API's blob check ([`blob::schema`]) follows Balrog's schema files key by key but
-//!   does not yet refuse schema-9 `updateLine` groups that could conflict for one request.
 //! * The admin API refuses a platform alias to a missing platform or to another alias (Balrog's
 //!   schema accepts it and then fails to serve it).
 //! * Rule `version` columns are matched with Mozilla versions for every product (Balrog uses a

@@ -8,6 +8,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::matching::{
+    compile_versions, fallback_channel, match_channel, match_version, BuildIdCmp,
+};
+use crate::version::MozVersion;
+
 const COMMON: &[&str] = &[
     "name",
     "schema_version",
@@ -524,6 +529,164 @@ fn check_other(map: &Map<String, Value>, schema: u64) -> Result<(), String> {
     }
 }
 
+/// Balrog's `matchVersion(rule, version)`: does the rule value match the query version?
+fn version_matches(rule: &str, version: &str) -> Result<bool, String> {
+    let terms = compile_versions(rule)?;
+    match_version(&terms, &MozVersion::parse(version)).map_err(|e| e.to_string())
+}
+
+fn strip_operator(v: &str) -> &str {
+    v.trim_start_matches(['<', '>', '='])
+}
+
+/// Balrog's `increment_version`/`decrement_version` (999 when a part underflows).
+fn step_version(v: &str, up: bool) -> Result<String, String> {
+    let mut parts: Vec<i64> = v
+        .split('.')
+        .map(|p| {
+            p.parse()
+                .map_err(|_| format!("invalid version {v} in updateLine"))
+        })
+        .collect::<Result<_, _>>()?;
+    if up {
+        if let Some(last) = parts.last_mut() {
+            *last += 1;
+        }
+    } else {
+        for i in (0..parts.len()).rev() {
+            if parts[i] == 0 {
+                if i == 0 {
+                    return Err(format!("Version number {v} is invalid: all 0's."));
+                }
+                parts[i] = 999;
+            } else {
+                parts[i] -= 1;
+                break;
+            }
+        }
+    }
+    Ok(parts
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join("."))
+}
+
+/// The "comparable value" Balrog derives from an operator condition; `None` without one.
+fn comparable(v: &str, versions: bool) -> Result<Option<String>, String> {
+    let operand = strip_operator(v);
+    if v.contains('=') {
+        return Ok(Some(operand.to_owned()));
+    }
+    let up = match v.chars().next() {
+        Some('<') => false,
+        Some('>') => true,
+        _ => return Ok(None),
+    };
+    if versions {
+        return step_version(operand, up).map(Some);
+    }
+    let n: i64 = operand
+        .parse()
+        .map_err(|_| format!("invalid buildID {v} in updateLine"))?;
+    Ok(Some((if up { n + 1 } else { n - 1 }).to_string()))
+}
+
+/// Can one request satisfy both lists of one condition (Balrog's `ReleaseBlobV9.validate`)?
+fn condition_overlaps(cond: &str, a: &[String], b: &[String]) -> Result<bool, String> {
+    let has_op = |v: &str| v.starts_with(['<', '>']);
+    for (v1, v2) in a.iter().flat_map(|x| b.iter().map(move |y| (x, y))) {
+        let hit = match cond {
+            "channels" => {
+                let (t1, t2) = (v1.trim_end_matches('*'), v2.trim_end_matches('*'));
+                v1 == v2
+                    || match_channel(v1, t2, &fallback_channel(t2))
+                    || match_channel(v2, t1, &fallback_channel(t1))
+            }
+            "locales" => v1 == v2,
+            "versions" if v1 == v2 => true,
+            "versions" if has_op(v1) && !has_op(v2) => version_matches(v1, v2)?,
+            "versions" if has_op(v2) && !has_op(v1) => version_matches(v2, v1)?,
+            "buildIDs" if v1 == v2 => true,
+            _ => {
+                let versions = cond == "versions";
+                let (Some(c1), Some(c2)) = (comparable(v1, versions)?, comparable(v2, versions)?)
+                else {
+                    return Err(format!(
+                        "Couldn't find a comparable value for one of: {v1}, {v2}"
+                    ));
+                };
+                if versions {
+                    version_matches(v1, &c2)? || version_matches(v2, &c1)?
+                } else {
+                    let m = |rule: &str, id: &str| {
+                        BuildIdCmp::compile(rule).is_ok_and(|r| r.matches(id))
+                    };
+                    m(v1, &c2) || m(v2, &c1)
+                }
+            }
+        };
+        if hit {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Refuses `updateLine` groups that could both apply to one request and set the same field.
+fn check_update_line_conflicts(groups: &[Value]) -> Result<(), String> {
+    let mut conflicting = std::collections::BTreeSet::new();
+    for g1 in groups {
+        for g2 in groups {
+            if g1 == g2 {
+                continue;
+            }
+            let fields = |g: &Value| -> Vec<String> {
+                g["fields"]
+                    .as_object()
+                    .map(|f| f.keys().cloned().collect())
+                    .unwrap_or_default()
+            };
+            let f2 = fields(g2);
+            let dupes: Vec<String> = fields(g1).into_iter().filter(|k| f2.contains(k)).collect();
+            if dupes.is_empty() {
+                continue;
+            }
+            let mut all = true;
+            for cond in UPDATE_LINE_FOR {
+                let list = |g: &Value| -> Option<Vec<String>> {
+                    let values = g["for"].get(*cond)?.as_array()?;
+                    Some(
+                        values
+                            .iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect(),
+                    )
+                };
+                // A condition one group does not set matches anything.
+                let (Some(a), Some(b)) = (list(g1), list(g2)) else {
+                    continue;
+                };
+                if !condition_overlaps(cond, &a, &b)? {
+                    all = false;
+                }
+            }
+            if all {
+                conflicting.extend(dupes);
+            }
+        }
+    }
+    if conflicting.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<String> = conflicting.into_iter().collect();
+        Err(format!(
+            "Multiple values found for updateLine items: {}",
+            names.join(", ")
+        ))
+    }
+}
+
 /// Checks `blob` against its schema's rules; the error names the offending key.
 pub fn check(blob: &Value) -> Result<(), String> {
     let map = object(blob, "a blob")?;
@@ -539,5 +702,58 @@ pub fn check(blob: &Value) -> Result<(), String> {
     check_platforms(map, schema)?;
     check_file_urls(map, schema)?;
     check_app_values(map)?;
-    check_update_line(map)
+    check_update_line(map)?;
+    match map.get("updateLine").and_then(Value::as_array) {
+        Some(groups) => check_update_line_conflicts(groups),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn v9(groups: Value) -> Value {
+        json!({"name": "r", "schema_version": 9, "hashFunction": "sha512", "updateLine": groups})
+    }
+
+    #[test]
+    fn update_line_groups_that_could_both_apply_conflict() {
+        let conflicts = [
+            json!([{"for": {}, "fields": {"type": "minor"}},
+                   {"for": {"locales": ["de"]}, "fields": {"type": "major"}}]),
+            json!([{"for": {"versions": ["<31.0"]}, "fields": {"actions": "a"}},
+                   {"for": {"versions": ["<30.0"]}, "fields": {"actions": "b"}}]),
+            json!([{"for": {"channels": ["release*"]}, "fields": {"openURL": "a"}},
+                   {"for": {"channels": ["release-cck-x"]}, "fields": {"openURL": "b"}}]),
+        ];
+        for groups in conflicts {
+            let err = check(&v9(groups.clone())).unwrap_err();
+            assert!(
+                err.starts_with("Multiple values found for updateLine items"),
+                "{groups}: {err}"
+            );
+        }
+        let fine = [
+            json!([{"for": {"versions": ["<31.0"]}, "fields": {"actions": "a"}},
+                   {"for": {"versions": [">=31.0"]}, "fields": {"actions": "b"}}]),
+            json!([{"for": {"channels": ["beta"]}, "fields": {"openURL": "a"}},
+                   {"for": {"channels": ["release*"]}, "fields": {"openURL": "b"}}]),
+            json!([{"for": {"locales": ["de"]}, "fields": {"type": "minor"}},
+                   {"for": {"locales": ["fr", "it"]}, "fields": {"type": "major"}}]),
+            json!([{"for": {}, "fields": {"type": "minor"}},
+                   {"for": {}, "fields": {"actions": "showURL"}}]),
+        ];
+        for groups in fine {
+            assert_eq!(check(&v9(groups.clone())), Ok(()), "{groups}");
+        }
+        // Two different plain buildIDs have no "comparable value": Balrog refuses them.
+        let err = check(&v9(
+            json!([{"for": {"buildIDs": ["1"]}, "fields": {"type": "minor"}},
+                                   {"for": {"buildIDs": ["2"]}, "fields": {"type": "major"}}]),
+        ))
+        .unwrap_err();
+        assert!(err.contains("comparable value"), "{err}");
+    }
 }
