@@ -26,6 +26,8 @@ pub enum UpdateState {
     Applied,
     /// The install is the new version.
     Succeeded,
+    /// The download failed (size, hash, network); a network failure resumes next time.
+    DownloadFailed,
     /// Refused or failed with Firefox's error code; the install is unchanged.
     Failed(u8),
 }
@@ -38,6 +40,7 @@ impl fmt::Display for UpdateState {
             UpdateState::Applying => f.write_str("applying"),
             UpdateState::Applied => f.write_str("applied"),
             UpdateState::Succeeded => f.write_str("succeeded"),
+            UpdateState::DownloadFailed => f.write_str("download-failed"),
             UpdateState::Failed(code) => write!(f, "failed: {code}"),
         }
     }
@@ -53,6 +56,7 @@ impl FromStr for UpdateState {
             "applying" => UpdateState::Applying,
             "applied" => UpdateState::Applied,
             "succeeded" => UpdateState::Succeeded,
+            "download-failed" => UpdateState::DownloadFailed,
             other => UpdateState::Failed(
                 other
                     .strip_prefix("failed: ")
@@ -235,6 +239,7 @@ mod tests {
             UpdateState::Applying,
             UpdateState::Applied,
             UpdateState::Succeeded,
+            UpdateState::DownloadFailed,
             UpdateState::Failed(22),
         ] {
             assert_eq!(state.to_string().parse::<UpdateState>(), Ok(state));

@@ -723,18 +723,25 @@ impl Updater {
 
     fn record_failure(&self, e: &Error, patch_type: PatchType) -> Result<(), Error> {
         let status = &self.inner.status;
-        let code = e.code().unwrap_or(match e.kind() {
-            ErrorKind::Network => return Ok(()),
-            _ => 19,
-        });
+        let download = matches!(
+            e,
+            Error::Download(_) | Error::Network { .. } | Error::HttpStatus { .. }
+        );
+        let state = if download {
+            UpdateState::DownloadFailed
+        } else {
+            UpdateState::Failed(e.code().unwrap_or(19))
+        };
         if let Some(mut active) = status.active() {
-            if patch_type == PatchType::Partial {
+            if patch_type == PatchType::Partial && e.kind() != ErrorKind::Network {
                 active.partial_failed = true;
             }
             status.set_active(&active)?;
         }
-        status.set_state(UpdateState::Failed(code))?;
-        let _ = fs::remove_file(status.mar());
+        status.set_state(state)?;
+        if !download {
+            let _ = fs::remove_file(status.mar());
+        }
         Ok(())
     }
 
@@ -775,9 +782,7 @@ impl Updater {
                 }
                 Err(e) => {
                     tracing::warn!(patch = patch.patch_type.as_str(), error = %e, "update attempt failed");
-                    if e.kind() != ErrorKind::Network || e.code().is_some() {
-                        self.record_failure(&e, patch.patch_type)?;
-                    }
+                    self.record_failure(&e, patch.patch_type)?;
                     self.report(offer, patch.patch_type, "failed", e.code());
                     last = Some(e);
                 }

@@ -213,7 +213,7 @@ fn update(args: &UpdateArgs) -> ExitCode {
             if args.json {
                 println!(
                     "{}",
-                    json!({"result": result, "status": state, "patch_type": patch, "version": offer.map(|o| &o.app_version)})
+                    json!({"result": result, "status": state, "patch_type": patch, "version": offer.map(|o| &o.app_version), "mirror_failures": updater.last_mirror_failures()})
                 );
             } else {
                 println!("{result}");
@@ -224,7 +224,7 @@ fn update(args: &UpdateArgs) -> ExitCode {
             if args.json {
                 println!(
                     "{}",
-                    json!({"result": "error", "status": state, "error": e.to_string(), "code": e.code(), "kind": format!("{:?}", e.kind())})
+                    json!({"result": "error", "status": state, "error": e.to_string(), "code": e.code(), "kind": format!("{:?}", e.kind()), "mirror_failures": updater.last_mirror_failures()})
                 );
             }
             eprintln!("kiln-client: {e}");

@@ -1,0 +1,63 @@
+//! Resume: a download cut at 50 % is continued with `Range` by the next attempt, and the
+//! result's SHA-512 matches the signed one.
+
+use crate::util::*;
+
+#[test]
+fn a_download_cut_at_half_resumes_with_range_and_the_hash_matches() {
+    let server = TestServer::start();
+    let config = config(vec![server.url("/update.xml")]);
+    let (dir, before) = install(&BuildSpec::new("120.0", "20231113000000"), &config);
+    let new_tree = build_tree(&BuildSpec::new("121.0", "20231211000000"), Some(&config));
+    let mar = complete(&new_tree, &MarSpec::new("121.0"));
+    let half = mar.len() / 2;
+    server.route(
+        "/update.xml",
+        Reply::signed(
+            update_xml(
+                "121.0",
+                "20231211000000",
+                "",
+                &[patch_xml("complete", &server.url("/c.mar"), &mar)],
+            ),
+            &keys().response,
+            now_secs() + 600,
+        ),
+    );
+    server.route(
+        "/c.mar",
+        Reply::Cut {
+            body: mar.clone(),
+            at: half,
+        },
+    );
+    let install = path_str(dir.path());
+    let out = kiln_client(&["update", "--install", install, "--no-stage", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(status_of(dir.path()), "download-failed");
+    let part = dir.path().join("updates/downloading/update.mar");
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), half as u64);
+    assert_tree(dir.path(), &before);
+
+    server.route("/c.mar", Reply::ok(mar.clone()));
+    let out = kiln_client(&["update", "--install", install, "--no-stage", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let requests = server.requests("/c.mar");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].headers.get("range"), None);
+    assert_eq!(
+        requests[1].headers.get("range").map(String::as_str),
+        Some(&*format!("bytes={half}-"))
+    );
+    let got = std::fs::read(dir.path().join("updates/0/update.mar")).unwrap();
+    assert_eq!(sha512_hex(&got), sha512_hex(&mar));
+    assert_eq!(status_of(dir.path()), "pending");
+    // And it applies at the next start.
+    let out = kiln_client(&["start", "--install", install]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Firefox 121.0"),
+        "{out:?}"
+    );
+    assert_eq!(status_of(dir.path()), "succeeded");
+    assert_tree(dir.path(), &new_tree);
+}
