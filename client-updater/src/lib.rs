@@ -24,7 +24,8 @@
 //! use client_updater::Updater;
 //! # fn main() -> Result<(), client_updater::Error> {
 //! let updater = Updater::from_install_config(std::path::Path::new("/opt/firefox"))?.build()?;
-//! updater.finish_pending()?; // at launch
+//! client_updater::recover_install(std::path::Path::new("/opt/firefox"))?; // first, at launch
+//! updater.finish_pending()?;
 //! if let Some(offer) = updater.check(false)? {
 //!     let downloaded = updater.download(&offer, &|done, total| eprintln!("{done}/{total}"))?;
 //!     let verified = updater.verify(&downloaded)?;
@@ -62,7 +63,8 @@ pub use offer::{PatchType, UpdateOffer, UpdatePatch};
 pub use signature::ResponseKey;
 pub use status::{ActiveUpdate, StatusFiles, UpdateState};
 pub use updater::{
-    Outcome, StartOutcome, Updater, UpdaterBuilder, VerifiedUpdate, DEFAULT_INTERVAL,
+    recover_install, Outcome, StartOutcome, Updater, UpdaterBuilder, VerifiedUpdate,
+    DEFAULT_INTERVAL,
 };
 pub use url::UrlTemplate;
 

@@ -829,8 +829,7 @@ impl Updater {
     pub fn finish_pending(&self) -> Result<StartOutcome, Error> {
         let install = &self.inner.install;
         let status = &self.inner.status;
-        swap::recover(install)?;
-        mar::update::recover(install)?;
+        recover_install(install)?;
         let Some(state) = status.state() else {
             return Ok(StartOutcome::Nothing);
         };
@@ -910,6 +909,15 @@ impl Updater {
             },
         );
     }
+}
+
+/// Finishes or undoes an interrupted swap or apply, so the install is exactly old or exactly
+/// new. Needs no configuration (an interrupted swap may have moved `kiln-update.toml` aside), so
+/// a host runs it first at launch; [`Updater::finish_pending`] runs it too.
+pub fn recover_install(install: &Path) -> Result<(), Error> {
+    swap::recover(install)?;
+    mar::update::recover(install)?;
+    Ok(())
 }
 
 fn outcome_name(outcome: &Outcome) -> String {

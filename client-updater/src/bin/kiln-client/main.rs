@@ -116,6 +116,8 @@ struct WatchArgs {
 }
 
 fn builder(common: &Common) -> Result<UpdaterBuilder, Error> {
+    // An interrupted swap may have moved the configuration aside: recover before reading it.
+    client_updater::recover_install(&common.install)?;
     let mut b = Updater::from_install_config(&common.install)?;
     if !common.urls.is_empty() {
         b = b.urls(common.urls.clone());
