@@ -55,8 +55,13 @@ pub struct Background {
     commands: Sender<Command>,
     events: Receiver<Event>,
     thread: Option<JoinHandle<()>>,
+    done: Receiver<()>,
     updater: Updater,
 }
+
+/// How long [`Background::shutdown`] waits for the thread before leaving it to finish alone (a
+/// read blocked on a stalled connection ends at the download deadline at the latest).
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,7 +109,11 @@ impl Background {
         self.updater.cancel_flag().store(true, Ordering::SeqCst);
         let _ = self.commands.send(Command::Shutdown);
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            // Join if it ends in time; otherwise let it finish on its own (it does nothing more
+            // than end its current read), so the host is never blocked.
+            if self.done.recv_timeout(SHUTDOWN_WAIT).is_ok() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -132,16 +141,21 @@ impl Updater {
     pub fn start_background(&self, default_prompt_wait: Duration) -> Background {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
         self.cancel_flag().store(false, Ordering::SeqCst);
         let updater = self.clone();
         let thread = std::thread::Builder::new()
             .name("kiln-updater".to_owned())
-            .spawn(move || run(updater, command_rx, event_tx, default_prompt_wait))
+            .spawn(move || {
+                run(updater, command_rx, event_tx, default_prompt_wait);
+                let _ = done_tx.send(());
+            })
             .expect("spawning the updater thread");
         Background {
             commands,
             events,
             thread: Some(thread),
+            done,
             updater: self.clone(),
         }
     }

@@ -33,6 +33,20 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Or in the background, as README's "Embed the updater" shows:
+//!
+//! ```no_run
+//! use client_updater::{background::DEFAULT_PROMPT_WAIT, recover_install, Background, Updater};
+//!
+//! /// Run at launch, before the application proper; keep the handle for the app's lifetime.
+//! fn start_updater(install: &std::path::Path) -> Result<Background, client_updater::Error> {
+//!     recover_install(install)?; // an interrupted update ends exactly old or exactly new
+//!     let updater = Updater::from_install_config(install)?.build()?; // reads kiln-update.toml
+//!     updater.finish_pending()?; // swaps in a staged update, or applies a pending one
+//!     Ok(updater.start_background(DEFAULT_PROMPT_WAIT)) // checks every 12 h (+ jitter)
+//! }
+//! ```
 #![deny(missing_docs)]
 
 pub mod background;
