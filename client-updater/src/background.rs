@@ -181,9 +181,10 @@ fn run(
         if force || now >= next_check {
             next_check = now + interval + jitter(max_jitter);
             if let Some(staged) = attempt(&updater, force, &events) {
+                let downloaded_at = updater.downloaded_at().unwrap_or_else(|| clock.now());
                 prompt = Some((
                     staged.clone(),
-                    prompt_due(&staged, clock.now(), default_wait),
+                    prompt_due(&staged, downloaded_at, default_wait),
                 ));
             }
         }

@@ -528,6 +528,31 @@ impl Updater {
         Err(last.unwrap_or(Error::Unsupported))
     }
 
+    /// The outcome of an earlier run when this offer is already staged or pending (Firefox's
+    /// `_selectPatch`: nothing to do), so it is not downloaded again.
+    fn already_ready(&self, offer: &UpdateOffer) -> Option<Outcome> {
+        let status = &self.inner.status;
+        let active = status.active()?;
+        if active.app_version != offer.app_version || active.build_id != offer.build_id {
+            return None;
+        }
+        match status.state()? {
+            UpdateState::Applied if self.inner.install.join(swap::STAGED_DIR).is_dir() => {
+                Some(Outcome::Staged(offer.clone(), active.patch_type))
+            }
+            UpdateState::Pending if status.mar().is_file() => {
+                Some(Outcome::Pending(offer.clone(), active.patch_type))
+            }
+            _ => None,
+        }
+    }
+
+    /// When the update in `active-update.json` finished downloading.
+    pub fn downloaded_at(&self) -> Option<std::time::SystemTime> {
+        let secs = self.inner.status.active()?.downloaded_at?;
+        Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
     fn partial_failed_before(&self, offer: &UpdateOffer) -> bool {
         self.inner.status.active().is_some_and(|a| {
             a.partial_failed && a.app_version == offer.app_version && a.build_id == offer.build_id
@@ -764,6 +789,9 @@ impl Updater {
     ) -> Result<Outcome, Error> {
         if offer.unsupported {
             return Ok(Outcome::Unsupported(offer.clone()));
+        }
+        if let Some(ready) = self.already_ready(offer) {
+            return Ok(ready);
         }
         let mut last = None;
         let skip_partial = self.partial_failed_before(offer);

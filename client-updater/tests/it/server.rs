@@ -254,6 +254,17 @@ fn a_known_build_gets_the_partial_staged_then_swapped_in_at_start() {
         (Some("applied"), Some("partial"))
     );
     assert_eq!(status_of(dir.path()), "applied");
+    // A second run finds it ready: nothing is downloaded again.
+    let (code, json) = run_json(&["update", "--install", install, "--stage", "--json"]);
+    assert_eq!(
+        (code, json["result"].as_str()),
+        (0, Some("applied")),
+        "{json}"
+    );
+    assert_eq!(
+        w.files.requests("/firefox-120.0-121.0.partial.mar").len(),
+        1
+    );
     // The running install is unchanged until restart; the staged copy is the new build.
     let staged = dir.path().join("updated");
     assert_eq!(snapshot(&staged), w.trees[2]);
