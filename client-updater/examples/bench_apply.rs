@@ -295,7 +295,25 @@ fn main() {
             &w.join("cp-all").display().to_string(),
         ],
     );
+    // The applier fsyncs what it writes (crash safety); so does this baseline.
+    let (cp_sync, _) = {
+        let dst = w.join("cp-sync");
+        std::fs::create_dir_all(dst.join("lib")).unwrap();
+        let files: Vec<String> = changed
+            .iter()
+            .filter(|c| c.starts_with("lib/"))
+            .map(|c| w.join("new").join(c).display().to_string())
+            .collect();
+        let script = format!(
+            "cp -r {} {} && sync -f {}",
+            files.join(" "),
+            dst.join("lib").display(),
+            dst.join("lib").display()
+        );
+        timed(Path::new("/bin/sh"), &["-c", &script])
+    };
     println!("| cp -r of the changed files | {cp_changed:.2} | {cp_changed_rss:.1} |");
+    println!("| cp -r of the changed files, then sync | {cp_sync:.2} | |");
     println!("| cp -r of the whole install | {cp_all:.2} | {cp_all_rss:.1} |");
 
     for kind in ["partial", "complete"] {
