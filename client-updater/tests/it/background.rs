@@ -177,3 +177,36 @@ fn shutdown_is_prompt_during_a_slow_download() {
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert_eq!(status_of(s.dir.path()), "download-failed");
 }
+
+#[test]
+fn kiln_client_watch_prints_the_events_and_status_reports_them() {
+    let s = setup(" promptWaitTime=\"0\"");
+    let install = path_str(s.dir.path());
+    let out = kiln_client(&["watch", "--install", install, "--for-secs", "4"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"available"), "{names:?}");
+    assert!(names.contains(&"progress"), "{names:?}");
+    let downloaded = names
+        .iter()
+        .position(|n| *n == "downloaded")
+        .expect("downloaded");
+    assert_eq!(
+        names.get(downloaded + 1),
+        Some(&"ready-to-restart"),
+        "{names:?}"
+    );
+    let status = kiln_client(&["status", "--install", install, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["status"], "applied");
+    assert_eq!(json["version"], "121.0");
+    assert_eq!(json["active"]["from_version"], "120.0");
+    assert_eq!(json["active"]["patch_type"], "complete");
+}
