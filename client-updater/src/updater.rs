@@ -611,7 +611,7 @@ impl Updater {
     }
 
     /// Verifies a downloaded archive: signatures (threshold of pinned keys, else 19), channel
-    /// (22), version (23), and that it is for this install's product and locale (22).
+    /// (22), version (23), and that it is for this install's product, locale and build target (22).
     pub fn verify(&self, downloaded: &Downloaded) -> Result<VerifiedUpdate, Error> {
         let mar = self.verify_file(&downloaded.path)?;
         kill_point();
@@ -659,7 +659,7 @@ impl Updater {
                 .into());
             }
         }
-        // Bind the archive to this install beyond the PIB: same product name and locale.
+        // Bind the archive to this install beyond the PIB: same product name, locale and build target.
         let small_entry = |mar: &mut Mar<BufReader<fs::File>>, name: &str| -> Option<String> {
             let entry = mar.entry(name)?.clone();
             let mut out = Vec::new();
@@ -680,6 +680,23 @@ impl Updater {
                     theirs.trim(),
                     ours.trim()
                 )));
+            }
+        }
+        // The platform: the build target the release pipeline wrote into the archive's
+        // `kiln-update.toml` must be this install's (a partial that leaves the file alone keeps it).
+        if let (Some(theirs), Ok(ours)) = (
+            small_entry(mar, crate::config::CONFIG_FILE),
+            UpdateConfig::load(install),
+        ) {
+            let theirs = UpdateConfig::from_toml(&theirs).map_err(|e| {
+                Error::WrongInstall(format!("the archive's {}: {e}", crate::config::CONFIG_FILE))
+            })?;
+            if let (Some(a), Some(b)) = (&theirs.build_target, &ours.build_target) {
+                if a != b {
+                    return Err(Error::WrongInstall(format!(
+                        "build target {a:?}, this install is {b:?}"
+                    )));
+                }
             }
         }
         if let (Some(theirs), Ok(ours)) = (

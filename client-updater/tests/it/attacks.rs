@@ -445,7 +445,7 @@ fn malicious_mirrors_garbage_500_and_stale_then_the_good_mirror_succeeds() {
 }
 
 #[test]
-fn mix_and_match_complete_of_another_channel_or_locale_is_refused() {
+fn mix_and_match_complete_of_another_channel_locale_or_platform_is_refused() {
     // Validly signed by the pinned key, served under the right URL with its right hash.
     let s = Scenario::new(|_, _| {});
     let beta = complete(
@@ -470,6 +470,23 @@ fn mix_and_match_complete_of_another_channel_or_locale_is_refused() {
     assert_eq!((code, json["code"].as_u64()), (1, Some(22)), "{json}");
     assert!(error_of(&json).contains("locale \"fr\""), "{json}");
     assert_eq!(status_of(s.install()), "failed: 22");
+    s.assert_untouched();
+
+    // Another platform: its build carries another build target in kiln-update.toml.
+    let s = Scenario::new(|_, _| {});
+    let mut windows = s.config.clone();
+    windows.build_target = Some("WINNT_x86_64-msvc-x64".to_owned());
+    let other_platform = complete(
+        &build_tree(&BuildSpec::new(NEW.0, NEW.1), Some(&windows)),
+        &MarSpec::new(NEW.0),
+    );
+    s.offer_complete(other_platform.clone(), &other_platform);
+    let (code, json) = s.update(&[]);
+    assert_eq!((code, json["code"].as_u64()), (1, Some(22)), "{json}");
+    assert!(
+        error_of(&json).contains("build target \"WINNT_x86_64-msvc-x64\""),
+        "{json}"
+    );
     s.assert_untouched();
 }
 
