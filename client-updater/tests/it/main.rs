@@ -7,7 +7,7 @@ mod attacks;
 mod background;
 /// SIGKILL at every crash point of `kiln-client`; the install is always exactly old or new.
 mod crash;
-/// Resuming a cut download with `Range`.
+/// Resuming a cut download with `Range`; the exit codes for network and usage errors.
 mod resume;
 /// Against the real `updater-server`: partial/complete selection, staging, fallback, refusals.
 mod server;

@@ -61,3 +61,41 @@ fn a_download_cut_at_half_resumes_with_range_and_the_hash_matches() {
     assert_eq!(status_of(dir.path()), "succeeded");
     assert_tree(dir.path(), &new_tree);
 }
+
+#[test]
+fn exit_codes_network_failure_is_3_and_usage_or_configuration_is_2() {
+    // Every URL unreachable (a closed port): 3, nothing touched.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let config = config(vec![
+        format!("http://{closed}/a/update.xml"),
+        format!("http://{closed}/b/update.xml"),
+    ]);
+    let (dir, before) = install(&BuildSpec::new("120.0", "20231113000000"), &config);
+    let install = path_str(dir.path());
+    let out = kiln_client(&["update", "--install", install, "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["mirror_failures"].as_array().unwrap().len(),
+        2,
+        "{json}"
+    );
+    assert_tree(dir.path(), &before);
+    // Usage and configuration errors: 2.
+    assert_eq!(kiln_client(&["update"]).status.code(), Some(2));
+    let empty = tempfile::tempdir().unwrap();
+    let out = kiln_client(&["check", "--install", path_str(empty.path())]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::fs::write(
+        dir.path().join("kiln-update.toml"),
+        "urls = [\"ftp://x\"]\nresponse_keys = []\nmar_keys = []\n",
+    )
+    .unwrap();
+    assert_eq!(
+        kiln_client(&["check", "--install", install]).status.code(),
+        Some(2)
+    );
+}
