@@ -1,5 +1,5 @@
 //! Resume: a download cut at 50 % is continued with `Range` by the next attempt, and the
-//! result's SHA-512 matches the signed one.
+//! result's SHA-512 matches the signed one. Also the exit codes of network and usage failures.
 
 use crate::util::*;
 
