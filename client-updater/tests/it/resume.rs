@@ -6,7 +6,9 @@ use crate::util::*;
 #[test]
 fn a_download_cut_at_half_resumes_with_range_and_the_hash_matches() {
     let server = TestServer::start();
-    let config = config(vec![server.url("/update.xml")]);
+    let mut config = config(vec![server.url("/update.xml")]);
+    config.report_url = Some(server.url("/report"));
+    server.route("/report", Reply::status(204));
     let (dir, before) = install(&BuildSpec::new("120.0", "20231113000000"), &config);
     let new_tree = build_tree(&BuildSpec::new("121.0", "20231211000000"), Some(&config));
     let mar = complete(&new_tree, &MarSpec::new("121.0"));
@@ -60,6 +62,23 @@ fn a_download_cut_at_half_resumes_with_range_and_the_hash_matches() {
     );
     assert_eq!(status_of(dir.path()), "succeeded");
     assert_tree(dir.path(), &new_tree);
+    // Each attempt was reported: the cut download, the pending update, the success at start.
+    let results: Vec<String> = server
+        .requests("/report")
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            format!(
+                "{} {}",
+                v["result"].as_str().unwrap(),
+                v["patch_type"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        ["failed complete", "pending complete", "succeeded complete"]
+    );
 }
 
 #[test]
