@@ -79,7 +79,8 @@ struct CheckArgs {
 struct UpdateArgs {
     #[command(flatten)]
     common: Common,
-    /// Stage into a copy (status `applied`) instead of leaving it `pending`.
+    /// Stage into a copy (status `applied`) instead of leaving it `pending` (the default unless
+    /// `staging = true` in kiln-update.toml).
     #[arg(long, conflicts_with = "no_stage")]
     stage: bool,
     /// Leave it `pending` (applied in place at the next start).
@@ -193,11 +194,12 @@ fn update(args: &UpdateArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail(&e, args.json),
     };
-    if args.stage {
-        b = b.staging(true);
-    } else if args.no_stage {
-        b = b.staging(false);
-    }
+    // `--stage` stages, `--no-stage` leaves it pending; without either, `staging` of
+    // kiln-update.toml decides, and pending is the default.
+    let configured = client_updater::UpdateConfig::load(&args.common.install)
+        .ok()
+        .and_then(|c| c.staging);
+    b = b.staging(args.stage || (!args.no_stage && configured.unwrap_or(false)));
     let updater = match b.build() {
         Ok(u) => u,
         Err(e) => return fail(&e, args.json),
