@@ -521,11 +521,25 @@ impl Updater {
                 Ok(d) => return Ok(d),
                 Err(e) => {
                     tracing::warn!(url = patch.url, error = %e, "download failed");
+                    if self.resumable(&e) {
+                        return Err(e); // resumed next time rather than switching patch
+                    }
                     last = Some(e);
                 }
             }
         }
         Err(last.unwrap_or(Error::Unsupported))
+    }
+
+    /// A download cut short (deadline, rate, connection) with bytes kept: the next attempt
+    /// resumes this patch with `Range` (Firefox resumes a `downloading` patch too).
+    fn resumable(&self, e: &Error) -> bool {
+        use crate::download::DownloadError as D;
+        matches!(
+            e,
+            Error::Download(D::Deadline { .. } | D::TooSlow { .. } | D::Network { .. })
+        ) && fs::metadata(self.inner.status.downloading().join("update.mar"))
+            .is_ok_and(|m| m.len() > 0)
     }
 
     /// The outcome of an earlier run when this offer is already staged or pending (Firefox's
@@ -829,6 +843,9 @@ impl Updater {
                     tracing::warn!(patch = patch.patch_type.as_str(), error = %e, "update attempt failed");
                     self.record_failure(&e, patch.patch_type)?;
                     self.report(offer, patch.patch_type, "failed", e.code());
+                    if self.resumable(&e) {
+                        return Err(e); // resumed next time rather than switching patch
+                    }
                     last = Some(e);
                 }
             }

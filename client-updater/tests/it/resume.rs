@@ -118,3 +118,57 @@ fn exit_codes_network_failure_is_3_and_usage_or_configuration_is_2() {
         Some(2)
     );
 }
+
+#[test]
+fn a_cut_partial_is_resumed_not_swapped_for_the_complete() {
+    let server = TestServer::start();
+    let config = config(vec![server.url("/update.xml")]);
+    let old = build_tree(&BuildSpec::new("120.0", "20231113000000"), Some(&config));
+    let (dir, _) = install(&BuildSpec::new("120.0", "20231113000000"), &config);
+    let new_tree = build_tree(&BuildSpec::new("121.0", "20231211000000"), Some(&config));
+    let complete_mar = complete(&new_tree, &MarSpec::new("121.0"));
+    let partial_mar = partial(&old, &new_tree, &MarSpec::new("121.0"));
+    let half = partial_mar.len() / 2;
+    let xml = update_xml(
+        "121.0",
+        "20231211000000",
+        "",
+        &[
+            patch_xml("complete", &server.url("/c.mar"), &complete_mar),
+            patch_xml("partial", &server.url("/p.mar"), &partial_mar),
+        ],
+    );
+    server.route(
+        "/update.xml",
+        Reply::signed(xml, &keys().response, now_secs() + 600),
+    );
+    server.route("/c.mar", Reply::ok(complete_mar));
+    server.route(
+        "/p.mar",
+        Reply::Cut {
+            body: partial_mar.clone(),
+            at: half,
+        },
+    );
+    let install = path_str(dir.path());
+    let out = kiln_client(&["update", "--install", install, "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(
+        server.requests("/c.mar").is_empty(),
+        "the complete was not fetched"
+    );
+    server.route("/p.mar", Reply::ok(partial_mar.clone()));
+    let out = kiln_client(&["update", "--install", install, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (out.status.code(), json["patch_type"].as_str()),
+        (Some(0), Some("partial")),
+        "{json}"
+    );
+    let last = server.requests("/p.mar").pop().unwrap();
+    assert_eq!(
+        last.headers.get("range").map(String::as_str),
+        Some(&*format!("bytes={half}-"))
+    );
+    assert!(server.requests("/c.mar").is_empty());
+}
