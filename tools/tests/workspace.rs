@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The crates of this workspace, by package name.
-const WORKSPACE_CRATES: [&str; 6] = [
+const WORKSPACE_CRATES: [&str; 7] = [
     "mar",
+    "client-updater",
     "l10n-repack",
     "kiln-fixtures",
     "kiln-test-support",
@@ -73,7 +74,7 @@ fn dependencies_flow_one_way() {
         none
     );
     let allowed: BTreeSet<String> = ["mar".to_owned()].into();
-    for package in ["l10n-repack", "kiln-fixtures"] {
+    for package in ["l10n-repack", "kiln-fixtures", "client-updater"] {
         let deps = ours(&normal_dependencies(package, &[]), package);
         assert!(
             deps.is_subset(&allowed),
@@ -127,6 +128,29 @@ fn the_client_facing_mar_build_is_lean() {
             "mar without default features pulls {heavy}"
         );
     }
+}
+
+#[test]
+fn the_client_updater_is_lean() {
+    // The embedded build (no `kiln-client`) and the default build with the binary alike.
+    for extra in [&["--no-default-features"][..], &[]] {
+        let deps = normal_dependencies("client-updater", extra);
+        let heavy: Vec<&String> = deps
+            .iter()
+            .filter(|d| {
+                ["actix", "rusqlite", "sequoia", "rayon", "tokio", "bidiff"]
+                    .iter()
+                    .any(|h| d.starts_with(h))
+            })
+            .collect();
+        assert!(heavy.is_empty(), "client-updater {extra:?} pulls {heavy:?}");
+        assert!(deps.contains("mar") && deps.contains("ureq"), "{deps:?}");
+    }
+    let embedded = normal_dependencies("client-updater", &["--no-default-features"]);
+    assert!(
+        !embedded.contains("clap"),
+        "the library alone needs no CLI crates"
+    );
 }
 
 /// Files git tracks in this workspace (a fresh clone has exactly these), relative to its root.

@@ -2,8 +2,8 @@ use mar::update::generate::{complete_mar, partial_mar, Decision, PartialOptions,
 use mar::update::Manifest;
 
 use crate::trees::{
-    apply_kiln, file, install_copy, materialize, params, snapshot, update_fixture,
-    with_precomplete, Snapshot,
+    apply_kiln, apply_with, ed_key, file, install_copy, materialize, params, snapshot,
+    update_fixture, with_precomplete, Snapshot,
 };
 
 fn lines(manifest: &Manifest) -> Vec<String> {
@@ -308,4 +308,36 @@ fn wrong_channel_in_the_pib_is_22() {
     )
     .unwrap();
     assert_eq!(apply_kiln(install.path(), &out).unwrap_err().code(), 22);
+}
+
+#[test]
+fn stage_exclude_leaves_a_top_level_entry_out_of_the_staged_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = with_precomplete([("a".to_owned(), file(b"new", 0o644))].into());
+    materialize(&dir.path().join("t"), &tree);
+    let out = dir.path().join("c.mar");
+    complete_mar(
+        &Tree::from_dir(&dir.path().join("t")).unwrap(),
+        &params("1.0"),
+        &out,
+    )
+    .unwrap();
+    let install = tempfile::tempdir().unwrap();
+    std::fs::write(install.path().join("a"), b"old").unwrap();
+    std::fs::create_dir_all(install.path().join("updates/0")).unwrap();
+    std::fs::write(install.path().join("updates/0/update.status"), b"applying").unwrap();
+    // The staging directory lives inside the excluded `updates`: no copy into itself.
+    let staged = install.path().join("updates/0/staged");
+    apply_with(
+        install.path(),
+        &out,
+        vec![ed_key().public_key()],
+        &mar::update::apply::ApplyOptions::default()
+            .staged(&staged)
+            .stage_exclude("updates"),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(staged.join("a")).unwrap(), b"new");
+    assert!(!staged.join("updates").exists());
+    assert_eq!(std::fs::read(install.path().join("a")).unwrap(), b"old");
 }

@@ -51,15 +51,35 @@ pub const MANIFEST_ENTRY: &str = "updatev3.manifest";
 pub(crate) use crash_tests::kill_point;
 
 /// A point where the crash-safety tests may kill the applier (no-op outside `cfg(test)`).
-#[cfg(not(test))]
+#[cfg(all(not(test), not(feature = "kill-points")))]
 #[inline(always)]
 pub(crate) fn kill_point() {}
+
+#[cfg(feature = "kill-points")]
+static KILL_POINT_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// With the `kill-points` feature: calls the hook installed by [`set_kill_point_hook`].
+#[cfg(all(not(test), feature = "kill-points"))]
+pub(crate) fn kill_point() {
+    if let Some(hook) = KILL_POINT_HOOK.get() {
+        hook();
+    }
+}
+
+/// Installs `hook`, called at every crash point of [`apply`] and [`recover`] (feature
+/// `kill-points`, for the crash tests of programs that embed the applier). Returns `false` if a
+/// hook was already installed. Under `cfg(test)` mar's own crash tests use their kill points.
+#[cfg(feature = "kill-points")]
+pub fn set_kill_point_hook(hook: fn()) -> bool {
+    KILL_POINT_HOOK.set(hook).is_ok()
+}
 
 /// How [`apply`] runs.
 #[derive(Clone, Debug, Default)]
 pub struct ApplyOptions {
     current_version: Option<String>,
     staged_dir: Option<PathBuf>,
+    stage_exclude: Vec<std::ffi::OsString>,
 }
 
 impl ApplyOptions {
@@ -74,6 +94,13 @@ impl ApplyOptions {
     /// itself is only read.
     pub fn staged(mut self, dir: &Path) -> ApplyOptions {
         self.staged_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Leaves the top-level entry `name` of the install out of the staged copy, e.g. the update
+    /// directory (`updates`) that holds the staging directory itself.
+    pub fn stage_exclude(mut self, name: &str) -> ApplyOptions {
+        self.stage_exclude.push(name.into());
         self
     }
 }
@@ -133,7 +160,7 @@ pub fn apply<R: Read + Seek>(
     })?;
     let target = match &options.staged_dir {
         Some(staged) => {
-            stage_copy(install_dir, staged)?;
+            stage_copy(install_dir, staged, &options.stage_exclude)?;
             staged.clone()
         }
         None => install_dir.to_owned(),
@@ -161,7 +188,11 @@ pub fn apply<R: Read + Seek>(
 }
 
 /// Copies the install into an empty or missing staging directory (journal files excluded).
-fn stage_copy(install: &Path, staged: &Path) -> Result<(), ApplyError> {
+fn stage_copy(
+    install: &Path,
+    staged: &Path,
+    exclude: &[std::ffi::OsString],
+) -> Result<(), ApplyError> {
     if let Ok(mut entries) = fs::read_dir(staged) {
         if entries.next().is_some() {
             return Err(ApplyError::StagingNotEmpty {
@@ -169,10 +200,11 @@ fn stage_copy(install: &Path, staged: &Path) -> Result<(), ApplyError> {
             });
         }
     }
-    copy_tree(install, staged, true)
+    copy_tree(install, staged, Some(exclude))
 }
 
-fn copy_tree(from: &Path, to: &Path, top: bool) -> Result<(), ApplyError> {
+/// Copies `from` to `to`; `top` holds the top-level names to skip (beside the journal files).
+fn copy_tree(from: &Path, to: &Path, top: Option<&[std::ffi::OsString]>) -> Result<(), ApplyError> {
     fs::create_dir_all(to).map_err(ApplyError::write(to))?;
     let mut entries: Vec<fs::DirEntry> = fs::read_dir(from)
         .map_err(ApplyError::read(from))?
@@ -181,13 +213,15 @@ fn copy_tree(from: &Path, to: &Path, top: bool) -> Result<(), ApplyError> {
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name();
-        if top && (name == JOURNAL_NAME || name == COMMITTED_NAME) {
-            continue;
+        if let Some(exclude) = top {
+            if name == JOURNAL_NAME || name == COMMITTED_NAME || exclude.contains(&name) {
+                continue;
+            }
         }
         let (src, dst) = (entry.path(), to.join(&name));
         let meta = fs::symlink_metadata(&src).map_err(ApplyError::read(&src))?;
         if meta.is_dir() {
-            copy_tree(&src, &dst, false)?;
+            copy_tree(&src, &dst, None)?;
         } else if meta.is_file() {
             fs::copy(&src, &dst).map_err(ApplyError::write(&dst))?;
         } else {

@@ -1,0 +1,142 @@
+//! [`Error`]: why a check, download or update did not happen, and which kind of failure it is.
+
+use std::path::PathBuf;
+
+use crate::download::DownloadError;
+use crate::signature::SignatureError;
+use crate::xml::XmlError;
+
+/// The broad kind of a failure, which `kiln-client` maps to its exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The update was refused: signature, channel, version, hash, size, identity (exit 1).
+    Refused,
+    /// The configuration or the install's identity is unusable (exit 2).
+    Config,
+    /// The network failed, after every URL and retry (exit 3).
+    Network,
+    /// Applying failed for another reason (a write error, a changed source file); the install
+    /// is unchanged (exit 1).
+    Failed,
+}
+
+/// Why the updater failed. Whatever the error, the install is exactly as it was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The install's identity could not be read.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    /// Every update URL failed; one reason per URL, in order.
+    #[error("update check failed: {}", .0.join("; "))]
+    CheckFailed(Vec<String>),
+    /// An HTTP request failed at the transport level.
+    #[error("request to {url} failed: {reason}")]
+    Network {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// A server answered with an unexpected status.
+    #[error("{url} answered HTTP {status}")]
+    HttpStatus {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// A response body exceeded [`crate::Limits::max_response_bytes`].
+    #[error("response from {url} exceeds {limit} bytes")]
+    ResponseTooLarge {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// The response's `Content-Signature` is missing, invalid, from an unknown key or expired.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// The update XML is malformed or breaks a rule.
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+    /// A download failed (size, hash, deadline, rate, network).
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+    /// The offer says the system is no longer supported; nothing can be downloaded.
+    #[error("the update server says this system is no longer supported")]
+    Unsupported,
+    /// The archive is not a readable MAR.
+    #[error("update archive {}: {source}", path.display())]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: mar::Error,
+    },
+    /// The archive was refused or failed to apply; [`Error::code`] is Firefox's code.
+    #[error(transparent)]
+    Apply(#[from] mar::update::apply::ApplyError),
+    /// The archive's contents are for another install (locale) than this one (22).
+    #[error("archive is for another install: {0}")]
+    WrongInstall(String),
+    /// Swapping the staged update in failed (7); the install was rolled back.
+    #[error("swapping the staged update in: {0}")]
+    Swap(String),
+    /// A file of the updater's own state could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Firefox's update error code (`updatererrors.h`) for a refused or failed apply, if any.
+    pub fn code(&self) -> Option<u8> {
+        match self {
+            Error::Apply(e) => Some(e.code()),
+            Error::WrongInstall(_) => Some(22),
+            Error::Swap(_) => Some(7),
+            Error::Archive { .. } => Some(19),
+            _ => None,
+        }
+    }
+
+    /// The broad kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) | Error::Identity(_) => ErrorKind::Config,
+            Error::CheckFailed(reasons) => {
+                if reasons.iter().all(|r| r.starts_with("network:")) {
+                    ErrorKind::Network
+                } else {
+                    ErrorKind::Refused
+                }
+            }
+            Error::Network { .. } | Error::HttpStatus { .. } => ErrorKind::Network,
+            Error::Download(e) if e.is_network() => ErrorKind::Network,
+            Error::Apply(e) if matches!(e.code(), 19 | 21 | 22 | 23) => ErrorKind::Refused,
+            Error::Apply(_) | Error::Swap(_) | Error::Io { .. } => ErrorKind::Failed,
+            Error::ResponseTooLarge { .. }
+            | Error::Signature(_)
+            | Error::Xml(_)
+            | Error::Download(_)
+            | Error::Unsupported
+            | Error::Archive { .. }
+            | Error::WrongInstall(_) => ErrorKind::Refused,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
