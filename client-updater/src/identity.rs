@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mar::update::apply::ini_value;
 use serde::Serialize;
 
 /// Why the install's identity could not be read.
@@ -60,24 +61,6 @@ pub struct Identity {
     pub distribution: String,
     /// `%DISTRIBUTION_VERSION%`: `[Global] version`, else `default`.
     pub distribution_version: String,
-}
-
-/// Reads `key` in `[section]` of INI text (first match, trimmed).
-pub(crate) fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
-    let mut in_section = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_section = name.trim() == section;
-        } else if in_section {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim() == key {
-                    return Some(v.trim().to_owned());
-                }
-            }
-        }
-    }
-    None
 }
 
 fn read(path: PathBuf) -> Result<String, IdentityError> {

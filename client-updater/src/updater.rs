@@ -19,7 +19,7 @@ use crate::config::UpdateConfig;
 use crate::crash::kill_point;
 use crate::download::{self, Downloaded};
 use crate::error::{Error, ErrorKind};
-use crate::identity::{ini_value, Identity};
+use crate::identity::Identity;
 use crate::limits::Limits;
 use crate::offer::{self, PatchType, UpdateOffer, UpdatePatch};
 use crate::report::{self, Report};
@@ -28,6 +28,7 @@ use crate::status::{ActiveUpdate, StatusFiles, UpdateState};
 use crate::swap;
 use crate::url::UrlTemplate;
 use crate::xml;
+use mar::update::apply::ini_value;
 
 /// The default check interval (Firefox's `app.update.interval`): 12 hours.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(43_200);

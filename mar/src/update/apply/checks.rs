@@ -8,8 +8,10 @@ use crate::product_info::ProductInfo;
 use crate::update::apply::ApplyError;
 use crate::update::version::compare_versions;
 
-/// Reads `key` from `[section]` of an INI file's text (first match; whitespace trimmed).
-pub(crate) fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
+/// Reads `key` from `[section]` of an INI file's text (first match; whitespace trimmed), the way
+/// Mozilla's updater reads `application.ini` and `update-settings.ini`. Hand-rolled: those files
+/// are a few flat `key=value` lines, and the updater itself does no more than this.
+pub fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
     let mut in_section = false;
     for line in text.lines() {
         let line = line.trim();
