@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::dice::{Dice, RandomDice};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Route};
+use crate::reports::ReportSink;
 use crate::signing::ResponseSigner;
 use crate::snapshot::SnapshotCell;
 use crate::store::{Store, Tx};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub dice: Box<dyn Dice>,
     /// Request counters.
     pub metrics: Metrics,
+    /// The update-report queue and its rate limiter.
+    pub reports: ReportSink,
 }
 
 impl AppState {
@@ -60,10 +63,11 @@ impl AppState {
         Ok(AppState {
             store,
             snapshot,
-            config,
             signer,
             dice,
             metrics: Metrics::default(),
+            reports: ReportSink::new(&config.reports),
+            config,
         })
     }
 
@@ -159,6 +163,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
     .workers(workers)
     .listen(listener)?
     .run();
+    crate::reports::spawn_writer(&state);
     let interval = Duration::from_millis(state.config.scheduler_interval_ms.max(10));
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(interval);

@@ -74,6 +74,7 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
             let entry = MemoEntry {
                 rule: outcome.rule,
                 body: Bytes::from(outcome.body.into_owned()),
+                served: outcome.served.map(Into::into),
             };
             if !rolled {
                 snapshot.memo().put(key, entry.clone());
@@ -81,6 +82,9 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
             entry
         }
     };
+    if let (Some((rule, _)), Some(release)) = (entry.rule, &entry.served) {
+        snapshot.offers().count(release, rule);
+    }
     let mut resp = HttpResponse::Ok();
     resp.insert_header((
         header::CONTENT_TYPE,
@@ -178,7 +182,17 @@ async fn lbheartbeat() -> HttpResponse {
 
 /// `/metrics` in Prometheus text format.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let body = state.metrics.render(&state.snapshot.load());
+    let mut body = state.metrics.render(&state.snapshot.load());
+    let reports = blocking(&state, |s| s.store.read(|tx| tx.report_totals()))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read report totals");
+            Vec::new()
+        });
+    body.push_str(&crate::reports::rollout::prometheus(
+        &state.snapshot.offers().all(),
+        &reports,
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

@@ -20,11 +20,14 @@ pub struct Outcome {
     pub rule: Option<(i64, i64)>,
     /// The XML document.
     pub body: Cow<'static, str>,
+    /// The release offered, when the document offers one.
+    pub served: Option<String>,
 }
 
 impl Outcome {
     fn empty(rule: Option<(i64, i64)>) -> Self {
         Outcome {
+            served: None,
             rule,
             body: Cow::Borrowed(xml::EMPTY),
         }
@@ -184,6 +187,7 @@ pub fn evaluate(
     };
     let Blob::Super(superblob) = &release.blob else {
         return Ok(Outcome {
+            served: Some(release.name.clone()),
             rule: choice.rule,
             body: Cow::Owned(xml::render(release, &ctx(q, update_type))?),
         });
@@ -228,6 +232,7 @@ pub fn evaluate(
         })
         .collect();
     Ok(Outcome {
+        served: Some(release.name.clone()),
         rule,
         body: Cow::Owned(xml::render_super(&parts)?),
     })

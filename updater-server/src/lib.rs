@@ -23,6 +23,8 @@
 //! * [`store::Store`] owns all SQLite access; [`app::AppState::write`] runs an admin change in one
 //!   transaction and publishes the new snapshot before the request returns.
 //! * [`admin`] holds the admin operations and handlers; [`auth`] the tokens and permissions.
+//! * [`reports`] takes update reports (queued, stored in batches off the request path), summarises
+//!   rollouts and runs the rules' health guards; [`offers`] counts offers lock-free.
 //! * [`app::start`] serves it all with actix-web; [`app::configure`] is the route table.
 //!
 //! ```
@@ -91,8 +93,8 @@
 //!   Balrog's do. JSON answers are signed like XML ones when a key is configured.
 //! * Not implemented: path-regex allowlist entries; telemetry-uptake conditions on
 //!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
-//!   releases (those are changed directly, with their own permissions); update reports
-//!   (`docs/update-protocol.md` Part A).
+//!   releases (those are changed directly, with their own permissions); `X-Forwarded-For` for the
+//!   report rate limit.
 //!
 //! # Running it
 //!
@@ -119,7 +121,9 @@ pub mod import;
 pub mod matching;
 pub mod memo;
 pub mod metrics;
+pub mod offers;
 pub mod query;
+pub mod reports;
 pub mod rule;
 pub mod signing;
 pub mod snapshot;

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use crate::blob::Release;
 use crate::memo::ResponseMemo;
+use crate::offers::{OfferRegistry, OfferTable};
 use crate::query::UpdateQuery;
 use crate::rule::{CompiledRule, RuleRow};
 
@@ -96,6 +97,7 @@ pub struct Snapshot {
     pins: HashMap<(String, String, String), String>,
     built_at: SystemTime,
     memo: ResponseMemo,
+    offers: OfferTable,
 }
 
 impl Snapshot {
@@ -166,6 +168,7 @@ impl Snapshot {
                 .collect(),
             built_at: SystemTime::now(),
             memo: ResponseMemo::default(),
+            offers: OfferTable::default(),
         }
     }
 
@@ -212,6 +215,19 @@ impl Snapshot {
     pub fn built_at(&self) -> SystemTime {
         self.built_at
     }
+
+    /// The offer counters of this snapshot's rules.
+    pub fn offers(&self) -> &OfferTable {
+        &self.offers
+    }
+
+    /// `(rule_id, release)` for every release a rule maps or falls back to.
+    fn mapped(&self) -> impl Iterator<Item = (i64, &str)> {
+        self.rules.iter().flat_map(|r| {
+            let names = [r.row.mapping.as_deref(), r.row.fallback_mapping.as_deref()];
+            names.into_iter().flatten().map(move |n| (r.rule_id, n))
+        })
+    }
 }
 
 /// The published snapshot; readers clone the `Arc`, writers swap it. Each published snapshot
@@ -220,16 +236,25 @@ impl Snapshot {
 pub struct SnapshotCell {
     current: RwLock<Arc<Snapshot>>,
     memo_capacity: usize,
+    offers: OfferRegistry,
 }
 
 impl SnapshotCell {
     /// Starts with `snapshot`; memos hold at most `memo_capacity` answers (0 disables them).
     pub fn new(mut snapshot: Snapshot, memo_capacity: usize) -> Self {
         snapshot.memo = ResponseMemo::new(memo_capacity);
+        let offers = OfferRegistry::default();
+        snapshot.offers = offers.table(snapshot.mapped());
         SnapshotCell {
             current: RwLock::new(Arc::new(snapshot)),
             memo_capacity,
+            offers,
         }
+    }
+
+    /// The offer counters of every snapshot this cell published.
+    pub fn offers(&self) -> &OfferRegistry {
+        &self.offers
     }
 
     /// The current snapshot.
@@ -243,6 +268,7 @@ impl SnapshotCell {
     /// Publishes `snapshot` to every later reader.
     pub fn store(&self, mut snapshot: Snapshot) {
         snapshot.memo = ResponseMemo::new(self.memo_capacity);
+        snapshot.offers = self.offers.table(snapshot.mapped());
         let new = Arc::new(snapshot);
         match self.current.write() {
             Ok(mut guard) => *guard = new,

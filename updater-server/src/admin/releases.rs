@@ -82,7 +82,9 @@ fn validate(name: &str, blob: &Value, mode: Mode, allowlist: Option<&Allowlist>)
             Some(a) => r.check_urls(a),
             None => Ok(()),
         }),
-        Mode::Direct | Mode::Scheduled => Release::parse(name, 0, blob, allowlist).map(|_| ()),
+        Mode::Direct | Mode::Scheduled | Mode::HealthGuard => {
+            Release::parse(name, 0, blob, allowlist).map(|_| ())
+        }
     };
     checked.map_err(|e| Error::Invalid(format!("invalid blob: {e}")))
 }
