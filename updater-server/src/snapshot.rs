@@ -8,8 +8,10 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
 
 use crate::blob::Release;
 use crate::memo::ResponseMemo;
@@ -230,11 +232,11 @@ impl Snapshot {
     }
 }
 
-/// The published snapshot; readers clone the `Arc`, writers swap it. Each published snapshot
+/// The published snapshot (`arc-swap`): readers load the `Arc` without a lock, writers swap it. Each published snapshot
 /// gets a fresh, empty answer memo of the cell's capacity.
 #[derive(Debug)]
 pub struct SnapshotCell {
-    current: RwLock<Arc<Snapshot>>,
+    current: ArcSwap<Snapshot>,
     memo_capacity: usize,
     offers: OfferRegistry,
 }
@@ -246,7 +248,7 @@ impl SnapshotCell {
         let offers = OfferRegistry::default();
         snapshot.offers = offers.table(snapshot.mapped());
         SnapshotCell {
-            current: RwLock::new(Arc::new(snapshot)),
+            current: ArcSwap::from_pointee(snapshot),
             memo_capacity,
             offers,
         }
@@ -257,22 +259,15 @@ impl SnapshotCell {
         &self.offers
     }
 
-    /// The current snapshot.
+    /// The current snapshot: one atomic load, no lock.
     pub fn load(&self) -> Arc<Snapshot> {
-        match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.current.load_full()
     }
 
     /// Publishes `snapshot` to every later reader.
     pub fn store(&self, mut snapshot: Snapshot) {
         snapshot.memo = ResponseMemo::new(self.memo_capacity);
         snapshot.offers = self.offers.table(snapshot.mapped());
-        let new = Arc::new(snapshot);
-        match self.current.write() {
-            Ok(mut guard) => *guard = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        self.current.store(Arc::new(snapshot));
     }
 }

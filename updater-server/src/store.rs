@@ -1,4 +1,5 @@
-//! All SQLite access: the schema, one connection behind a mutex, transactions, and typed queries.
+//! All SQLite access: the schema, a writer connection behind a mutex and a pool of read-only
+//! connections, transactions, and typed queries.
 //!
 //! The database runs in WAL mode with `synchronous=FULL`, so a write acknowledged to a client has
 //! been committed durably. Every admin write is one `BEGIN IMMEDIATE` transaction; the snapshot for
@@ -7,10 +8,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -292,10 +294,16 @@ fn health_guard_row(row: &Row<'_>) -> rusqlite::Result<HealthGuard> {
     })
 }
 
-/// The database.
+/// Read-only connections next to the writer: in WAL mode they read the last committed state
+/// while the writer writes, so reads never queue behind the write mutex.
+const READERS: usize = 4;
+
+/// The database: one writer connection behind a mutex, and a small pool of read-only ones.
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
 }
 
 /// A transaction on the store; every typed query lives here.
@@ -313,8 +321,19 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            reader.busy_timeout(std::time::Duration::from_secs(5))?;
+            readers.push(Mutex::new(reader));
+        }
         Ok(Store {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: AtomicUsize::new(0),
         })
     }
 
@@ -325,9 +344,27 @@ impl Store {
         }
     }
 
-    /// Runs `f` in a read transaction.
+    /// A read-only connection: the first free one, starting from a rotating index, else waits
+    /// for that one.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            match self.readers[(start + i) % n].try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        match self.readers[start].lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Runs `f` in a read transaction on a read-only connection (the last committed state).
     pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
+        let mut conn = self.reader();
         let tx = Tx {
             tx: conn.transaction_with_behavior(TransactionBehavior::Deferred)?,
         };
@@ -1160,5 +1197,47 @@ impl Tx<'_> {
             },
         )
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn reads_do_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("kiln.db")).unwrap());
+        let (started_tx, started) = mpsc::channel();
+        let (release_tx, release) = mpsc::channel::<()>();
+        let writer = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                store.write(None, |tx| {
+                    tx.ensure_user("w")?;
+                    started_tx.send(()).unwrap();
+                    release.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        started.recv().unwrap();
+        // The writer holds the write mutex inside an open transaction. A read must still answer
+        // (with the last committed state) instead of queueing behind it.
+        let (read_tx, read) = mpsc::channel();
+        let reader = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || read_tx.send(store.read(|tx| tx.users())).unwrap())
+        };
+        let users = read
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a read waited for the writer");
+        assert_eq!(users.unwrap(), Vec::<String>::new());
+        release_tx.send(()).unwrap();
+        writer.join().unwrap().unwrap();
+        reader.join().unwrap();
+        assert_eq!(store.read(|tx| tx.users()).unwrap(), vec!["w".to_owned()]);
     }
 }
