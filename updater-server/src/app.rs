@@ -94,6 +94,23 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Internal(e.to_string()))?
 }
 
+/// Runs an admin write off the async workers: one transaction, snapshot published (the shape of
+/// every admin handler's write).
+pub async fn write_tx<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    blocking(state, move |s| s.write(f)).await
+}
+
+/// Runs a read transaction off the async workers (on a read-only connection).
+pub async fn read_tx<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    blocking(state, move |s| s.store.read(f)).await
+}
+
 /// Registers every route: the client endpoint, health and metrics, and the admin API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     client::configure(cfg);

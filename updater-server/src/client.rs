@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::app::{blocking, AppState};
+use crate::app::{blocking, read_tx, AppState};
 use crate::error::{Error, Result};
 use crate::evaluate::{evaluate, evaluate_json, JsonOutcome};
 use crate::memo::{MemoEntry, ResponseMemo};
@@ -183,7 +183,7 @@ async fn lbheartbeat() -> HttpResponse {
 /// `/metrics` in Prometheus text format.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut body = state.metrics.render(&state.snapshot.load());
-    let reports = blocking(&state, |s| s.store.read(|tx| tx.report_totals()))
+    let reports = read_tx(&state, |tx| tx.report_totals())
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read report totals");

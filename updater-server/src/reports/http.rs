@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{guard, rollout, Report};
 use crate::admin::check_version;
-use crate::app::{blocking, AppState};
+use crate::app::{read_tx, write_tx, AppState};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::store::HealthGuard;
@@ -61,13 +61,11 @@ async fn get_rollout(
 ) -> Result<HttpResponse> {
     let release = path.into_inner();
     let name = release.clone();
-    let counts = blocking(&state, move |s| {
-        s.store.read(|tx| {
-            if tx.release(&name)?.is_none() {
-                return Err(Error::NotFound(format!("no release {name}")));
-            }
-            tx.report_counts(&name)
-        })
+    let counts = read_tx(&state, move |tx| {
+        if tx.release(&name)?.is_none() {
+            return Err(Error::NotFound(format!("no release {name}")));
+        }
+        tx.report_counts(&name)
     })
     .await?;
     let offers = state.snapshot.offers().counts(&release);
@@ -102,14 +100,12 @@ async fn get_guard(
 ) -> Result<HttpResponse> {
     let id = rule_id(&path)?;
     let alpha = state.config.reports.alpha;
-    let (g, verdict) = blocking(&state, move |s| {
-        s.store.read(|tx| {
-            let g = tx
-                .health_guard(id)?
-                .ok_or_else(|| Error::NotFound(format!("rule {id} has no health guard")))?;
-            let verdict = guard::verdict(tx, &g, alpha)?;
-            Ok((g, verdict))
-        })
+    let (g, verdict) = read_tx(&state, move |tx| {
+        let g = tx
+            .health_guard(id)?
+            .ok_or_else(|| Error::NotFound(format!("rule {id} has no health guard")))?;
+        let verdict = guard::verdict(tx, &g, alpha)?;
+        Ok((g, verdict))
     })
     .await?;
     let verdict = verdict.map(|v| {
@@ -132,38 +128,36 @@ async fn put_guard(
             "min_reports must be at least 1 and max_failure_rate in [0, 1)".to_owned(),
         ));
     }
-    let stored = blocking(&state, move |s| {
-        s.write(|tx| {
-            let rule = tx
-                .rule(id)?
-                .ok_or_else(|| Error::NotFound(format!("no rule {id}")))?;
-            actor.require("rule", "modify", rule.row.product.as_deref())?;
-            let data_version = match tx.health_guard(id)? {
-                Some(current) => {
-                    check_version(body.data_version, current.data_version)?;
-                    current.data_version + 1
-                }
-                None => 1,
-            };
-            let g = HealthGuard {
-                rule_id: id,
-                min_reports: body.min_reports,
-                max_failure_rate: body.max_failure_rate,
-                baseline_release: body.baseline_release,
-                tripped_ms: None,
-                data_version,
-            };
-            tx.put_health_guard(&g)?;
-            let row = serde_json::to_value(&g).map_err(|e| Error::Internal(e.to_string()))?;
-            tx.add_history(
-                "health_guard",
-                &id.to_string(),
-                &actor.username,
-                Some(data_version),
-                Some(&row),
-            )?;
-            Ok(g)
-        })
+    let stored = write_tx(&state, move |tx| {
+        let rule = tx
+            .rule(id)?
+            .ok_or_else(|| Error::NotFound(format!("no rule {id}")))?;
+        actor.require("rule", "modify", rule.row.product.as_deref())?;
+        let data_version = match tx.health_guard(id)? {
+            Some(current) => {
+                check_version(body.data_version, current.data_version)?;
+                current.data_version + 1
+            }
+            None => 1,
+        };
+        let g = HealthGuard {
+            rule_id: id,
+            min_reports: body.min_reports,
+            max_failure_rate: body.max_failure_rate,
+            baseline_release: body.baseline_release,
+            tripped_ms: None,
+            data_version,
+        };
+        tx.put_health_guard(&g)?;
+        let row = serde_json::to_value(&g).map_err(|e| Error::Internal(e.to_string()))?;
+        tx.add_history(
+            "health_guard",
+            &id.to_string(),
+            &actor.username,
+            Some(data_version),
+            Some(&row),
+        )?;
+        Ok(g)
     })
     .await?;
     Ok(HttpResponse::Ok().json(stored))
@@ -184,17 +178,15 @@ async fn delete_guard(
 ) -> Result<HttpResponse> {
     let id = rule_id(&path)?;
     let sent = q.data_version;
-    blocking(&state, move |s| {
-        s.write(|tx| {
-            let current = tx
-                .health_guard(id)?
-                .ok_or_else(|| Error::NotFound(format!("rule {id} has no health guard")))?;
-            let product = tx.rule(id)?.and_then(|r| r.row.product);
-            actor.require("rule", "modify", product.as_deref())?;
-            check_version(sent, current.data_version)?;
-            tx.delete_health_guard(id)?;
-            tx.add_history("health_guard", &id.to_string(), &actor.username, None, None)
-        })
+    write_tx(&state, move |tx| {
+        let current = tx
+            .health_guard(id)?
+            .ok_or_else(|| Error::NotFound(format!("rule {id} has no health guard")))?;
+        let product = tx.rule(id)?.and_then(|r| r.row.product);
+        actor.require("rule", "modify", product.as_deref())?;
+        check_version(sent, current.data_version)?;
+        tx.delete_health_guard(id)?;
+        tx.add_history("health_guard", &id.to_string(), &actor.username, None, None)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({"deleted": id})))
