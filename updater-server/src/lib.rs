@@ -94,7 +94,8 @@
 //! * Not implemented: path-regex allowlist entries; telemetry-uptake conditions on
 //!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
 //!   releases (those are changed directly, with their own permissions); `X-Forwarded-For` for the
-//!   report rate limit.
+//!   report rate limit; offers per from-version (offers are counted per release and rule, reports
+//!   per rule and per from-version).
 //!
 //! # Running it
 //!

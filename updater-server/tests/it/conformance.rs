@@ -361,7 +361,8 @@ fn balrog_captured_cases() {
 }
 
 /// `util::FX56_EN`, the document many HTTP tests compare with, is Balrog's captured answer for
-/// the same update (56.0 with a partial from 54.0.1) except for the fixture's short hash values.
+/// the same update (56.0 with a partial from 54.0.1) except for the fixture's short hash values;
+/// `util::EMPTY` is Balrog's empty answer.
 #[test]
 fn hand_written_reference_is_balrogs_document() {
     let all = cases();
@@ -384,4 +385,12 @@ fn hand_written_reference_is_balrogs_document() {
         );
     }
     assert_eq!(crate::util::FX56_EN, balrog);
+    // And `util::EMPTY`, the empty answer the HTTP tests expect, is Balrog's.
+    let empty = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "no-update-to-yourself")
+        .unwrap();
+    assert_eq!(crate::util::EMPTY, empty["expected"]["body"]);
 }
