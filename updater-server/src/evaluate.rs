@@ -69,9 +69,16 @@ fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
     }
     if *qv == rv {
         let build_id = app
-            .build_id(&q.build_target, &q.locale)
+            .build_id_text(&q.build_target, &q.locale)
             .map_err(Error::BadData)?;
-        if q.build_id.as_str() >= build_id {
+        if build_id.numeric {
+            // Balrog compares the query's string with the stored number: Python raises (500).
+            return Err(Error::Internal(format!(
+                "release {}: numeric buildID cannot be compared with the query's",
+                release.name
+            )));
+        }
+        if q.build_id.as_str() >= build_id.as_str() {
             return Ok(Serve::No);
         }
     }
