@@ -20,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/__heartbeat__", web::get().to(heartbeat))
         .route("/__lbheartbeat__", web::get().to(lbheartbeat))
         .route("/metrics", web::get().to(metrics))
+        .route("/robots.txt", web::get().to(robots))
         .default_service(web::to(fallback));
 }
 
@@ -173,6 +174,13 @@ async fn heartbeat(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({ "database": "error" }))
         }
     }
+}
+
+/// `/robots.txt`: an update service has nothing for crawlers (Balrog serves one too).
+async fn robots() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("User-agent: *\nDisallow: /\n")
 }
 
 /// `/__lbheartbeat__`: the process is up.

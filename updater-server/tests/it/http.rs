@@ -870,3 +870,15 @@ fn numeric_build_ids_behave_as_in_python() {
     // Same version as h2: Python compares "40" >= 50 and raises.
     assert_eq!(srv.get(&path("31.0", "40", "c2")).status, 500);
 }
+
+#[test]
+fn robots_txt_keeps_crawlers_out() {
+    let srv = Server::start();
+    let resp = srv.get("/robots.txt");
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(resp.body.starts_with("User-agent: *"), "{}", resp.body);
+}
