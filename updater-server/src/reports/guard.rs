@@ -96,9 +96,19 @@ pub fn verdict(tx: &Tx<'_>, guard: &HealthGuard, alpha: f64) -> Result<Option<Ve
 /// Checks every untripped guard and halts the rules whose release fails. Returns how many.
 pub fn check_all(state: &AppState) -> Result<usize> {
     let alpha = state.config.reports.alpha;
-    let guards = state.store.read(|tx| tx.health_guards())?;
+    // Judge on a read connection first: a write (and the snapshot it publishes, which empties the
+    // answer memo) happens only for a guard that is about to halt its rule.
+    let due: Vec<HealthGuard> = state.store.read(|tx| {
+        let mut due = Vec::new();
+        for guard in tx.health_guards()? {
+            if guard.tripped_ms.is_none() && verdict(tx, &guard, alpha)?.is_some_and(|v| v.halt) {
+                due.push(guard);
+            }
+        }
+        Ok(due)
+    })?;
     let mut halted = 0;
-    for guard in guards.into_iter().filter(|g| g.tripped_ms.is_none()) {
+    for guard in due {
         let tripped = state.write(|tx| {
             let Some(current) = tx.health_guard(guard.rule_id)? else {
                 return Ok(false);
