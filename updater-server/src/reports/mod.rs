@@ -240,9 +240,22 @@ fn flush(state: &AppState, batch: &mut Vec<Report>) {
         return;
     }
     let snapshot = state.snapshot.load();
+    // Reports of one rollout repeat the same few targets: attribute each distinct one once.
+    let mut seen: HashMap<[&str; 8], Attribution> = HashMap::new();
     let stored = state.store.write(None, |tx| {
-        for report in batch.iter() {
-            tx.insert_report(report, &attribute(&snapshot, report))?;
+        for r in batch.iter() {
+            let key = [
+                r.product.as_str(),
+                r.channel.as_str(),
+                r.build_target.as_str(),
+                r.locale.as_str(),
+                r.from_version.as_str(),
+                r.from_build_id.as_str(),
+                r.to_version.as_str(),
+                r.to_build_id.as_str(),
+            ];
+            let attributed = seen.entry(key).or_insert_with(|| attribute(&snapshot, r));
+            tx.insert_report(r, attributed)?;
         }
         Ok(batch.len())
     });
