@@ -67,7 +67,7 @@
 //!   an answer from an older state. It roughly doubles throughput on repeated requests.
 //! * **One write path.** Direct API calls, enactment of scheduled changes and the offline import
 //!   run the same operations; only [`admin::Mode`] differs, and only `Direct` is refused where
-//!   signoffs are required.
+//!   signoffs are required (a health guard's halt, like an emergency shutoff, needs none).
 //! * **Durability.** SQLite in WAL mode with `synchronous=FULL`: a write acknowledged with a 2xx
 //!   has been committed to disk (SQLite's guarantee for that setting). The tests show what a
 //!   test can: acknowledged writes survive a SIGKILL, and WAL recovery from a copy of the files
