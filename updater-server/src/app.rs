@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::dice::{Dice, RandomDice};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Route};
+use crate::reports::ReportSink;
 use crate::signing::ResponseSigner;
 use crate::snapshot::SnapshotCell;
 use crate::store::{Store, Tx};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub dice: Box<dyn Dice>,
     /// Request counters.
     pub metrics: Metrics,
+    /// The update-report queue and its rate limiter.
+    pub reports: ReportSink,
 }
 
 impl AppState {
@@ -60,10 +63,11 @@ impl AppState {
         Ok(AppState {
             store,
             snapshot,
-            config,
             signer,
             dice,
             metrics: Metrics::default(),
+            reports: ReportSink::new(&config.reports),
+            config,
         })
     }
 
@@ -88,6 +92,23 @@ pub async fn blocking<T: Send + 'static>(
     web::block(move || f(&state))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Runs an admin write off the async workers: one transaction, snapshot published (the shape of
+/// every admin handler's write).
+pub async fn write_tx<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    blocking(state, move |s| s.write(f)).await
+}
+
+/// Runs a read transaction off the async workers (on a read-only connection).
+pub async fn read_tx<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    blocking(state, move |s| s.store.read(f)).await
 }
 
 /// Registers every route: the client endpoint, health and metrics, and the admin API.
@@ -159,6 +180,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
     .workers(workers)
     .listen(listener)?
     .run();
+    crate::reports::spawn_writer(&state);
     let interval = Duration::from_millis(state.config.scheduler_interval_ms.max(10));
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(interval);

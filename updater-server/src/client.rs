@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::app::{blocking, AppState};
+use crate::app::{blocking, read_tx, AppState};
 use crate::error::{Error, Result};
 use crate::evaluate::{evaluate, evaluate_json, JsonOutcome};
 use crate::memo::{MemoEntry, ResponseMemo};
@@ -20,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/__heartbeat__", web::get().to(heartbeat))
         .route("/__lbheartbeat__", web::get().to(lbheartbeat))
         .route("/metrics", web::get().to(metrics))
+        .route("/robots.txt", web::get().to(robots))
         .default_service(web::to(fallback));
 }
 
@@ -74,6 +75,7 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
             let entry = MemoEntry {
                 rule: outcome.rule,
                 body: Bytes::from(outcome.body.into_owned()),
+                served: outcome.served.map(Into::into),
             };
             if !rolled {
                 snapshot.memo().put(key, entry.clone());
@@ -81,6 +83,9 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
             entry
         }
     };
+    if let (Some((rule, _)), Some(release)) = (entry.rule, &entry.served) {
+        snapshot.offers().count(release, rule);
+    }
     let mut resp = HttpResponse::Ok();
     resp.insert_header((
         header::CONTENT_TYPE,
@@ -171,6 +176,13 @@ async fn heartbeat(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// `/robots.txt`: an update service has nothing for crawlers (Balrog serves one too).
+async fn robots() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("User-agent: *\nDisallow: /\n")
+}
+
 /// `/__lbheartbeat__`: the process is up.
 async fn lbheartbeat() -> HttpResponse {
     HttpResponse::Ok().finish()
@@ -178,7 +190,17 @@ async fn lbheartbeat() -> HttpResponse {
 
 /// `/metrics` in Prometheus text format.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let body = state.metrics.render(&state.snapshot.load());
+    let mut body = state.metrics.render(&state.snapshot.load());
+    let reports = read_tx(&state, |tx| tx.report_totals())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read report totals");
+            Vec::new()
+        });
+    body.push_str(&crate::reports::rollout::prometheus(
+        &state.snapshot.offers().all(),
+        &reports,
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

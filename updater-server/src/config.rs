@@ -55,6 +55,37 @@ impl Default for ClientConfig {
     }
 }
 
+/// The `[reports]` table: the unauthenticated update-report endpoint and the health guards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Largest accepted report body, in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// Reports accepted per client address per minute (more: 429).
+    pub per_minute: u32,
+    /// Reports waiting to be stored; when full, new reports are refused with 503.
+    pub queue: usize,
+    /// Most reports stored in one transaction.
+    pub batch: usize,
+    /// How long the writer waits to fill a batch, in milliseconds.
+    pub flush_ms: u64,
+    /// One-sided significance level of the health guards' tests.
+    pub alpha: f64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            max_body_bytes: 4096,
+            per_minute: 60,
+            queue: 10_000,
+            batch: 500,
+            flush_ms: 200,
+            alpha: 0.01,
+        }
+    }
+}
+
 /// The `[testing]` table. Everything here is off by default and must stay off in production.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -81,6 +112,8 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Client endpoint settings.
     pub client: ClientConfig,
+    /// Update reports and health guards.
+    pub reports: ReportsConfig,
     /// Test-only switches.
     pub testing: TestingConfig,
 }
@@ -95,6 +128,7 @@ impl Default for Config {
             scheduler_interval_ms: 1000,
             workers: None,
             client: ClientConfig::default(),
+            reports: ReportsConfig::default(),
             testing: TestingConfig::default(),
         }
     }

@@ -44,6 +44,15 @@ pub enum Error {
     /// The object exists already (create of an existing name/id): 409.
     #[error("{0}")]
     AlreadyExists(String),
+    /// A request body above the endpoint's size cap: 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A client sent more than its rate allows: 429.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The server cannot take the request now (a full queue): 503.
+    #[error("{0}")]
+    Unavailable(String),
     /// SQLite failed; the text is logged, never returned.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
@@ -106,6 +115,9 @@ impl ResponseError for Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict { .. } | Error::AlreadyExists(_) => StatusCode::CONFLICT,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,7 +143,10 @@ impl ResponseError for Error {
             | Error::SignoffRequired(_)
             | Error::Forbidden(_)
             | Error::NotFound(_)
-            | Error::AlreadyExists(_) => {
+            | Error::AlreadyExists(_)
+            | Error::TooLarge(_)
+            | Error::TooManyRequests(_)
+            | Error::Unavailable(_) => {
                 json_error(status, serde_json::json!({ "error": self.to_string() }))
             }
             Error::Database(_) | Error::Internal(_) => {

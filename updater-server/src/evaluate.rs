@@ -20,11 +20,14 @@ pub struct Outcome {
     pub rule: Option<(i64, i64)>,
     /// The XML document.
     pub body: Cow<'static, str>,
+    /// The release offered, when the document offers one.
+    pub served: Option<String>,
 }
 
 impl Outcome {
     fn empty(rule: Option<(i64, i64)>) -> Self {
         Outcome {
+            served: None,
             rule,
             body: Cow::Borrowed(xml::EMPTY),
         }
@@ -66,9 +69,16 @@ fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
     }
     if *qv == rv {
         let build_id = app
-            .build_id(&q.build_target, &q.locale)
+            .build_id_text(&q.build_target, &q.locale)
             .map_err(Error::BadData)?;
-        if q.build_id.as_str() >= build_id {
+        if build_id.numeric {
+            // Balrog compares the query's string with the stored number: Python raises (500).
+            return Err(Error::Internal(format!(
+                "release {}: numeric buildID cannot be compared with the query's",
+                release.name
+            )));
+        }
+        if q.build_id.as_str() >= build_id.as_str() {
             return Ok(Serve::No);
         }
     }
@@ -184,6 +194,7 @@ pub fn evaluate(
     };
     let Blob::Super(superblob) = &release.blob else {
         return Ok(Outcome {
+            served: Some(release.name.clone()),
             rule: choice.rule,
             body: Cow::Owned(xml::render(release, &ctx(q, update_type))?),
         });
@@ -228,6 +239,7 @@ pub fn evaluate(
         })
         .collect();
     Ok(Outcome {
+        served: Some(release.name.clone()),
         rule,
         body: Cow::Owned(xml::render_super(&parts)?),
     })

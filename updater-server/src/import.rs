@@ -1,15 +1,18 @@
-//! The offline `import` command: Balrog release blobs (one JSON file each) and a Balrog rules
-//! export, loaded in one transaction so an import is all-or-nothing. Rule ids are kept.
+//! The offline `import` command: Balrog release blobs (one JSON file each), a Balrog rules
+//! export, and optionally its emergency shutoffs and pinnable releases, loaded in one transaction
+//! so an import is all-or-nothing. Rule ids are kept. Blobs are loaded as Balrog's database holds
+//! them, below the admin API's schema check.
 
 use std::path::Path;
 
 use serde_json::Value;
 
+use crate::admin::objects::{create_shutoff, ShutoffBody};
 use crate::admin::{releases, rules, Mode};
 use crate::auth::Actor;
 use crate::config::Allowlist;
 use crate::error::{Error, Result};
-use crate::store::{Permission, PermissionOptions, Store};
+use crate::store::{Permission, PermissionOptions, Pin, Store};
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,6 +23,43 @@ pub struct ImportReport {
     pub skipped_releases: Vec<String>,
     /// Rules created or replaced.
     pub rules: usize,
+    /// Emergency shutoffs created (existing ones are kept).
+    pub shutoffs: usize,
+    /// Pinnable releases created or replaced.
+    pub pins: usize,
+}
+
+/// What to import: the files of a Balrog export.
+#[derive(Debug, Clone, Copy)]
+pub struct Dump<'a> {
+    /// Directory of release JSON files (a bare blob, or `{"blob": …, "product": …}`).
+    pub releases: &'a Path,
+    /// Rules: a JSON array, or `{"rules": […]}`.
+    pub rules: &'a Path,
+    /// Emergency shutoffs: a JSON array of `{product, channel, comment?}`.
+    pub shutoffs: Option<&'a Path>,
+    /// Pinnable releases: a JSON array of `{product, channel, version, mapping}`.
+    pub pins: Option<&'a Path>,
+}
+
+fn read_array(path: Option<&Path>) -> Result<Vec<Value>> {
+    match path {
+        None => Ok(Vec::new()),
+        Some(path) => match read_json(path)? {
+            Value::Array(list) => Ok(list),
+            _ => Err(Error::Invalid(format!(
+                "{}: must be a JSON array",
+                path.display()
+            ))),
+        },
+    }
+}
+
+fn field(row: &Value, key: &str) -> Result<String> {
+    row.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Invalid(format!("{key} missing in {row}")))
 }
 
 fn importer() -> Actor {
@@ -50,6 +90,24 @@ pub fn import(
     rules_file: &Path,
     allowlist: Option<&Allowlist>,
 ) -> Result<ImportReport> {
+    let dump = Dump {
+        releases: releases_dir,
+        rules: rules_file,
+        shutoffs: None,
+        pins: None,
+    };
+    import_dump(store, &dump, allowlist)
+}
+
+/// Imports a whole [`Dump`] in one transaction (see [`import`]).
+pub fn import_dump(
+    store: &Store,
+    dump: &Dump<'_>,
+    allowlist: Option<&Allowlist>,
+) -> Result<ImportReport> {
+    let (releases_dir, rules_file) = (dump.releases, dump.rules);
+    let shutoffs = read_array(dump.shutoffs)?;
+    let pins = read_array(dump.pins)?;
     let mut files: Vec<_> = std::fs::read_dir(releases_dir)
         .map_err(|e| Error::Invalid(format!("{}: {e}", releases_dir.display())))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -122,6 +180,40 @@ pub fn import(
                 }
             }
             report.rules += 1;
+        }
+        for row in &shutoffs {
+            let (product, channel) = (field(row, "product")?, field(row, "channel")?);
+            if tx.shutoff(&product, &channel)?.is_some() {
+                continue;
+            }
+            let comment = row.get("comment").and_then(Value::as_str).map(str::to_owned);
+            let body = ShutoffBody {
+                product,
+                channel,
+                comment,
+                data_version: None,
+            };
+            create_shutoff(tx, &actor, &body)?;
+            report.shutoffs += 1;
+        }
+        for row in &pins {
+            let (product, channel) = (field(row, "product")?, field(row, "channel")?);
+            let (version, mapping) = (field(row, "version")?, field(row, "mapping")?);
+            let data_version = tx
+                .pin(&product, &channel, &version)?
+                .map_or(1, |p| p.data_version + 1);
+            let pin = Pin {
+                product,
+                channel,
+                version,
+                mapping,
+                data_version,
+            };
+            tx.put_pin(&pin)?;
+            let key = format!("{}/{}/{}", pin.product, pin.channel, pin.version);
+            let value = serde_json::to_value(&pin).map_err(|e| Error::Internal(e.to_string()))?;
+            tx.add_history("pinnable_release", &key, &actor.username, Some(data_version), Some(&value))?;
+            report.pins += 1;
         }
         Ok(report)
     })

@@ -23,6 +23,8 @@
 //! * [`store::Store`] owns all SQLite access; [`app::AppState::write`] runs an admin change in one
 //!   transaction and publishes the new snapshot before the request returns.
 //! * [`admin`] holds the admin operations and handlers; [`auth`] the tokens and permissions.
+//! * [`reports`] takes update reports (queued, stored in batches off the request path), summarises
+//!   rollouts and runs the rules' health guards; [`offers`] counts offers lock-free.
 //! * [`app::start`] serves it all with actix-web; [`app::configure`] is the route table.
 //!
 //! ```
@@ -65,7 +67,7 @@
 //!   an answer from an older state. It roughly doubles throughput on repeated requests.
 //! * **One write path.** Direct API calls, enactment of scheduled changes and the offline import
 //!   run the same operations; only [`admin::Mode`] differs, and only `Direct` is refused where
-//!   signoffs are required.
+//!   signoffs are required (a health guard's halt, like an emergency shutoff, needs none).
 //! * **Durability.** SQLite in WAL mode with `synchronous=FULL`: a write acknowledged with a 2xx
 //!   has been committed to disk (SQLite's guarantee for that setting). The tests show what a
 //!   test can: acknowledged writes survive a SIGKILL, and WAL recovery from a copy of the files
@@ -91,8 +93,9 @@
 //!   Balrog's do. JSON answers are signed like XML ones when a key is configured.
 //! * Not implemented: path-regex allowlist entries; telemetry-uptake conditions on
 //!   scheduled changes; scheduled changes for permissions, required signoffs and pinnable
-//!   releases (those are changed directly, with their own permissions); update reports
-//!   (`docs/update-protocol.md` Part A).
+//!   releases (those are changed directly, with their own permissions); `X-Forwarded-For` for the
+//!   report rate limit; offers per from-version (offers are counted per release and rule, reports
+//!   per rule and per from-version).
 //!
 //! # Running it
 //!
@@ -119,7 +122,9 @@ pub mod import;
 pub mod matching;
 pub mod memo;
 pub mod metrics;
+pub mod offers;
 pub mod query;
+pub mod reports;
 pub mod rule;
 pub mod signing;
 pub mod snapshot;

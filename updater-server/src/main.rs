@@ -56,6 +56,12 @@ enum Command {
         /// JSON file of rules.
         #[arg(long)]
         rules: PathBuf,
+        /// JSON array of emergency shutoffs (`{product, channel, comment?}`).
+        #[arg(long)]
+        shutoffs: Option<PathBuf>,
+        /// JSON array of pinnable releases (`{product, channel, version, mapping}`).
+        #[arg(long)]
+        pins: Option<PathBuf>,
     },
 }
 
@@ -138,6 +144,8 @@ fn main() -> anyhow::Result<()> {
             common,
             releases,
             rules,
+            shutoffs,
+            pins,
         } => {
             let config = load_config(&common)?;
             let allowlist = common
@@ -145,11 +153,23 @@ fn main() -> anyhow::Result<()> {
                 .is_some()
                 .then_some(&config.client.allowlisted_domains);
             let store = updater_server::store::Store::open(&config.database)?;
-            let report = import::import(&store, &releases, &rules, allowlist)?;
+            let dump = import::Dump {
+                releases: &releases,
+                rules: &rules,
+                shutoffs: shutoffs.as_deref(),
+                pins: pins.as_deref(),
+            };
+            let report = import::import_dump(&store, &dump, allowlist)?;
             println!(
                 "imported {} releases and {} rules",
                 report.releases, report.rules
             );
+            if report.shutoffs + report.pins > 0 {
+                println!(
+                    "imported {} emergency shutoffs and {} pinnable releases",
+                    report.shutoffs, report.pins
+                );
+            }
             for skipped in &report.skipped_releases {
                 println!("skipped (unsupported schema): {skipped}");
             }

@@ -18,6 +18,8 @@ pub struct MemoEntry {
     pub rule: Option<(i64, i64)>,
     /// The XML body (cheap to clone).
     pub body: Bytes,
+    /// The release offered, if any (counted per answer, memoized or not).
+    pub served: Option<std::sync::Arc<str>>,
 }
 
 /// A bounded request → answer map. When full it is cleared rather than grown, which bounds memory
@@ -87,6 +89,7 @@ mod tests {
         MemoEntry {
             rule: Some((n, 1)),
             body: Bytes::from(format!("body {n}")),
+            served: None,
         }
     }
 

@@ -8,11 +8,14 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
 
 use crate::blob::Release;
 use crate::memo::ResponseMemo;
+use crate::offers::{OfferRegistry, OfferTable};
 use crate::query::UpdateQuery;
 use crate::rule::{CompiledRule, RuleRow};
 
@@ -96,6 +99,7 @@ pub struct Snapshot {
     pins: HashMap<(String, String, String), String>,
     built_at: SystemTime,
     memo: ResponseMemo,
+    offers: OfferTable,
 }
 
 impl Snapshot {
@@ -166,6 +170,7 @@ impl Snapshot {
                 .collect(),
             built_at: SystemTime::now(),
             memo: ResponseMemo::default(),
+            offers: OfferTable::default(),
         }
     }
 
@@ -212,41 +217,57 @@ impl Snapshot {
     pub fn built_at(&self) -> SystemTime {
         self.built_at
     }
+
+    /// The offer counters of this snapshot's rules.
+    pub fn offers(&self) -> &OfferTable {
+        &self.offers
+    }
+
+    /// `(rule_id, release)` for every release a rule maps or falls back to.
+    fn mapped(&self) -> impl Iterator<Item = (i64, &str)> {
+        self.rules.iter().flat_map(|r| {
+            let names = [r.row.mapping.as_deref(), r.row.fallback_mapping.as_deref()];
+            names.into_iter().flatten().map(move |n| (r.rule_id, n))
+        })
+    }
 }
 
-/// The published snapshot; readers clone the `Arc`, writers swap it. Each published snapshot
+/// The published snapshot (`arc-swap`): readers load the `Arc` without a lock, writers swap it. Each published snapshot
 /// gets a fresh, empty answer memo of the cell's capacity.
 #[derive(Debug)]
 pub struct SnapshotCell {
-    current: RwLock<Arc<Snapshot>>,
+    current: ArcSwap<Snapshot>,
     memo_capacity: usize,
+    offers: OfferRegistry,
 }
 
 impl SnapshotCell {
     /// Starts with `snapshot`; memos hold at most `memo_capacity` answers (0 disables them).
     pub fn new(mut snapshot: Snapshot, memo_capacity: usize) -> Self {
         snapshot.memo = ResponseMemo::new(memo_capacity);
+        let offers = OfferRegistry::default();
+        snapshot.offers = offers.table(snapshot.mapped());
         SnapshotCell {
-            current: RwLock::new(Arc::new(snapshot)),
+            current: ArcSwap::from_pointee(snapshot),
             memo_capacity,
+            offers,
         }
     }
 
-    /// The current snapshot.
+    /// The offer counters of every snapshot this cell published.
+    pub fn offers(&self) -> &OfferRegistry {
+        &self.offers
+    }
+
+    /// The current snapshot: one atomic load, no lock.
     pub fn load(&self) -> Arc<Snapshot> {
-        match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.current.load_full()
     }
 
     /// Publishes `snapshot` to every later reader.
     pub fn store(&self, mut snapshot: Snapshot) {
         snapshot.memo = ResponseMemo::new(self.memo_capacity);
-        let new = Arc::new(snapshot);
-        match self.current.write() {
-            Ok(mut guard) => *guard = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        snapshot.offers = self.offers.table(snapshot.mapped());
+        self.current.store(Arc::new(snapshot));
     }
 }

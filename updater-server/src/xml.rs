@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::blob::{
-    Addon, AppRelease, Blob, Desupport, Patch, Release, SystemAddons, UpdateLineFor,
+    py_str, truthy, Addon, AppRelease, Blob, Desupport, Patch, Release, SystemAddons, UpdateLineFor,
 };
 use crate::config::ClientConfig;
 use crate::error::Error;
@@ -334,8 +334,8 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     }
     if app
         .locale(bt, loc)
-        .and_then(|l| l.is_os_update)
-        .unwrap_or(false)
+        .and_then(|l| l.is_os_update.as_ref())
+        .is_some_and(truthy)
     {
         line.push_str(" isOSUpdate=\"true\"");
     }
@@ -347,13 +347,10 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         ));
     }
     attrs.extend([
-        (
-            "showPrompt",
-            app.show_prompt.map(|b| bool_str(b).to_owned()),
-        ),
+        ("showPrompt", app.show_prompt.as_ref().map(py_str)),
         (
             "showNeverForVersion",
-            app.show_never_for_version.map(|b| bool_str(b).to_owned()),
+            app.show_never_for_version.as_ref().map(py_str),
         ),
         ("actions", app.actions.clone()),
         ("openURL", app.open_url.as_deref().map(interpolate)),
@@ -364,10 +361,7 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         ("alertURL", app.alert_url.as_deref().map(interpolate)),
     ]);
     if app.schema_version >= 5 {
-        attrs.push((
-            "promptWaitTime",
-            app.prompt_wait_time.map(|n| n.to_string()),
-        ));
+        attrs.push(("promptWaitTime", app.prompt_wait_time.as_ref().map(py_str)));
     }
     if app.schema_version == 8 {
         attrs.extend([
@@ -505,8 +499,9 @@ fn from_release_matches(current: &AppRelease, from: &Release, q: &UpdateQuery) -
     };
     let real = current.resolve_platform(&q.build_target);
     let runs = |target: &str| {
-        from.build_id(target, &q.locale)
-            .is_ok_and(|b| b == q.build_id)
+        // A numeric buildID never equals the query's string in Balrog (Python `"50" == 50`).
+        from.build_id_text(target, &q.locale)
+            .is_ok_and(|b| !b.numeric && b.as_str() == q.build_id)
     };
     runs(&q.build_target)
         || runs(real)

@@ -36,6 +36,9 @@ pub enum Mode {
     Scheduled,
     /// The offline `import` command, run by the operator on the database file.
     Import,
+    /// A rule's health guard halting it (`backgroundRate` 0): like an emergency shutoff, an
+    /// automatic brake needs no signoff.
+    HealthGuard,
 }
 
 /// `?data_version=N` on DELETE requests.
@@ -86,4 +89,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     objects::configure(cfg);
     users::configure(cfg);
     scheduled::configure(cfg);
+    crate::reports::http::configure(cfg);
 }

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::{blocking, AppState};
+use crate::app::{read_tx, write_tx, AppState};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::store::{Pin, RequiredSignoff, Shutoff, Tx};
@@ -283,7 +283,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn list_shutoffs(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let rows = blocking(&state, |s| s.store.read(|tx| tx.shutoffs())).await?;
+    let rows = read_tx(&state, move |tx| tx.shutoffs()).await?;
     Ok(HttpResponse::Ok().json(json!({ "shutoffs": rows })))
 }
 
@@ -293,10 +293,7 @@ async fn create_shutoff_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let body: ShutoffBody = from_json(body.into_inner(), "emergency shutoff")?;
-    let dv = blocking(&state, move |s| {
-        s.write(|tx| create_shutoff(tx, &actor, &body))
-    })
-    .await?;
+    let dv = write_tx(&state, move |tx| create_shutoff(tx, &actor, &body)).await?;
     Ok(HttpResponse::Created().json(json!({ "data_version": dv })))
 }
 
@@ -306,15 +303,15 @@ async fn delete_shutoff_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let body: ShutoffBody = from_json(body.into_inner(), "emergency shutoff")?;
-    blocking(&state, move |s| {
-        s.write(|tx| delete_shutoff(tx, &actor, Mode::Direct, &body))
+    write_tx(&state, move |tx| {
+        delete_shutoff(tx, &actor, Mode::Direct, &body)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }
 
 async fn list_pins(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let rows = blocking(&state, |s| s.store.read(|tx| tx.pins())).await?;
+    let rows = read_tx(&state, move |tx| tx.pins()).await?;
     Ok(HttpResponse::Ok().json(json!({ "pinnable_releases": rows })))
 }
 
@@ -326,8 +323,8 @@ async fn put_pin_handler(
 ) -> Result<HttpResponse> {
     let (product, channel, version) = path.into_inner();
     let body: PinBody = from_json(body.into_inner(), "pinnable release")?;
-    let (created, dv) = blocking(&state, move |s| {
-        s.write(|tx| put_pin(tx, &actor, &product, &channel, &version, body))
+    let (created, dv) = write_tx(&state, move |tx| {
+        put_pin(tx, &actor, &product, &channel, &version, body)
     })
     .await?;
     let body = json!({ "data_version": dv });
@@ -346,15 +343,15 @@ async fn delete_pin_handler(
 ) -> Result<HttpResponse> {
     let (product, channel, version) = path.into_inner();
     let dv = q.into_inner().data_version;
-    blocking(&state, move |s| {
-        s.write(|tx| delete_pin(tx, &actor, &product, &channel, &version, dv))
+    write_tx(&state, move |tx| {
+        delete_pin(tx, &actor, &product, &channel, &version, dv)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }
 
 async fn list_required(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let rows = blocking(&state, |s| s.store.read(|tx| tx.required_signoffs())).await?;
+    let rows = read_tx(&state, move |tx| tx.required_signoffs()).await?;
     Ok(HttpResponse::Ok().json(json!({ "required_signoffs": rows })))
 }
 
@@ -364,10 +361,7 @@ async fn add_required_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let body: RequiredSignoffBody = from_json(body.into_inner(), "required signoff")?;
-    let dv = blocking(&state, move |s| {
-        s.write(|tx| add_required_signoff(tx, &actor, body))
-    })
-    .await?;
+    let dv = write_tx(&state, move |tx| add_required_signoff(tx, &actor, body)).await?;
     Ok(HttpResponse::Created().json(json!({ "data_version": dv })))
 }
 
@@ -377,9 +371,6 @@ async fn delete_required_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let key: RequiredSignoffKey = from_json(body.into_inner(), "required signoff")?;
-    blocking(&state, move |s| {
-        s.write(|tx| delete_required_signoff(tx, &actor, &key))
-    })
-    .await?;
+    write_tx(&state, move |tx| delete_required_signoff(tx, &actor, &key)).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::{blocking, AppState};
+use crate::app::{read_tx, write_tx, AppState};
 use crate::auth::Actor;
 use crate::blob::Release;
 use crate::config::Allowlist;
@@ -82,7 +82,9 @@ fn validate(name: &str, blob: &Value, mode: Mode, allowlist: Option<&Allowlist>)
             Some(a) => r.check_urls(a),
             None => Ok(()),
         }),
-        Mode::Direct | Mode::Scheduled => Release::parse(name, 0, blob, allowlist).map(|_| ()),
+        Mode::Direct | Mode::Scheduled | Mode::HealthGuard => {
+            Release::parse(name, 0, blob, allowlist).map(|_| ())
+        }
     };
     checked.map_err(|e| Error::Invalid(format!("invalid blob: {e}")))
 }
@@ -311,10 +313,7 @@ async fn list(
     q: web::Query<super::ProductFilter>,
 ) -> Result<HttpResponse> {
     let product = q.into_inner().product;
-    let releases = blocking(&state, move |s| {
-        s.store.read(|tx| tx.releases(product.as_deref()))
-    })
-    .await?;
+    let releases = read_tx(&state, move |tx| tx.releases(product.as_deref())).await?;
     Ok(HttpResponse::Ok().json(json!({ "releases": releases })))
 }
 
@@ -324,7 +323,7 @@ async fn get(
     name: web::Path<String>,
 ) -> Result<HttpResponse> {
     let name = name.into_inner();
-    let row = blocking(&state, move |s| s.store.read(|tx| tx.release(&name))).await?;
+    let row = read_tx(&state, move |tx| tx.release(&name)).await?;
     let row = row.ok_or_else(|| Error::NotFound("no such release".to_owned()))?;
     Ok(HttpResponse::Ok().json(row))
 }
@@ -364,17 +363,9 @@ async fn put_handler(
         name.into_inner(),
         put_body(body.into_inner(), q.into_inner().data_version)?,
     );
-    let (created, dv) = blocking(&state, move |s| {
-        s.write(|tx| {
-            put(
-                tx,
-                &actor,
-                Mode::Direct,
-                Some(&s.config.client.allowlisted_domains),
-                &name,
-                body,
-            )
-        })
+    let allowlist = state.config.client.allowlisted_domains.clone();
+    let (created, dv) = write_tx(&state, move |tx| {
+        put(tx, &actor, Mode::Direct, Some(&allowlist), &name, body)
     })
     .await?;
     Ok(created_or_ok(created, dv))
@@ -388,18 +379,9 @@ async fn build_handler(
 ) -> Result<HttpResponse> {
     let (name, target, locale) = path.into_inner();
     let body = from_json::<PutBuild>(body.into_inner(), "build body")?;
-    let (created, dv) = blocking(&state, move |s| {
-        s.write(|tx| {
-            put_build(
-                tx,
-                &actor,
-                &s.config.client.allowlisted_domains,
-                &name,
-                &target,
-                &locale,
-                body,
-            )
-        })
+    let allowlist = state.config.client.allowlisted_domains.clone();
+    let (created, dv) = write_tx(&state, move |tx| {
+        put_build(tx, &actor, &allowlist, &name, &target, &locale, body)
     })
     .await?;
     Ok(created_or_ok(created, dv))
@@ -415,10 +397,7 @@ async fn read_only_handler(
         name.into_inner(),
         from_json::<PutReadOnly>(body.into_inner(), "read_only body")?,
     );
-    let dv = blocking(&state, move |s| {
-        s.write(|tx| set_read_only(tx, &actor, &name, &body))
-    })
-    .await?;
+    let dv = write_tx(&state, move |tx| set_read_only(tx, &actor, &name, &body)).await?;
     Ok(created_or_ok(false, dv))
 }
 
@@ -429,8 +408,8 @@ async fn delete_handler(
     q: web::Query<DataVersionQuery>,
 ) -> Result<HttpResponse> {
     let (name, dv) = (name.into_inner(), q.into_inner().data_version);
-    blocking(&state, move |s| {
-        s.write(|tx| delete(tx, &actor, Mode::Direct, &name, dv))
+    write_tx(&state, move |tx| {
+        delete(tx, &actor, Mode::Direct, &name, dv)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::app::{blocking, AppState};
+use crate::app::{read_tx, write_tx, AppState};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::rule::{CompiledRule, RuleRow, RULE_COLUMNS};
@@ -237,10 +237,7 @@ async fn list(
     q: web::Query<super::ProductFilter>,
 ) -> Result<HttpResponse> {
     let product = q.into_inner().product;
-    let rules = blocking(&state, move |s| {
-        s.store.read(|tx| tx.rules(product.as_deref()))
-    })
-    .await?;
+    let rules = read_tx(&state, move |tx| tx.rules(product.as_deref())).await?;
     Ok(HttpResponse::Ok().json(json!({ "count": rules.len(), "rules": rules })))
 }
 
@@ -250,7 +247,7 @@ async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let rule = blocking(&state, move |s| s.store.read(|tx| resolve(tx, &id))).await?;
+    let rule = read_tx(&state, move |tx| resolve(tx, &id)).await?;
     Ok(HttpResponse::Ok().json(rule))
 }
 
@@ -264,10 +261,7 @@ async fn create_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let body = body.into_inner();
-    let (id, dv) = blocking(&state, move |s| {
-        s.write(|tx| create(tx, &actor, Mode::Direct, body))
-    })
-    .await?;
+    let (id, dv) = write_tx(&state, move |tx| create(tx, &actor, Mode::Direct, body)).await?;
     Ok(HttpResponse::Created().json(versioned(id, dv)))
 }
 
@@ -278,8 +272,8 @@ async fn update_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let (id, body) = (id.into_inner(), body.into_inner());
-    let (id, dv) = blocking(&state, move |s| {
-        s.write(|tx| update(tx, &actor, Mode::Direct, &id, body))
+    let (id, dv) = write_tx(&state, move |tx| {
+        update(tx, &actor, Mode::Direct, &id, body)
     })
     .await?;
     Ok(HttpResponse::Ok().json(versioned(id, dv)))
@@ -292,10 +286,7 @@ async fn delete_handler(
     q: web::Query<DataVersionQuery>,
 ) -> Result<HttpResponse> {
     let (id, dv) = (id.into_inner(), q.into_inner().data_version);
-    blocking(&state, move |s| {
-        s.write(|tx| delete(tx, &actor, Mode::Direct, &id, dv))
-    })
-    .await?;
+    write_tx(&state, move |tx| delete(tx, &actor, Mode::Direct, &id, dv)).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }
 
@@ -305,14 +296,12 @@ async fn revisions(
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let revisions = blocking(&state, move |s| {
-        s.store.read(|tx| {
-            let key = match id.parse::<i64>() {
-                Ok(n) => n,
-                Err(_) => resolve(tx, &id)?.rule_id,
-            };
-            tx.history(Some("rule"), Some(&key.to_string()), 1000)
-        })
+    let revisions = read_tx(&state, move |tx| {
+        let key = match id.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => resolve(tx, &id)?.rule_id,
+        };
+        tx.history(Some("rule"), Some(&key.to_string()), 1000)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "count": revisions.len(), "revisions": revisions })))
@@ -332,14 +321,12 @@ async fn revert_handler(
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
     let body: RevertBody = from_json(body.into_inner(), "revert body")?;
-    let (id, dv) = blocking(&state, move |s| {
-        s.write(|tx| {
-            let rule_id = match id.parse::<i64>() {
-                Ok(n) => n,
-                Err(_) => resolve(tx, &id)?.rule_id,
-            };
-            revert(tx, &actor, Mode::Direct, rule_id, body.change_id)
-        })
+    let (id, dv) = write_tx(&state, move |tx| {
+        let rule_id = match id.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => resolve(tx, &id)?.rule_id,
+        };
+        revert(tx, &actor, Mode::Direct, rule_id, body.change_id)
     })
     .await?;
     Ok(HttpResponse::Ok().json(versioned(id, dv)))

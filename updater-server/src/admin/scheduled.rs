@@ -11,7 +11,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::app::{blocking, AppState};
+use crate::app::{read_tx, write_tx, AppState};
 use crate::auth::Actor;
 use crate::config::Allowlist;
 use crate::error::{Error, Result};
@@ -429,13 +429,11 @@ async fn list(
 ) -> Result<HttpResponse> {
     let kind = kind.into_inner();
     check_kind(&kind)?;
-    let list = blocking(&state, move |s| {
-        s.store.read(|tx| {
-            tx.scheduled_changes(Some(&kind), Some("pending"), None)?
-                .into_iter()
-                .map(|sc| describe(tx, sc))
-                .collect::<Result<Vec<_>>>()
-        })
+    let list = read_tx(&state, move |tx| {
+        tx.scheduled_changes(Some(&kind), Some("pending"), None)?
+            .into_iter()
+            .map(|sc| describe(tx, sc))
+            .collect::<Result<Vec<_>>>()
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "count": list.len(), "scheduled_changes": list })))
@@ -447,9 +445,8 @@ async fn get(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
-    let value = blocking(&state, move |s| {
-        s.store
-            .read(|tx| describe(tx, load(tx, Some(&kind), sc_id)?))
+    let value = read_tx(&state, move |tx| {
+        describe(tx, load(tx, Some(&kind), sc_id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(value))
@@ -462,16 +459,9 @@ async fn schedule_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let (kind, body) = (kind.into_inner(), body.into_inner());
-    let (sc_id, needed) = blocking(&state, move |s| {
-        s.write(|tx| {
-            schedule(
-                tx,
-                &actor,
-                &s.config.client.allowlisted_domains,
-                &kind,
-                body,
-            )
-        })
+    let allowlist = state.config.client.allowlisted_domains.clone();
+    let (sc_id, needed) = write_tx(&state, move |tx| {
+        schedule(tx, &actor, &allowlist, &kind, body)
     })
     .await?;
     Ok(HttpResponse::Created().json(json!({ "sc_id": sc_id, "required_signoffs": needed })))
@@ -483,30 +473,28 @@ async fn cancel_handler(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
-    blocking(&state, move |s| {
-        s.write(|tx| {
-            let sc = load(tx, Some(&kind), sc_id)?;
-            if sc.scheduled_by != actor.username && !actor.is_admin() {
-                return Err(Error::Forbidden(
-                    "only the scheduler or an admin may cancel a scheduled change".to_owned(),
-                ));
-            }
-            if sc.state != "pending" {
-                return Err(Error::Invalid(format!(
-                    "scheduled change {sc_id} is {}",
-                    sc.state
-                )));
-            }
-            tx.set_scheduled_change_state(sc_id, "cancelled")?;
-            tx.add_history(
-                "scheduled_change",
-                &sc_id.to_string(),
-                &actor.username,
-                None,
-                Some(&json!({ "state": "cancelled" })),
-            )?;
-            Ok(())
-        })
+    write_tx(&state, move |tx| {
+        let sc = load(tx, Some(&kind), sc_id)?;
+        if sc.scheduled_by != actor.username && !actor.is_admin() {
+            return Err(Error::Forbidden(
+                "only the scheduler or an admin may cancel a scheduled change".to_owned(),
+            ));
+        }
+        if sc.state != "pending" {
+            return Err(Error::Invalid(format!(
+                "scheduled change {sc_id} is {}",
+                sc.state
+            )));
+        }
+        tx.set_scheduled_change_state(sc_id, "cancelled")?;
+        tx.add_history(
+            "scheduled_change",
+            &sc_id.to_string(),
+            &actor.username,
+            None,
+            Some(&json!({ "state": "cancelled" })),
+        )?;
+        Ok(())
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "cancelled": true })))
@@ -526,37 +514,35 @@ async fn signoff_handler(
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
     let body: SignoffBody = from_json(body.into_inner(), "signoff")?;
-    blocking(&state, move |s| {
-        s.write(|tx| {
-            let sc = load(tx, Some(&kind), sc_id)?;
-            if sc.state != "pending" {
-                return Err(Error::Invalid(format!(
-                    "scheduled change {sc_id} is {}",
-                    sc.state
-                )));
-            }
-            if !actor.roles.contains(&body.role) {
-                return Err(Error::Forbidden(format!(
-                    "{} does not hold role {}",
-                    actor.username, body.role
-                )));
-            }
-            if !tx.insert_signoff(sc_id, &actor.username, &body.role)? {
-                return Err(Error::AlreadyExists(format!(
-                    "{} has already signed off on {sc_id}",
-                    actor.username
-                )));
-            }
-            let row = json!({ "username": actor.username, "role": body.role });
-            tx.add_history(
-                "signoff",
-                &sc_id.to_string(),
-                &actor.username,
-                None,
-                Some(&row),
-            )?;
-            Ok(())
-        })
+    write_tx(&state, move |tx| {
+        let sc = load(tx, Some(&kind), sc_id)?;
+        if sc.state != "pending" {
+            return Err(Error::Invalid(format!(
+                "scheduled change {sc_id} is {}",
+                sc.state
+            )));
+        }
+        if !actor.roles.contains(&body.role) {
+            return Err(Error::Forbidden(format!(
+                "{} does not hold role {}",
+                actor.username, body.role
+            )));
+        }
+        if !tx.insert_signoff(sc_id, &actor.username, &body.role)? {
+            return Err(Error::AlreadyExists(format!(
+                "{} has already signed off on {sc_id}",
+                actor.username
+            )));
+        }
+        let row = json!({ "username": actor.username, "role": body.role });
+        tx.add_history(
+            "signoff",
+            &sc_id.to_string(),
+            &actor.username,
+            None,
+            Some(&row),
+        )?;
+        Ok(())
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "signed": true })))
@@ -568,18 +554,16 @@ async fn unsign_handler(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
-    blocking(&state, move |s| {
-        s.write(|tx| {
-            load(tx, Some(&kind), sc_id)?;
-            if !tx.delete_signoff(sc_id, &actor.username)? {
-                return Err(Error::NotFound(format!(
-                    "{} has not signed off on {sc_id}",
-                    actor.username
-                )));
-            }
-            tx.add_history("signoff", &sc_id.to_string(), &actor.username, None, None)?;
-            Ok(())
-        })
+    write_tx(&state, move |tx| {
+        load(tx, Some(&kind), sc_id)?;
+        if !tx.delete_signoff(sc_id, &actor.username)? {
+            return Err(Error::NotFound(format!(
+                "{} has not signed off on {sc_id}",
+                actor.username
+            )));
+        }
+        tx.add_history("signoff", &sc_id.to_string(), &actor.username, None, None)?;
+        Ok(())
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "signed": false })))
@@ -591,16 +575,9 @@ async fn enact_handler(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
-    blocking(&state, move |s| {
-        s.write(|tx| {
-            enact(
-                tx,
-                &actor,
-                &s.config.client.allowlisted_domains,
-                &kind,
-                sc_id,
-            )
-        })
+    let allowlist = state.config.client.allowlisted_domains.clone();
+    write_tx(&state, move |tx| {
+        enact(tx, &actor, &allowlist, &kind, sc_id)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "enacted": true })))

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::{blocking, AppState};
+use crate::app::{read_tx, write_tx, AppState};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
 use crate::store::{Permission, PermissionOptions, Tx};
@@ -143,14 +143,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn list_users(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let users = blocking(&state, |s| {
-        s.store.read(|tx| {
+    let users = read_tx(&state, move |tx| {
             tx.users()?
                 .into_iter()
                 .map(|u| Ok(json!({ "username": u, "permissions": tx.permissions(&u)?, "roles": tx.roles(&u)? })))
                 .collect::<Result<Vec<Value>>>()
         })
-    })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "users": users })))
 }
@@ -172,17 +170,15 @@ async fn put_permission_handler(
 ) -> Result<HttpResponse> {
     let (user, permission) = path.into_inner();
     let body: PermissionBody = from_json(body.into_inner(), "permission")?;
-    let (created, dv) = blocking(&state, move |s| {
-        s.write(|tx| {
-            put_permission(
-                tx,
-                &actor,
-                &user,
-                &permission,
-                body.options,
-                body.data_version,
-            )
-        })
+    let (created, dv) = write_tx(&state, move |tx| {
+        put_permission(
+            tx,
+            &actor,
+            &user,
+            &permission,
+            body.options,
+            body.data_version,
+        )
     })
     .await?;
     let body = json!({ "data_version": dv });
@@ -201,8 +197,8 @@ async fn delete_permission_handler(
 ) -> Result<HttpResponse> {
     let (user, permission) = path.into_inner();
     let dv = q.into_inner().data_version;
-    blocking(&state, move |s| {
-        s.write(|tx| delete_permission(tx, &actor, &user, &permission, dv))
+    write_tx(&state, move |tx| {
+        delete_permission(tx, &actor, &user, &permission, dv)
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
@@ -214,10 +210,7 @@ async fn put_role_handler(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (user, role) = path.into_inner();
-    let changed = blocking(&state, move |s| {
-        s.write(|tx| set_role(tx, &actor, &user, &role, true))
-    })
-    .await?;
+    let changed = write_tx(&state, move |tx| set_role(tx, &actor, &user, &role, true)).await?;
     Ok(if changed {
         HttpResponse::Created()
     } else {
@@ -232,10 +225,7 @@ async fn delete_role_handler(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (user, role) = path.into_inner();
-    let changed = blocking(&state, move |s| {
-        s.write(|tx| set_role(tx, &actor, &user, &role, false))
-    })
-    .await?;
+    let changed = write_tx(&state, move |tx| set_role(tx, &actor, &user, &role, false)).await?;
     if !changed {
         return Err(Error::NotFound(
             "the user does not hold that role".to_owned(),
@@ -257,14 +247,12 @@ async fn history(
     q: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse> {
     let q = q.into_inner();
-    let rows = blocking(&state, move |s| {
-        s.store.read(|tx| {
-            tx.history(
-                q.object_kind.as_deref(),
-                q.object_key.as_deref(),
-                q.limit.unwrap_or(100).clamp(1, 10_000),
-            )
-        })
+    let rows = read_tx(&state, move |tx| {
+        tx.history(
+            q.object_kind.as_deref(),
+            q.object_key.as_deref(),
+            q.limit.unwrap_or(100).clamp(1, 10_000),
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "count": rows.len(), "history": rows })))

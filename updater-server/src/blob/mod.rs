@@ -29,20 +29,50 @@ pub use addons::{Addon, AddonPlatform, Gmp, SuperBlob, SystemAddons};
 pub use guardian::Guardian;
 
 /// A value Balrog's schemas accept as a string or a number (`buildID`, `filesize`), kept as the
-/// text Balrog prints for it (`50` and `"50"` both print `50`).
+/// text Balrog prints for it (`50` and `"50"` both print `50`) and whether it was a number: in
+/// Balrog (Python) a numeric buildID never equals the query's string buildID and cannot be
+/// ordered against it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Text(pub String);
+pub struct Text {
+    /// The text Balrog prints.
+    pub text: String,
+    /// Stored as a JSON number.
+    pub numeric: bool,
+}
 
 impl Text {
     /// The text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
+    }
+}
+
+/// Python's `str()` of a stored JSON value as Balrog writes it into an attribute: booleans
+/// lower-cased, strings as they are, numbers as written, null as `None`.
+pub fn py_str(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "None".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Python's truthiness of a stored JSON value.
+pub fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
 }
 
@@ -55,8 +85,14 @@ impl<'de> Deserialize<'de> for Text {
             N(serde_json::Number),
         }
         Ok(match Raw::deserialize(d)? {
-            Raw::S(s) => Text(s),
-            Raw::N(n) => Text(n.to_string()),
+            Raw::S(text) => Text {
+                text,
+                numeric: false,
+            },
+            Raw::N(n) => Text {
+                text: n.to_string(),
+                numeric: true,
+            },
         })
     }
 }
@@ -100,9 +136,9 @@ pub struct LocaleData {
     /// Balrog's `platformVersion`.
     #[serde(default, rename = "platformVersion")]
     pub platform_version: Option<String>,
-    /// Balrog's `isOSUpdate`.
+    /// Balrog's `isOSUpdate` (a truthy value writes `isOSUpdate="true"`).
     #[serde(default, rename = "isOSUpdate")]
-    pub is_os_update: Option<bool>,
+    pub is_os_update: Option<Value>,
     /// Balrog's `complete` (schemas 1, 2).
     #[serde(default, deserialize_with = "single_patch")]
     pub complete: Option<Patch>,
@@ -266,12 +302,12 @@ pub struct AppRelease {
     /// Balrog's `billboardURL`.
     #[serde(default, rename = "billboardURL")]
     pub billboard_url: Option<String>,
-    /// Balrog's `showPrompt`.
+    /// Balrog's `showPrompt` (a boolean; written as Balrog writes whatever is stored).
     #[serde(default, rename = "showPrompt")]
-    pub show_prompt: Option<bool>,
-    /// Balrog's `showNeverForVersion`.
+    pub show_prompt: Option<Value>,
+    /// Balrog's `showNeverForVersion` (a boolean; written as stored).
     #[serde(default, rename = "showNeverForVersion")]
-    pub show_never_for_version: Option<bool>,
+    pub show_never_for_version: Option<Value>,
     /// Balrog's `actions`.
     #[serde(default)]
     pub actions: Option<String>,
@@ -284,9 +320,9 @@ pub struct AppRelease {
     /// Balrog's `alertURL`.
     #[serde(default, rename = "alertURL")]
     pub alert_url: Option<String>,
-    /// Balrog's `promptWaitTime`.
+    /// Balrog's `promptWaitTime` (a number; written as stored).
     #[serde(default, rename = "promptWaitTime")]
-    pub prompt_wait_time: Option<i64>,
+    pub prompt_wait_time: Option<Value>,
     /// Balrog's `binTransMerkleRoot` (schema 8).
     #[serde(default, rename = "binTransMerkleRoot")]
     pub bin_trans_merkle_root: Option<String>,
@@ -399,6 +435,11 @@ impl AppRelease {
     /// Balrog's `getBuildID`: the locale's buildID, else the platform's (aliases followed). The
     /// error is Balrog's message naming what is missing.
     pub fn build_id(&self, build_target: &str, locale: &str) -> Result<&str, String> {
+        self.build_id_text(build_target, locale).map(Text::as_str)
+    }
+
+    /// [`AppRelease::build_id`] with whether it was stored as a number.
+    pub fn build_id_text(&self, build_target: &str, locale: &str) -> Result<&Text, String> {
         let resolved = self.resolve_platform(build_target);
         let platform = self.platforms.get(resolved);
         let Some(data) = platform.and_then(|p| p.locales.get(locale)) else {
@@ -409,7 +450,6 @@ impl AppRelease {
         data.build_id
             .as_ref()
             .or(platform.and_then(|p| p.build_id.as_ref()))
-            .map(Text::as_str)
             .ok_or_else(|| format!("No buildID for platform '{resolved}'"))
     }
 
@@ -620,6 +660,14 @@ mod tests {
                 json!({"name": "r", "schema_version": 6, "hashFunction": "sha512", "platforms": {"a": {"alias": "b"}}}),
                 "not a real platform",
             ),
+            (
+                json!({"name": "r", "schema_version": 6, "hashFunction": "sha512", "showPrompt": "yes"}),
+                "showPrompt must be a boolean",
+            ),
+            (
+                json!({"name": "r", "schema_version": 6, "hashFunction": "sha512", "platforms": {"p": {"buildID": "12a"}}}),
+                "must be digits",
+            ),
         ];
         for (blob, want) in cases {
             let err = Release::parse("r", 1, &blob, Some(&allow)).unwrap_err();
@@ -638,6 +686,7 @@ mod tests {
             panic!("an app blob")
         };
         assert_eq!(app.build_id("p", "l"), Ok("50"));
+        assert!(app.build_id_text("p", "l").unwrap().numeric);
         let l = app.locale("p", "l").unwrap();
         assert_eq!(
             (

@@ -343,7 +343,21 @@ fn digits(map: &Map<String, Value>, key: &str) -> Result<(), String> {
     }
 }
 
-/// App Release values: versions, hash values and string buildIDs.
+/// `key`, when present, must pass `ok` (a JSON type check).
+fn typed(
+    map: &Map<String, Value>,
+    key: &str,
+    ok: fn(&Value) -> bool,
+    what: &str,
+) -> Result<(), String> {
+    match map.get(key) {
+        Some(v) if !ok(v) => Err(format!("{key} must be {what}")),
+        _ => Ok(()),
+    }
+}
+
+/// App Release values: versions, hash values and string buildIDs, and the types of the fields
+/// the typed form reads leniently.
 fn check_app_values(map: &Map<String, Value>) -> Result<(), String> {
     const VERSIONS: &[&str] = &[
         "appVersion",
@@ -353,6 +367,15 @@ fn check_app_values(map: &Map<String, Value>) -> Result<(), String> {
         "extv",
     ];
     plain(map, VERSIONS, false)?;
+    typed(map, "showPrompt", Value::is_boolean, "a boolean")?;
+    typed(map, "showNeverForVersion", Value::is_boolean, "a boolean")?;
+    typed(map, "promptWaitTime", Value::is_i64, "an integer")?;
+    typed(
+        map,
+        "oldVersionSpecialCases",
+        Value::is_boolean,
+        "a boolean",
+    )?;
     for platform in map
         .get("platforms")
         .and_then(Value::as_object)
@@ -373,6 +396,7 @@ fn check_app_values(map: &Map<String, Value>) -> Result<(), String> {
                 continue;
             };
             digits(locale, "buildID")?;
+            typed(locale, "isOSUpdate", Value::is_boolean, "a boolean")?;
             plain(locale, VERSIONS, false)?;
             let singles = ["complete", "partial"]
                 .into_iter()

@@ -254,3 +254,60 @@ fn admin_validates_addon_blobs_as_balrog() {
         assert!(error.contains(reason), "{error} should mention {reason}");
     }
 }
+
+/// Balrog's `testGetWithResponseProducts*`: a SuperBlob whose products map App Release blobs
+/// contributes their patch lines only (their inner XML), and a product whose release lacks the
+/// platform contributes nothing.
+#[test]
+fn superblob_of_app_releases_takes_their_patches() {
+    let srv = Server::start_with(|c| {
+        c.client.allowlisted_domains.0.insert(
+            "a.example".to_owned(),
+            vec!["response-a".to_owned(), "response-b".to_owned()],
+        );
+    });
+    let app = |name: &str, size: u64, platforms: &[&str]| {
+        let platforms: serde_json::Map<String, Value> = platforms
+            .iter()
+            .map(|p| {
+                let url = format!("http://a.example/{name}-{p}");
+                let locale = json!({"complete": {"filesize": size, "from": "*", "hashValue": "23", "fileUrl": url}});
+                ((*p).to_owned(), json!({"buildID": "25", "locales": {"l": locale}}))
+            })
+            .collect();
+        json!({"name": name, "schema_version": 1, "extv": "2.5", "hashFunction": "sha512", "platforms": platforms})
+    };
+    put(&srv, app("response-a", 22, &["p", "q"]), "response-a");
+    put(&srv, app("response-b", 27777777, &["p"]), "response-b");
+    put(
+        &srv,
+        json!({"name": "gmp", "schema_version": 4000, "products": ["response-a", "response-b"]}),
+        "gmp",
+    );
+    srv.add_rule(rule_for("gmp", "gmp"));
+    srv.add_rule(rule_for("response-a", "response-a"));
+    srv.add_rule(rule_for("response-b", "response-b"));
+    let patch = |name: &str, p: &str, size: u64| {
+        format!("        <patch type=\"complete\" URL=\"http://a.example/{name}-{p}\" hashFunction=\"sha512\" hashValue=\"23\" size=\"{size}\"/>")
+    };
+    let doc = |lines: &[String]| {
+        format!(
+            "<?xml version=\"1.0\"?>\n<updates>\n    <addons>\n{}\n    </addons>\n</updates>",
+            lines.join("\n")
+        )
+    };
+    let at = |target: &str| {
+        srv.get(&format!(
+            "/update/4/gmp/1.0/1/{target}/l/a/a/a/a/1/update.xml"
+        ))
+        .body
+    };
+    assert_eq!(
+        at("p"),
+        doc(&[
+            patch("response-a", "p", 22),
+            patch("response-b", "p", 27777777)
+        ])
+    );
+    assert_eq!(at("q"), doc(&[patch("response-a", "q", 22)]));
+}

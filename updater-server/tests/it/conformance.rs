@@ -2,7 +2,7 @@
 //! test suite ran) replayed against Kiln.
 //!
 //! Each fixture is loaded the way Balrog's tests loaded theirs: below the admin API's validation,
-//! through `import` (releases and rules) and straight into the store (shutoffs, pins). Then a real
+//! through `import` (releases, rules, emergency shutoffs, pinnable releases). Then a real
 //! server on loopback answers every `http` case, compared on status, content type,
 //! `Rule-ID`/`Rule-Data-Version` and, for `exact_body`, the bytes. Whether Kiln rolled the dice is
 //! checked against `expected.dice_rolled` by evaluating the same request in process. `rule_match`
@@ -20,7 +20,7 @@ use updater_server::config::Allowlist;
 use updater_server::evaluate::evaluate;
 use updater_server::query::{self, parse_system_capabilities, Force, UpdateQuery};
 use updater_server::rule::{CompiledRule, RuleRow};
-use updater_server::store::{Pin, Shutoff, Store};
+use updater_server::store::Store;
 use updater_server::version::{MozVersion, PinVersion};
 use updater_server::{commands, import, AppState};
 
@@ -100,37 +100,20 @@ fn load(fixture: &Value) -> Fixture {
     std::fs::write(&rules_file, rules.to_string()).unwrap();
     commands::add_user(&config.database, ADMIN, true, &[]).unwrap();
     let admin_token = commands::create_token(&config.database, ADMIN).unwrap();
+    let shutoffs_file = dir.path().join("shutoffs.json");
+    let pins_file = dir.path().join("pins.json");
+    let list = |key: &str| fixture.get(key).cloned().unwrap_or(json!([])).to_string();
+    std::fs::write(&shutoffs_file, list("emergency_shutoffs")).unwrap();
+    std::fs::write(&pins_file, list("pins")).unwrap();
     let store = Store::open(&config.database).unwrap();
-    let report = import::import(&store, &releases_dir, &rules_file, None).unwrap();
+    let dump = import::Dump {
+        releases: &releases_dir,
+        rules: &rules_file,
+        shutoffs: Some(&shutoffs_file),
+        pins: Some(&pins_file),
+    };
+    let report = import::import_dump(&store, &dump, None).unwrap();
     assert!(report.skipped_releases.is_empty(), "{report:?}");
-    // Shutoffs and pins straight into their tables.
-    store
-        .write(None, |tx| {
-            for s in fixture["emergency_shutoffs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                tx.insert_shutoff(&Shutoff {
-                    product: s["product"].as_str().unwrap().to_owned(),
-                    channel: s["channel"].as_str().unwrap().to_owned(),
-                    comment: None,
-                    data_version: 1,
-                })?;
-            }
-            for p in fixture["pins"].as_array().into_iter().flatten() {
-                let field = |k: &str| p[k].as_str().unwrap().to_owned();
-                tx.put_pin(&Pin {
-                    product: field("product"),
-                    channel: field("channel"),
-                    version: field("version"),
-                    mapping: field("mapping"),
-                    data_version: 1,
-                })?;
-            }
-            Ok(())
-        })
-        .unwrap();
     drop(store);
     let state = Arc::new(AppState::open(config).unwrap());
     Fixture {
@@ -361,7 +344,8 @@ fn balrog_captured_cases() {
 }
 
 /// `util::FX56_EN`, the document many HTTP tests compare with, is Balrog's captured answer for
-/// the same update (56.0 with a partial from 54.0.1) except for the fixture's short hash values.
+/// the same update (56.0 with a partial from 54.0.1) except for the fixture's short hash values;
+/// `util::EMPTY` is Balrog's empty answer.
 #[test]
 fn hand_written_reference_is_balrogs_document() {
     let all = cases();
@@ -384,4 +368,12 @@ fn hand_written_reference_is_balrogs_document() {
         );
     }
     assert_eq!(crate::util::FX56_EN, balrog);
+    // And `util::EMPTY`, the empty answer the HTTP tests expect, is Balrog's.
+    let empty = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "no-update-to-yourself")
+        .unwrap();
+    assert_eq!(crate::util::EMPTY, empty["expected"]["body"]);
 }

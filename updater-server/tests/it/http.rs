@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::util::*;
 
@@ -816,4 +816,69 @@ fn balrog_edge_cases_of_urls_build_ids_and_interpolation() {
             .body,
         EMPTY
     );
+}
+
+/// Balrog (Python) never finds a numeric buildID equal to the query's string and cannot order the
+/// two: a partial from a release whose buildID is a number is never offered, and a same-version
+/// request against a numeric buildID is a 500. No captured case covers this; it follows from
+/// Balrog's `matchesUpdateQuery` and `shouldServeUpdate`.
+#[test]
+fn numeric_build_ids_behave_as_in_python() {
+    let srv = Server::start_with(|c| {
+        c.client
+            .allowlisted_domains
+            .0
+            .insert("a.example".to_owned(), vec!["h".to_owned()]);
+    });
+    let blob = |name: &str, version: &str, build: Value, partial_from: &str| {
+        json!({"name": name, "schema_version": 4, "hashFunction": "sha512", "product": "h",
+            "appVersion": version, "displayVersion": version,
+            "fileUrls": {"*": {"completes": {"*": "http://a.example/c"},
+                               "partials": {partial_from: "http://a.example/p"}}},
+            "platforms": {"p": {"buildID": build, "locales": {"l": {
+                "completes": [{"from": "*", "filesize": 1, "hashValue": "c"}],
+                "partials": [{"from": partial_from, "filesize": 2, "hashValue": "p"}]}}}}})
+    };
+    for b in [
+        blob("h1", "30.0", json!(10), "h0"),
+        blob("h1s", "30.0", json!("10"), "h0"),
+        blob("h2", "31.0", json!(50), "h1"),
+        blob("h3", "32.0", json!("60"), "h1s"),
+    ] {
+        let name = b["name"].as_str().unwrap().to_owned();
+        srv.admin(
+            "PUT",
+            &format!("/releases/{name}"),
+            Some(json!({"blob": b, "product": "h"})),
+        );
+    }
+    srv.add_rule(json!({"priority": 1, "mapping": "h2", "backgroundRate": 100, "update_type": "minor", "product": "h", "channel": "c2"}));
+    srv.add_rule(json!({"priority": 1, "mapping": "h3", "backgroundRate": 100, "update_type": "minor", "product": "h", "channel": "c3"}));
+    let path = |version: &str, build: &str, channel: &str| {
+        format!("/update/3/h/{version}/{build}/p/l/{channel}/a/a/a/update.xml")
+    };
+    // From h1 (numeric buildID 10): only the complete; from h1s (string "10"): the partial too.
+    let from_numeric = srv.get(&path("30.0", "10", "c2")).body;
+    assert!(
+        from_numeric.contains("type=\"complete\"") && !from_numeric.contains("type=\"partial\""),
+        "{from_numeric}"
+    );
+    let from_string = srv.get(&path("30.0", "10", "c3")).body;
+    assert!(from_string.contains("type=\"partial\""), "{from_string}");
+    // The numeric buildID is printed as is.
+    assert!(from_numeric.contains("buildID=\"50\""), "{from_numeric}");
+    // Same version as h2: Python compares "40" >= 50 and raises.
+    assert_eq!(srv.get(&path("31.0", "40", "c2")).status, 500);
+}
+
+#[test]
+fn robots_txt_keeps_crawlers_out() {
+    let srv = Server::start();
+    let resp = srv.get("/robots.txt");
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(resp.body.starts_with("User-agent: *"), "{}", resp.body);
 }

@@ -30,3 +30,6 @@ mod addons;
 
 /// A Balrog dump with every blob schema through `updater-server import` and the real binary.
 mod schemas;
+
+/// Update reports, rollout summaries, metrics and health guards.
+mod reports;

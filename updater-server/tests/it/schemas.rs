@@ -153,12 +153,22 @@ fn a_dump_with_every_schema_imports_and_serves() {
     }
     let rules_file = dir.path().join("rules.json");
     std::fs::write(&rules_file, rules().to_string()).unwrap();
+    let shutoffs = dir.path().join("shutoffs.json");
+    let shut = json!([{"product": "Firefox", "channel": "v6"}]);
+    std::fs::write(&shutoffs, shut.to_string()).unwrap();
+    let pins = dir.path().join("pins.json");
+    let pin = json!([{"product": "Firefox", "channel": "v9", "version": "60.", "mapping": "Firefox-60.0"}]);
+    std::fs::write(&pins, pin.to_string()).unwrap();
     let db = dir.path().join("kiln.db");
     let out = Command::new(env!("CARGO_BIN_EXE_updater-server"))
         .args(["import", "--releases"])
         .arg(&releases)
         .arg("--rules")
         .arg(&rules_file)
+        .arg("--shutoffs")
+        .arg(&shutoffs)
+        .arg("--pins")
+        .arg(&pins)
         .arg("--db")
         .arg(&db)
         .output()
@@ -171,6 +181,10 @@ fn a_dump_with_every_schema_imports_and_serves() {
     );
     assert!(
         stdout.contains("imported 12 releases and 11 rules") && !stdout.contains("skipped"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("imported 1 emergency shutoffs and 1 pinnable releases"),
         "{stdout}"
     );
 
@@ -233,13 +247,18 @@ fn a_dump_with_every_schema_imports_and_serves() {
             "    </update>",
         ])
     );
-    // Schemas 6 and 9 and desupport (lower-case placeholders) are served too.
-    assert!(get(&fx("59.0", "1", "v6"))
-        .2
-        .contains("appVersion=\"60.0\" platformVersion=\"None\""));
+    // Schemas 6 and 9 and desupport (lower-case placeholders) are served too; the imported
+    // shutoff stops v6, the imported pin sends a 59.0 client on v9 to 60.0 instead of 70.0.
+    let shut = (200, Some("unknown".to_owned()), EMPTY.to_owned());
+    assert_eq!(get(&fx("59.0", "1", "v6")), shut);
     assert!(get(&fx("69.0", "1", "v9"))
         .2
         .contains("<update appVersion=\"70.0\""));
+    let pinned = get(&format!("{}?pin=60.", fx("59.0", "1", "v9"))).2;
+    assert!(
+        pinned.contains("appVersion=\"60.0\" platformVersion=\"None\""),
+        "{pinned}"
+    );
     let xp = "/update/3/Firefox/40.0/1/WINNT_x86-msvc/en-US/v9/Windows_NT%205.1/default/default/update.xml";
     assert!(get(xp)
         .2

@@ -1,0 +1,107 @@
+//! Releases: rows, summaries, the rules and pins that reference them.
+
+use super::*;
+
+/// A release row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseRow {
+    /// Release name.
+    pub name: String,
+    /// Product.
+    pub product: String,
+    /// Read-only releases cannot be changed or deleted.
+    pub read_only: bool,
+    /// Row version.
+    pub data_version: i64,
+    /// The blob as stored.
+    pub blob: Value,
+}
+
+/// A release without its blob, for listings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseSummary {
+    /// Release name.
+    pub name: String,
+    /// Product.
+    pub product: String,
+    /// Read-only flag.
+    pub read_only: bool,
+    /// Row version.
+    pub data_version: i64,
+}
+
+fn release_summary(r: &Row<'_>) -> rusqlite::Result<ReleaseSummary> {
+    Ok(ReleaseSummary {
+        name: r.get(0)?,
+        product: r.get(1)?,
+        read_only: r.get(2)?,
+        data_version: r.get(3)?,
+    })
+}
+
+impl Tx<'_> {
+    /// One release.
+    pub fn release(&self, name: &str) -> Result<Option<ReleaseRow>> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT name, product, read_only, data_version, blob FROM releases WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(name, product, read_only, data_version, blob)| {
+            Ok(ReleaseRow {
+                name,
+                product,
+                read_only,
+                data_version,
+                blob: parse_json(&blob)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Releases, optionally of one product, by name.
+    pub fn releases(&self, product: Option<&str>) -> Result<Vec<ReleaseSummary>> {
+        self.collect(
+            "SELECT name, product, read_only, data_version FROM releases
+             WHERE ?1 IS NULL OR product = ?1 ORDER BY name",
+            [product],
+            release_summary,
+        )
+    }
+
+    /// Inserts or replaces a release row.
+    pub fn put_release(&self, row: &ReleaseRow) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO releases (name, product, read_only, data_version, blob) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(name) DO UPDATE SET product = ?2, read_only = ?3, data_version = ?4, blob = ?5",
+            params![row.name, row.product, row.read_only, row.data_version, json_text(&row.blob)?],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a release row.
+    pub fn delete_release(&self, name: &str) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM releases WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    /// Ids of rules whose mapping or fallbackMapping is `name`.
+    pub fn rules_mapping(&self, name: &str) -> Result<Vec<i64>> {
+        self.collect(
+            "SELECT rule_id FROM rules WHERE mapping = ?1 OR fallback_mapping = ?1 ORDER BY rule_id",
+            [name],
+            |r| r.get(0),
+        )
+    }
+}
