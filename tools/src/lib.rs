@@ -26,6 +26,7 @@
 
 pub mod checksums;
 pub mod cmd;
+pub mod release;
 pub mod signing;
 
 pub use cmd::{Cli, Command};

@@ -245,8 +245,17 @@ fn add_instruction(path: &EntryPath, forced: bool) -> (Instruction, &'static str
     }
 }
 
+/// Whether the tree has `precomplete` at its root or, for a mac bundle, in `Contents/Resources/`.
+fn has_precomplete(tree: &Tree) -> bool {
+    tree.file(PRECOMPLETE).is_some()
+        || tree
+            .file(&format!("Contents/Resources/{PRECOMPLETE}"))
+            .is_some()
+}
+
 fn removed_files(tree: &Tree) -> Result<Vec<Instruction>, GenerateError> {
-    match tree.file(REMOVED_FILES) {
+    let mac = format!("Contents/Resources/{REMOVED_FILES}");
+    match tree.file(REMOVED_FILES).or_else(|| tree.file(&mac)) {
         Some(file) => {
             removed_files_instructions(&file.read()?).map_err(GenerateError::RemovedFiles)
         }
@@ -298,7 +307,7 @@ pub fn complete_mar(
     params: &UpdateParams,
     out: &Path,
 ) -> Result<GenerateReport, GenerateError> {
-    if tree.file(PRECOMPLETE).is_none() {
+    if !has_precomplete(tree) {
         return Err(GenerateError::MissingPrecomplete);
     }
     let files: Vec<(&EntryPath, &TreeFile)> = tree.files().iter().rev().collect();
@@ -528,7 +537,7 @@ pub fn partial_mar(
     options: &PartialOptions<'_>,
     out: &Path,
 ) -> Result<GenerateReport, GenerateError> {
-    if new.file(PRECOMPLETE).is_none() {
+    if !has_precomplete(new) {
         return Err(GenerateError::MissingPrecomplete);
     }
     let report = |path: &EntryPath, file: &TreeFile| {
