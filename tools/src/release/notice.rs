@@ -26,8 +26,8 @@ pub fn send(config: &Config, notice: &Notice) -> anyhow::Result<PathBuf> {
     let now = crate::release::state::now();
     let subject = format!("[release] {}", notice.subject);
     let message = MessageBuilder::new()
-        .from(config.notices.from.as_str())
-        .to(config.notices.to.as_str())
+        .from(address(&config.notices.from))
+        .to(address(&config.notices.to))
         .subject(subject.as_str())
         .date(now)
         .message_id(format!(
@@ -49,6 +49,18 @@ pub fn send(config: &Config, notice: &Notice) -> anyhow::Result<PathBuf> {
     println!("notice: {subject} → {}", path.display());
     tracing::info!(release = %notice.release, kind = notice.kind, path = %path.display(), "notice");
     Ok(path)
+}
+
+/// `Name <user@host>` or `user@host` as a mail-builder address.
+fn address(text: &str) -> mail_builder::headers::address::Address<'_> {
+    match text
+        .trim()
+        .strip_suffix('>')
+        .and_then(|t| t.split_once('<'))
+    {
+        Some((name, email)) => (name.trim(), email.trim()).into(),
+        None => text.trim().into(),
+    }
 }
 
 fn unique(dir: &Path, stem: &str) -> PathBuf {

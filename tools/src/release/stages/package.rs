@@ -187,7 +187,11 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         .state
         .items(&ctx.row.name, None)?
         .into_iter()
-        .filter(|r| matches!(r.stage.as_str(), "construct" | "package") && r.status == "done")
+        .filter(|r| {
+            matches!(r.stage.as_str(), "construct" | "package")
+                && r.status == "done"
+                && r.key != "checksums"
+        })
         .map(|r| format!("{} {}", r.output, r.sha256))
         .collect();
     listing.sort();
