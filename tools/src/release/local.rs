@@ -134,36 +134,3 @@ pub fn update_server(
         releng_token_file: releng,
     })
 }
-
-/// Creates the product's git repository at `dir` with one commit per version (the file
-/// `VERSION` and a changelog line); returns each version's commit.
-pub fn product_repo(dir: &Path, versions: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    use crate::release::git::git;
-    std::fs::create_dir_all(dir)?;
-    git(dir, &["init", "--quiet", "--initial-branch=main"])?;
-    let mut commits = Vec::new();
-    for version in versions {
-        std::fs::write(dir.join("VERSION"), format!("{version}\n"))?;
-        let mut log = std::fs::read_to_string(dir.join("CHANGES")).unwrap_or_default();
-        log.push_str(&format!("{version}: release\n"));
-        std::fs::write(dir.join("CHANGES"), log)?;
-        git(dir, &["add", "VERSION", "CHANGES"])?;
-        git(
-            dir,
-            &[
-                "-c",
-                "user.name=Kiln Fixtures",
-                "-c",
-                "user.email=fixtures@kiln.invalid",
-                "-c",
-                "commit.gpgsign=false",
-                "commit",
-                "--quiet",
-                "-m",
-                &format!("Bump version to {version}"),
-            ],
-        )?;
-        commits.push((version.clone(), git(dir, &["rev-parse", "HEAD"])?));
-    }
-    Ok(commits)
-}

@@ -49,7 +49,7 @@ pub fn prepare(
     std::fs::create_dir_all(dir)?;
     let dir = std::path::absolute(dir)?;
     kiln_fixtures::generate(&dir.join("fixtures"), fixtures)?;
-    let commits = local::product_repo(&dir.join("repo"), &fixtures.versions)?
+    let commits = kiln_fixtures::product_repo(&dir.join("repo"), &fixtures.versions)?
         .into_iter()
         .collect();
     let keys = dir.join("keys");

@@ -1,3 +1,5 @@
+//! The two release stories, run once per test process, and helpers to query the servers.
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

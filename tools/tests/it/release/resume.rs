@@ -1,10 +1,12 @@
+//! Resumability: a failing chunk (scenario 9) and kill -9 during construct and package.
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kiln_tools::release::quickstart;
 
-use crate::story::*;
+use super::story::*;
 
 /// `(done, made, redone, failed)` of a stage's summary line in promote's output.
 fn counts(stdout: &str, stage: &str) -> (usize, usize, usize, usize) {

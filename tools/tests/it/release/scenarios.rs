@@ -1,3 +1,5 @@
+//! Scenarios 1–12 and 20–25 of release-process.md Part C, asserted against the stories.
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +10,7 @@ use kiln_tools::release::stages::certify::{
 };
 use rayon::prelude::*;
 
-use crate::story::*;
+use super::story::*;
 
 const MATRIX: [(&str, &[&str]); 3] = [
     ("linux-x86_64", &["de", "en-US", "fr", "ja"]),
