@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let file = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(kiln_tools::release::log::ReleaseLog)
-        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        .with_filter(tracing_subscriber::EnvFilter::new("kiln_tools=info"));
     tracing_subscriber::registry()
         .with(stderr)
         .with(file)

@@ -106,6 +106,21 @@ pub fn go_to_build(
             })
             .collect::<anyhow::Result<_>>()?,
     };
+    // Validate the inputs before anything is recorded.
+    let inputs = l10n_repack::RepackInputs::load(&config.inputs, request.version.as_str())
+        .with_context(|| {
+            format!(
+                "inputs of {} in {}",
+                request.version,
+                config.inputs.display()
+            )
+        })?;
+    let locales: Vec<String> = inputs
+        .shipped_locales()
+        .entries()
+        .iter()
+        .map(|e| e.locale().to_string())
+        .collect();
     let row = ReleaseRow {
         name: name.to_string(),
         version: request.version.to_string(),
@@ -138,20 +153,6 @@ pub fn go_to_build(
         ),
         _ => (format!("(first release)..{}", request.revision), Vec::new()),
     };
-    let inputs = l10n_repack::RepackInputs::load(&config.inputs, request.version.as_str())
-        .with_context(|| {
-            format!(
-                "inputs of {} in {}",
-                request.version,
-                config.inputs.display()
-            )
-        })?;
-    let locales: Vec<String> = inputs
-        .shipped_locales()
-        .entries()
-        .iter()
-        .map(|e| e.locale().to_string())
-        .collect();
     let body = format!(
         "A new build has been submitted through kiln go-to-build:\n\n\
          Release: {name}\n\
@@ -253,6 +254,10 @@ pub fn promote(
     }
     let started = Instant::now();
     crate::release::log::open(&config.root, &row.name)?;
+    let previous = match row.status.as_str() {
+        status::CANDIDATES => status::CANDIDATES,
+        _ => status::SCHEDULED,
+    };
     let mut ctx = context(config, state, row)?;
     ctx.chunk = chunk;
     std::fs::create_dir_all(&ctx.work)?;
@@ -302,7 +307,8 @@ pub fn promote(
         total.add(report.counts);
     }
     if chunk.is_some() {
-        state.set_status(&ctx.row.name, status::SCHEDULED, None)?;
+        // One slice of construct changes nothing about where the release stands.
+        state.set_status(&ctx.row.name, previous, None)?;
     } else {
         state.set_status(&ctx.row.name, status::CANDIDATES, None)?;
         let first = state

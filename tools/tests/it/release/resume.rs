@@ -50,7 +50,7 @@ fn scenario_09_parallel_and_chunked_repacks() {
     let build = env.config.root.join("candidates/121.0-candidates/build1");
     let blocker = build.join("linux-x86_64/fr/firefox-121.0.tar.xz");
     std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
-    let first = kiln(
+    kiln_ok(
         &env.config_path,
         &[
             "go-to-build",
@@ -58,8 +58,14 @@ fn scenario_09_parallel_and_chunked_repacks() {
             "121.0",
             "--revision",
             &env.commits["121.0"],
+            "--no-promote",
         ],
     );
+    // A job runner's slice: chunk 1 of 12 is linux-x86_64's de and en-US, and nothing else.
+    let slice = kiln_ok(&env.config_path, &["promote", R121, "--chunk", "1/12"]);
+    assert_eq!(counts(&slice, "construct"), (0, 2, 0, 0), "{slice}");
+    assert!(!slice.contains("certify:"), "{slice}");
+    let first = kiln(&env.config_path, &["promote", R121]);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(!first.status.success());
     assert!(stderr.contains("l10n/linux-x86_64/fr"), "{stderr}");

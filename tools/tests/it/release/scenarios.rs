@@ -345,6 +345,7 @@ fn scenario_08_l10n_repack_content() {
         "defaults/pref/channel-prefs.js",
         "libxul.so",
         "firefox",
+        "kiln-update.toml",
     ] {
         let a = std::fs::read(en.path().join("firefox").join(same)).unwrap();
         let b = std::fs::read(de.path().join("firefox").join(same)).unwrap();
@@ -354,6 +355,17 @@ fn scenario_08_l10n_repack_content() {
         std::fs::read_to_string(de.path().join("firefox/update.locale")).unwrap(),
         "de\n"
     );
+    // The client's configuration, baked into en-US by configure, is the same in every build.
+    let settings = std::fs::read_to_string(de.path().join("firefox/kiln-update.toml")).unwrap();
+    let parsed: kiln_tools::release::update_config::UpdateConfig =
+        toml::from_str(&settings).unwrap();
+    assert!(parsed.update_url.ends_with("/update/6/%PRODUCT%/%VERSION%/%BUILD_ID%/%BUILD_TARGET%/%LOCALE%/%CHANNEL%/%OS_VERSION%/%SYSTEM_CAPABILITIES%/%DISTRIBUTION%/%DISTRIBUTION_VERSION%/update.xml"));
+    assert_eq!(
+        parsed.mar_keys,
+        vec![std::fs::read_to_string(main.env.dir.join("keys/ed25519.pub")).unwrap()]
+    );
+    assert_eq!(parsed.response_keys.len(), 1);
+    assert_eq!(parsed.mar_threshold, 1);
     assert!(
         precomplete_problems(de.path(), l10n_repack::Platform::Linux64)
             .unwrap()
@@ -434,6 +446,72 @@ fn scenario_10_partial_contents() {
     assert!(
         lines.iter().any(|l| l.starts_with("patch \"")),
         "the evolving library is patched: {text}"
+    );
+}
+
+/// The rule behind scenario 10's patch/add choice, on two controlled files: a highly
+/// compressible file with a small change is patched; a file rewritten with random bytes, whose
+/// diff is no smaller than the file, is added in full.
+#[test]
+fn scenario_10_patch_iff_the_diff_is_smaller() {
+    use mar::update::generate::{partial_mar, Decision, PartialOptions, Tree, UpdateParams};
+    use mar::EntryPath;
+    let random = |seed: u64| -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let text: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("pref(\"line.{i}\", {i});\n").into_bytes())
+        .collect();
+    let mut edited = text.clone();
+    edited[5_000..5_010].copy_from_slice(b"0123456789");
+    let tree = |compressible: &[u8], noise: Vec<u8>| {
+        let mut tree = Tree::default();
+        for (name, bytes) in [
+            ("precomplete", b"remove \"prefs.js\"\n".to_vec()),
+            ("prefs.js", compressible.to_vec()),
+            ("noise.bin", noise),
+        ] {
+            tree.insert(EntryPath::new(name).unwrap(), 0o644, bytes);
+        }
+        tree
+    };
+    let old = tree(&text, random(1));
+    let new = tree(&edited, random(2));
+    let out = tempfile::tempdir().unwrap();
+    let params =
+        UpdateParams::new(mar::ProductInfo::new("firefox-mozilla-release", "121.0").unwrap());
+    let report = partial_mar(
+        &old,
+        &new,
+        &params,
+        &PartialOptions::default(),
+        &out.path().join("p.mar"),
+    )
+    .unwrap();
+    let decision = |name: &str| {
+        report
+            .decisions
+            .iter()
+            .find(|(p, _)| p.as_str() == name)
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert!(
+        matches!(decision("prefs.js"), Decision::Patch { bytes, full_bytes, .. } if bytes < full_bytes)
+    );
+    assert!(
+        matches!(decision("noise.bin"), Decision::Add { reason: "changed", bytes, patch_bytes: Some(p) } if p >= bytes),
+        "{:?}",
+        decision("noise.bin")
     );
 }
 
@@ -714,6 +792,20 @@ fn scenario_22_build2_respin() {
         .is_dir());
     let state = open_state(&story.env.config).unwrap();
     assert_eq!(state.release(R121).unwrap().status, "halted");
+    let refused = kiln(&story.env.config_path, &["promote", R121]);
+    assert!(
+        !refused.status.success(),
+        "a halted release was promoted again"
+    );
+    let stop = std::fs::read_dir(&story.env.config.outbox)
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with("Firefox-121.0-build1-halt.eml")
+        });
+    assert!(stop, "no stop notice");
     assert_ne!(
         state.release(R121).unwrap().revision,
         state.release("Firefox-121.0-build2").unwrap().revision
@@ -881,4 +973,14 @@ fn scenario_25_no_downgrade_across_channels() {
         None,
     );
     assert_ne!(offered(&release).as_deref(), Some("120.0.1"));
+}
+
+/// Quickstart's CDN stand-in answers Range requests, so a client can resume a download.
+#[test]
+fn file_server_supports_range_requests() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.mar"), b"0123456789abcdef").unwrap();
+    let server = kiln_tools::release::local::file_server(root.path()).unwrap();
+    let (status, body) = get(&format!("{}/a.mar", server.url), &[("Range", "bytes=10-")]);
+    assert_eq!((status, body.as_str()), (206, "abcdef"));
 }
