@@ -984,3 +984,70 @@ fn file_server_supports_range_requests() {
     let (status, body) = get(&format!("{}/a.mar", server.url), &[("Range", "bytes=10-")]);
     assert_eq!((status, body.as_str()), (206, "abcdef"));
 }
+
+#[test]
+fn init_writes_a_config_and_the_state_database_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("relman");
+    let ok = kiln_plain(&[
+        "init",
+        "--dir",
+        target.to_str().unwrap(),
+        "--product",
+        "Firefox",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let config = kiln_tools::release::config::Config::load(&target.join("kiln.toml")).unwrap();
+    assert_eq!(config.channel, "release");
+    assert_eq!(config.partial_count, 3);
+    assert_eq!(config.signoffs.len(), 2);
+    assert!(target.join("kiln-state.db").is_file());
+    let again = kiln_plain(&["init", "--dir", target.to_str().unwrap()]);
+    assert!(!again.status.success(), "init overwrote kiln.toml");
+}
+
+#[test]
+fn status_reports_every_release_and_stage_as_json() {
+    let main = main_story();
+    let text = kiln_ok(&main.env.config_path, &["status", "--json"]);
+    let reports: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let by_name = |name: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["release"]["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    assert_eq!(by_name(R119)["release"]["status"], "shipped");
+    let r121 = by_name(R121);
+    assert_eq!(r121["release"]["status"], "shipped");
+    let stages: Vec<&str> = r121["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "configure",
+            "construct",
+            "certify",
+            "package",
+            "deploy",
+            "push",
+            "ship"
+        ]
+    );
+    // 24 repacks, 12 complete + 24 partial MARs and the checksums.
+    assert_eq!(r121["items"]["construct"], serde_json::json!([24, 0]));
+    assert_eq!(r121["items"]["package"], serde_json::json!([37, 0]));
+    let human = kiln_ok(&main.env.config_path, &["status", R121]);
+    assert!(human.contains("Firefox-121.0-build1  shipped"), "{human}");
+}
