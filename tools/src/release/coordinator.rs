@@ -311,11 +311,8 @@ pub fn promote(
         state.set_status(&ctx.row.name, previous, None)?;
     } else {
         state.set_status(&ctx.row.name, status::CANDIDATES, None)?;
-        let first = state
-            .phases(&ctx.row.name)?
-            .iter()
-            .any(|p| p.stage == "push");
-        if !first {
+        // The candidates notice goes out once, when the release first reaches candidates.
+        if previous != status::CANDIDATES {
             notice::send(
                 config,
                 &Notice {

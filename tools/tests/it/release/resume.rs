@@ -201,6 +201,16 @@ fn resume_after_kill_9_during_construct_and_package() {
     // A no-op rerun, then an uninterrupted build of the same inputs: identical outputs.
     let noop = kiln_ok(&config, &["promote", R121]);
     assert_eq!(counts(&noop, "package"), (13, 0, 0, 0), "{noop}");
+    let candidates_notices = std::fs::read_dir(&env.config.outbox)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains("Firefox-121.0-build1-candidates")
+        })
+        .count();
+    assert_eq!(candidates_notices, 1, "the candidates notice goes out once");
     kiln_ok(
         &config,
         &[
