@@ -69,7 +69,9 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
     let config = ctx.config;
     let version = ctx.name.version();
-    let params = params(ctx)?;
+    // Every locale's MAR of a platform carries the same binaries: compress each once.
+    let entries = std::sync::Arc::new(mar::update::generate::EntryCache::new());
+    let params = params(ctx)?.entry_cache(entries.clone());
     let verifier = verifier(ctx)?;
     let key_id = mar::keys::PublicKey::load(&config.keys.ed25519_public)?.key_id();
     let cache = DiffCache::open(&layout::diff_cache(config))?;
@@ -230,6 +232,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         extra: json!({
             "mars": items.len(),
             "mar_bytes": bytes,
+            "entry_cache_hits": entries.hits(),
+            "entry_cache_misses": entries.misses(),
             "cache_hits": cache_stats.hits,
             "cache_misses": cache_stats.misses,
         }),
