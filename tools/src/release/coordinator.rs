@@ -311,6 +311,8 @@ pub fn promote(
         state.set_status(&ctx.row.name, previous, None)?;
     } else {
         state.set_status(&ctx.row.name, status::CANDIDATES, None)?;
+        // Unpacked trees are scratch: a rerun re-extracts what it needs.
+        let _ = std::fs::remove_dir_all(ctx.trees());
         // The candidates notice goes out once, when the release first reaches candidates.
         if previous != status::CANDIDATES {
             notice::send(

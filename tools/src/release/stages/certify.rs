@@ -144,12 +144,12 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             let parts: Vec<&str> = item.key.split('/').collect();
             let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
             let p: l10n_repack::Platform = platform.parse()?;
-            let tree = unpacked(ctx.config, &path)?;
+            let tree = unpacked(&ctx.trees(), &path)?;
             let mut problems = precomplete_problems(&tree, p)?;
             let archive = p.archive_name(version);
             if parts[0] == "partner" {
                 let reference = build_dir.join(platform).join(locale).join(&archive);
-                let reference = unpacked(ctx.config, &reference)?;
+                let reference = unpacked(&ctx.trees(), &reference)?;
                 problems.extend(unexpected_differences(&reference, &tree, |path| {
                     path.contains("/distribution/")
                         || path.contains("/extensions/")
@@ -157,7 +157,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                 })?);
             } else if locale != "en-US" {
                 let reference = build_dir.join(platform).join("en-US").join(&archive);
-                let reference = unpacked(ctx.config, &reference)?;
+                let reference = unpacked(&ctx.trees(), &reference)?;
                 problems.extend(unexpected_differences(&reference, &tree, is_localized)?);
             }
             anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));

@@ -81,7 +81,7 @@ pub fn blob(ctx: &Ctx<'_>) -> anyhow::Result<Value> {
             .join(platform)
             .join("en-US")
             .join(p.archive_name(version.as_str()));
-        let build_id = build_id(&unpacked(config, &en_us)?, p)?;
+        let build_id = build_id(&unpacked(&ctx.trees(), &en_us)?, p)?;
         let mut locales = Map::new();
         let dir = ctx.build_dir.join("update").join(platform);
         let mut names: Vec<String> = std::fs::read_dir(&dir)?

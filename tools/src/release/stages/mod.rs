@@ -91,19 +91,26 @@ pub fn fail_on(stage: &str, failures: &[(String, String)]) -> anyhow::Result<()>
     )
 }
 
-/// A tree unpacked once per archive content: `<work_dir>/trees/<sha256>/`, extracted to a
-/// temporary directory and renamed into place, so a killed extraction never counts.
-pub fn unpacked(config: &Config, archive: &Path) -> anyhow::Result<PathBuf> {
+impl Ctx<'_> {
+    /// The release's unpacked trees (`<work>/trees/`), removed after a successful promote.
+    pub fn trees(&self) -> PathBuf {
+        self.work.join("trees")
+    }
+}
+
+/// A tree unpacked once per archive content: `<trees>/<sha256>/`, extracted to a temporary
+/// directory and renamed into place, so a killed extraction never counts.
+pub fn unpacked(trees: &Path, archive: &Path) -> anyhow::Result<PathBuf> {
     let sha = crate::release::items::sha256_file(archive)?;
-    let dir = config.work_dir.join("trees").join(&sha);
+    let dir = trees.join(&sha);
     if dir.is_dir() {
         return Ok(dir);
     }
-    let parent = config.work_dir.join("trees");
-    std::fs::create_dir_all(&parent)?;
+    let parent = trees;
+    std::fs::create_dir_all(parent)?;
     let temp = tempfile::Builder::new()
         .prefix(".tmp-")
-        .tempdir_in(&parent)?;
+        .tempdir_in(parent)?;
     l10n_repack::extract(archive, temp.path())?;
     match std::fs::rename(temp.path(), &dir) {
         Ok(()) => {

@@ -135,8 +135,9 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             .position(|i| i.key == item.key)
             .expect("listed")]
     };
+    let trees = ctx.trees();
     let app_tree = |archive: &Path, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
-        let dir = unpacked(config, archive)?;
+        let dir = unpacked(&trees, archive)?;
         Ok(Tree::from_dir(&dir.join(platform.app_root()))?)
     };
     let (mut counts, mut failures) = stage.run(
