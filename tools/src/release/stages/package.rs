@@ -11,7 +11,7 @@ use mar::update::generate::{complete_mar, partial_mar, PartialOptions, Tree, Upd
 use mar::{ProductInfo, Verifier};
 use serde_json::json;
 
-use crate::release::items::{fingerprint, sha256_file, Counts, Item};
+use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::layout;
 use crate::release::name::ReleaseName;
 use crate::release::stages::{fail_on, unpacked, Ctx, StageReport};
@@ -225,7 +225,6 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         .filter_map(|i| std::fs::metadata(build_dir.join(&i.output)).ok())
         .map(|m| m.len())
         .sum();
-    let _: &Counts = &counts;
     Ok(StageReport {
         stage: "package",
         counts,
