@@ -57,6 +57,7 @@
 mod archive;
 mod engine;
 mod error;
+mod extract;
 mod jobs;
 mod locale;
 mod omni;
@@ -74,6 +75,7 @@ pub use engine::{
     RepackReport,
 };
 pub use error::RepackError;
+pub use extract::{extract, format_of, inject};
 pub use jobs::{Chunk, Job, JobKind};
 pub use locale::{ArchiveFormat, Locale, Platform};
 pub use output::JOURNAL_DIR;

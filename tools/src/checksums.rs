@@ -110,7 +110,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SigningError
 }
 
 /// Writes `path` atomically with Unix permission bits `mode` (0600 for secrets).
-pub(crate) fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SigningError> {
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SigningError> {
     use std::io::Write;
     let parent = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new()

@@ -81,6 +81,15 @@ fn dependencies_flow_one_way() {
             "{package} may depend on mar at most, has {deps:?}"
         );
     }
+    // The coordinator sits on top: it may use every other crate (the update server only to run
+    // it in-process for quickstart and tests), and the graph stays acyclic.
+    let tools: BTreeSet<String> = ["mar", "l10n-repack", "kiln-fixtures", "updater-server"]
+        .map(str::to_owned)
+        .into();
+    assert_eq!(
+        ours(&normal_dependencies("kiln-tools", &[]), "kiln-tools"),
+        tools
+    );
     // Workspace-wide inversion: every package with a normal dependency on kiln-tools.
     let dependents = cargo_tree(&["--invert", "kiln-tools"]);
     assert!(

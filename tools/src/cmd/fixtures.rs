@@ -1,4 +1,5 @@
-//! `kiln fixtures --out DIR [--seed N] [--size small|large] [--locales N]`.
+//! `kiln fixtures --out DIR [--seed N] [--size small|large] [--locales N] [--versions …]
+//! [--repo DIR]`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ pub struct FixturesArgs {
     /// Versions to build, comma-separated, oldest first.
     #[arg(long, value_delimiter = ',', default_values_t = kiln_fixtures::DEFAULT_VERSIONS.map(String::from))]
     pub versions: Vec<String>,
+    /// Also create the product's git repository here, one commit per version (needs git).
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
 }
 
 impl FixturesArgs {
@@ -32,7 +36,7 @@ impl FixturesArgs {
             seed: self.seed,
             size: self.size,
             locales: self.locales,
-            versions: self.versions,
+            versions: self.versions.clone(),
         };
         let summary = kiln_fixtures::generate(&self.out, &options)
             .with_context(|| format!("generating fixtures in {}", self.out.display()))?;
@@ -43,6 +47,11 @@ impl FixturesArgs {
             summary.partners.len(),
             self.out.display()
         );
+        if let Some(repo) = &self.repo {
+            for (version, commit) in kiln_fixtures::product_repo(repo, &self.versions)? {
+                println!("{version}: commit {commit}");
+            }
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

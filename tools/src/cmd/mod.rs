@@ -4,6 +4,8 @@
 pub mod checksums;
 pub mod fixtures;
 pub mod keys;
+pub mod quickstart;
+pub mod release;
 pub mod repack;
 pub mod sign;
 pub mod verify;
@@ -34,6 +36,26 @@ pub enum Command {
     Checksums(checksums::ChecksumsArgs),
     /// Verify every .sig and both SUMS files of a build directory.
     Verify(verify::VerifyArgs),
+    /// Write a release configuration (kiln.toml) and create the state database.
+    Init(release::InitArgs),
+    /// Register a release (Product-V-buildN), tag it, send the notice, then promote it.
+    GoToBuild(release::GoToBuildArgs),
+    /// Run or resume configure → construct → certify → package → deploy.
+    Promote(release::PromoteArgs),
+    /// Copy candidates to releases/V/ (filtered, immutable) and update the cdntest channel.
+    Push(release::PushArgs),
+    /// Schedule the signoff-gated rule change that ships the release.
+    Ship(release::ShipArgs),
+    /// Sign off a pending ship on the update server.
+    Signoff(release::SignoffArgs),
+    /// An urgent dot release: go-to-build, promote, push and ship unthrottled.
+    Chemspill(release::GoToBuildArgs),
+    /// Stop a release: no further stage runs; writes the stop notice.
+    Halt(release::HaltArgs),
+    /// Where every release and stage stands.
+    Status(release::StatusArgs),
+    /// Everything end to end on local defaults: fixtures, keys, server, four releases.
+    Quickstart(quickstart::QuickstartArgs),
 }
 
 impl Cli {
@@ -46,6 +68,16 @@ impl Cli {
             Command::Sign(args) => args.run(),
             Command::Checksums(args) => args.run(),
             Command::Verify(args) => args.run(),
+            Command::Init(args) => args.run(),
+            Command::GoToBuild(args) => args.run("release"),
+            Command::Promote(args) => args.run(),
+            Command::Push(args) => args.run(),
+            Command::Ship(args) => args.run(),
+            Command::Signoff(args) => args.run(),
+            Command::Chemspill(args) => args.run("chemspill"),
+            Command::Halt(args) => args.run(),
+            Command::Status(args) => args.run(),
+            Command::Quickstart(args) => args.run(),
         }
     }
 }

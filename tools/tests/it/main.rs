@@ -1,9 +1,11 @@
-//! Integration tests of the `kiln` binary and its signing library (one integration binary,
+//! Integration tests of the `kiln` binary and its library (one integration binary,
 //! grouped by topic).
 
 /// `kiln fixtures/keys/repack/checksums/verify` end to end, ed25519 signatures, SUMS format.
 mod cli;
 /// OpenPGP: stock gpg verification, tampering, signing-subkey rotation.
 mod openpgp;
+/// The release coordinator: Part C scenarios and resumability, against real servers.
+mod release;
 /// Running the binary and the shared signed build directory.
 mod util;

@@ -304,8 +304,10 @@ impl Plan {
     ) -> Result<Plan, ApplyError> {
         let mut instructions = Vec::new();
         if manifest.kind() == Some(UpdateKind::Complete) {
+            // A mac bundle keeps it in Contents/Resources/ (Mozilla's updater looks there too).
             let path = root.join(PRECOMPLETE);
-            if let Ok(bytes) = fs::read(&path) {
+            let mac = root.join("Contents/Resources").join(PRECOMPLETE);
+            if let Ok(bytes) = fs::read(&path).or_else(|_| fs::read(&mac)) {
                 let precomplete =
                     Manifest::parse_precomplete(&bytes).map_err(|source| ApplyError::Manifest {
                         what: "installed precomplete",

@@ -15,6 +15,7 @@
 //! work is collected in order, and entries are compressed on their own with fixed settings.
 
 mod diff;
+mod entries;
 mod tree;
 
 use std::collections::BTreeSet;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 pub use diff::{make_patch, patch_is_valid, sha256, DIFF_PARAMS_VERSION, PATCH_ZSTD_LEVEL};
+pub use entries::{EntryCache, ENTRY_CACHE_THRESHOLD};
 pub use tree::{Tree, TreeFile};
 
 use crate::compression::Compression;
@@ -97,6 +99,7 @@ pub struct UpdateParams {
     product_info: ProductInfo,
     compression: Compression,
     keys: Vec<SigningKey>,
+    entries: Option<std::sync::Arc<EntryCache>>,
 }
 
 impl UpdateParams {
@@ -106,6 +109,24 @@ impl UpdateParams {
             product_info,
             compression: Compression::default(),
             keys: Vec::new(),
+            entries: None,
+        }
+    }
+
+    /// Shares compressed entries with every other MAR generated with the same cache (outputs
+    /// are byte-identical with or without it).
+    pub fn entry_cache(mut self, cache: std::sync::Arc<EntryCache>) -> UpdateParams {
+        self.entries = Some(cache);
+        self
+    }
+
+    /// Compresses one entry's bytes, through the entry cache when there is one.
+    fn compress_entry(&self, bytes: &[u8]) -> Result<Vec<u8>, GenerateError> {
+        match &self.entries {
+            Some(cache) => cache.get_or_compress(bytes, &compression_tag(self.compression), || {
+                compress(self.compression, bytes)
+            }),
+            None => compress(self.compression, bytes),
         }
     }
 
@@ -245,8 +266,17 @@ fn add_instruction(path: &EntryPath, forced: bool) -> (Instruction, &'static str
     }
 }
 
+/// Whether the tree has `precomplete` at its root or, for a mac bundle, in `Contents/Resources/`.
+fn has_precomplete(tree: &Tree) -> bool {
+    tree.file(PRECOMPLETE).is_some()
+        || tree
+            .file(&format!("Contents/Resources/{PRECOMPLETE}"))
+            .is_some()
+}
+
 fn removed_files(tree: &Tree) -> Result<Vec<Instruction>, GenerateError> {
-    match tree.file(REMOVED_FILES) {
+    let mac = format!("Contents/Resources/{REMOVED_FILES}");
+    match tree.file(REMOVED_FILES).or_else(|| tree.file(&mac)) {
         Some(file) => {
             removed_files_instructions(&file.read()?).map_err(GenerateError::RemovedFiles)
         }
@@ -298,13 +328,13 @@ pub fn complete_mar(
     params: &UpdateParams,
     out: &Path,
 ) -> Result<GenerateReport, GenerateError> {
-    if tree.file(PRECOMPLETE).is_none() {
+    if !has_precomplete(tree) {
         return Err(GenerateError::MissingPrecomplete);
     }
     let files: Vec<(&EntryPath, &TreeFile)> = tree.files().iter().rev().collect();
     let compressed: Vec<Vec<u8>> = files
         .par_iter()
-        .map(|(_, file)| compress(params.compression, &file.read()?))
+        .map(|(_, file)| params.compress_entry(&file.read()?))
         .collect::<Result<_, _>>()?;
     let mut instructions = vec![Instruction::Type(UpdateKind::Complete)];
     let mut decisions = Vec::new();
@@ -415,7 +445,7 @@ fn decide_changed(
     let s = path.as_str();
     let new_bytes = new.read()?;
     let full = |reason: &'static str, patch_bytes: Option<u64>| -> Result<Changed, GenerateError> {
-        let bytes = compress(params.compression, &new_bytes)?;
+        let bytes = params.compress_entry(&new_bytes)?;
         let (instruction, add_reason) = add_instruction(path, reason == "forced");
         Ok(Changed {
             decision: Decision::Add {
@@ -467,7 +497,7 @@ fn decide_changed(
             if patch.len().saturating_mul(QUICK_MARGIN) < quick.len() {
                 (None, quick.len() as u64)
             } else {
-                let full = compress(params.compression, &new_bytes)?;
+                let full = params.compress_entry(&new_bytes)?;
                 if let Some(cache) = cache {
                     cache.insert_full_size(&target_sha, &tag, full.len() as u64)?;
                 }
@@ -528,7 +558,7 @@ pub fn partial_mar(
     options: &PartialOptions<'_>,
     out: &Path,
 ) -> Result<GenerateReport, GenerateError> {
-    if new.file(PRECOMPLETE).is_none() {
+    if !has_precomplete(new) {
         return Err(GenerateError::MissingPrecomplete);
     }
     let report = |path: &EntryPath, file: &TreeFile| {
@@ -569,7 +599,7 @@ pub fn partial_mar(
     let compressed: Vec<Vec<u8>> = added
         .par_iter()
         .map(|(path, file)| {
-            let bytes = compress(params.compression, &file.read()?);
+            let bytes = params.compress_entry(&file.read()?);
             report(path, file);
             bytes
         })

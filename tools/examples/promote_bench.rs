@@ -1,0 +1,88 @@
+//! The promote benchmark of BENCHMARKS.md: three platforms × N locales × three partial sources.
+//!
+//! `cargo run --release -p kiln-tools --example promote_bench -- [small|large] [LOCALES] [DIR]`
+//! ships 119.0, 120.0 and 121.0 (so 122.0 has three partial sources), then times 122.0's
+//! promote per stage, a no-op rerun, and the same promote with en-US and de only (the fan-out
+//! ratio; the fixtures' partner configs need de).
+
+use std::time::Instant;
+
+use kiln_tools::release::coordinator::{self, GoToBuild, Partials, PromoteReport};
+use kiln_tools::release::quickstart;
+
+fn train(
+    dir: &std::path::Path,
+    size: kiln_fixtures::Size,
+    locales: usize,
+) -> anyhow::Result<(PromoteReport, PromoteReport)> {
+    let options = kiln_fixtures::Options {
+        size,
+        locales,
+        versions: ["119.0", "120.0", "121.0", "122.0"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    };
+    let env = quickstart::prepare(dir, &options, false)?;
+    let state = coordinator::open_state(&env.config)?;
+    for version in ["119.0", "120.0", "121.0"] {
+        quickstart::release(&env, &state, version, "release", 100)?;
+    }
+    let row = coordinator::go_to_build(
+        &env.config,
+        &state,
+        &GoToBuild {
+            version: "122.0".parse()?,
+            revision: env.commits["122.0"].clone(),
+            build: 1,
+            partials: Partials::Auto,
+            kind: "release",
+            created_by: "bench".to_owned(),
+        },
+    )?;
+    let name = row.name.clone();
+    let first = coordinator::promote(&env.config, &state, row, None)?;
+    let again = coordinator::promote(&env.config, &state, state.release(&name)?, None)?;
+    Ok((first, again))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let size: kiln_fixtures::Size = args.get(1).map_or("small", String::as_str).parse()?;
+    let locales: usize = args.get(2).map_or(Ok(20), |s| s.parse())?;
+    let dir = std::path::PathBuf::from(args.get(3).map_or("target/promote-bench", String::as_str));
+    let started = Instant::now();
+    let (full, noop) = train(&dir.join("fanout"), size, locales)?;
+    let (one, _) = train(&dir.join("one"), size, 2)?;
+    println!("| stage | items | wall s | items/s | notes |\n|---|---|---|---|---|");
+    for stage in &full.stages {
+        println!(
+            "| {} | {} | {:.2} | {:.1} | {} |",
+            stage.stage,
+            stage.counts.total(),
+            stage.seconds,
+            stage.counts.total() as f64 / stage.seconds.max(1e-9),
+            stage.extra
+        );
+    }
+    println!(
+        "\npromote, {locales} locales: {:.2} s ({} items)",
+        full.seconds,
+        full.total.total()
+    );
+    println!(
+        "promote, en-US and de: {:.2} s ({} items)",
+        one.seconds,
+        one.total.total()
+    );
+    println!(
+        "fan-out ratio ({locales} locales / en-US and de): {:.2}×",
+        full.seconds / one.seconds
+    );
+    println!("no-op rerun: {:.2} s ({})", noop.seconds, noop.total);
+    println!(
+        "benchmark wall time, fixtures and three shipped releases included: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

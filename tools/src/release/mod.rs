@@ -1,0 +1,25 @@
+//! The release pipeline behind `kiln go-to-build`, `promote`, `push`, `ship`, `signoff`,
+//! `chemspill`, `halt` and `status`.
+//!
+//! * [`config`]: `kiln.toml`; [`name`]: validated versions and release names.
+//! * [`state`]: the SQLite database (releases, stages, work items); [`items`]: resumable,
+//!   verified work items and their counts.
+//! * [`stages`]: configure → construct → certify → package → deploy.
+//! * [`coordinator`]: the commands' logic; [`server`]: the update server's admin API;
+//!   [`notice`]: RFC 5322 notices; [`git`]: tags and changelogs; [`layout`]: directories;
+//!   [`update_config`]: the client's `kiln-update.toml`; [`log`]: per-release log files; [`local`]: local servers for quickstart and tests.
+
+pub mod config;
+pub mod coordinator;
+pub mod git;
+pub mod items;
+pub mod layout;
+pub mod local;
+pub mod log;
+pub mod name;
+pub mod notice;
+pub mod quickstart;
+pub mod server;
+pub mod stages;
+pub mod state;
+pub mod update_config;

@@ -1,0 +1,252 @@
+//! `kiln quickstart`: a whole release train on a fresh machine, in one directory — fixtures
+//! (119.0, 120.0, 121.0 and the 121.0.1 chemspill revision), keys, the product's git
+//! repository, the update server in-process, a static file server over the root, then
+//! go-to-build → promote → push → ship (two signoffs) for each version and the chemspill.
+//! [`client_stage`] is the separate, final step for the client updater.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::release::config::Config;
+use crate::release::coordinator::{self, GoToBuild, Partials};
+use crate::release::local::{self, Running, UpdateServer};
+use crate::release::state::{status, State};
+
+/// The versions quickstart releases, in order; the last is the chemspill.
+pub const VERSIONS: [&str; 4] = ["119.0", "120.0", "121.0", "121.0.1"];
+
+/// A prepared quickstart environment.
+#[derive(Debug)]
+pub struct Env {
+    /// The directory holding everything.
+    pub dir: PathBuf,
+    /// `kiln.toml`.
+    pub config_path: PathBuf,
+    /// The loaded configuration.
+    pub config: Config,
+    /// The static file server (the download base URL).
+    pub files: Running,
+    /// The update server.
+    pub server: UpdateServer,
+    /// Version → commit of the product repository.
+    pub commits: BTreeMap<String, String>,
+}
+
+/// Writes fixtures, keys, the git repository and `kiln.toml` into `dir` (emptied first) and
+/// starts both servers. `dice_header` lets tests fix the server's throttling dice.
+pub fn prepare(
+    dir: &Path,
+    fixtures: &kiln_fixtures::Options,
+    dice_header: bool,
+) -> anyhow::Result<Env> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let dir = std::path::absolute(dir)?;
+    kiln_fixtures::generate(&dir.join("fixtures"), fixtures)?;
+    let commits = kiln_fixtures::product_repo(&dir.join("repo"), &fixtures.versions)?
+        .into_iter()
+        .collect();
+    let keys = dir.join("keys");
+    crate::cmd::keys::KeysArgs {
+        action: crate::cmd::keys::KeysAction::Generate {
+            out: keys.clone(),
+            user_id: crate::signing::openpgp::DEFAULT_USER_ID.to_owned(),
+        },
+    }
+    .run()?;
+    let response = crate::signing::ed25519::ArtifactKey::generate()?;
+    crate::checksums::write_atomic_mode(
+        &keys.join("response.key"),
+        response.to_pkcs8_pem()?.as_bytes(),
+        0o600,
+    )?;
+    std::fs::write(keys.join("response.pub"), response.public_key().to_pem()?)?;
+    let root = dir.join("pub");
+    let files = local::file_server(&root)?;
+    let host = files.url.trim_start_matches("http://").to_owned();
+    let server = local::update_server(
+        &dir.join("server"),
+        &host,
+        Some(&keys.join("response.key")),
+        dice_header,
+    )?;
+    let mut config = Config::template("Firefox");
+    config.root = root;
+    config.inputs = dir.join("fixtures");
+    config.git_repo = dir.join("repo");
+    config.keys.response_public = vec![keys.join("response.pub")];
+    config.server.url = server.server.url.clone();
+    config.server.admin_token_file = Some(server.admin_token_file.clone());
+    config.server.download_base_url = files.url.clone();
+    let config_path = dir.join("kiln.toml");
+    config.save(&config_path)?;
+    let config = Config::load(&config_path)?;
+    Ok(Env {
+        dir,
+        config_path,
+        config,
+        files,
+        server,
+        commits,
+    })
+}
+
+/// go-to-build → promote → push → ship (`rate`) → both signoffs, for one version. Returns the
+/// release name.
+pub fn release(
+    env: &Env,
+    state: &State,
+    version: &str,
+    kind: &'static str,
+    rate: u8,
+) -> anyhow::Result<String> {
+    let config = &env.config;
+    let row = coordinator::go_to_build(
+        config,
+        state,
+        &GoToBuild {
+            version: version.parse()?,
+            revision: env
+                .commits
+                .get(version)
+                .cloned()
+                .unwrap_or_else(|| "HEAD".to_owned()),
+            build: 1,
+            partials: Partials::Auto,
+            kind,
+            created_by: "quickstart".to_owned(),
+        },
+    )?;
+    let name = row.name.clone();
+    coordinator::promote(config, state, row, None)?;
+    let pushed = coordinator::push(config, state, state.release(&name)?)?;
+    println!(
+        "     push: {} copied, {} unchanged",
+        pushed.copied, pushed.unchanged
+    );
+    coordinator::ship(config, state, state.release(&name)?, rate)?;
+    coordinator::signoff(config, state, state.release(&name)?, "relman", None)?;
+    let row = coordinator::signoff(
+        config,
+        state,
+        state.release(&name)?,
+        "releng",
+        Some(&env.server.releng_token_file),
+    )?;
+    anyhow::ensure!(
+        row.status == status::SHIPPED,
+        "{name} is {} after both signoffs",
+        row.status
+    );
+    Ok(name)
+}
+
+/// The client's trip through the releases (a 119.0 install updated to 121.0.1 on `release`).
+/// This is the hook for the client updater library: until it lands it reports that it did not
+/// run, and quickstart says so.
+pub fn client_stage(_env: &Env) -> anyhow::Result<Option<Vec<String>>> {
+    Ok(None)
+}
+
+/// Quickstart's summary.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Releases shipped, in order.
+    pub releases: Vec<String>,
+    /// Files and bytes under the root.
+    pub artifacts: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Diff cache entries (each a diff computed once and reused).
+    pub cache_entries: usize,
+    /// The client's path, if the client stage ran.
+    pub client_path: Option<Vec<String>>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// Runs the whole quickstart in `dir`; with `serve`, keeps both servers running afterwards.
+pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let options = kiln_fixtures::Options {
+        versions: VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+        ..kiln_fixtures::Options::default()
+    };
+    println!(
+        "==> fixtures, keys, git repository, update server and file server in {}",
+        dir.display()
+    );
+    let env = prepare(dir, &options, false)?;
+    let state = coordinator::open_state(&env.config)?;
+    let mut releases = Vec::new();
+    for version in &VERSIONS[..3] {
+        println!("==> {version}: go-to-build → promote → push → ship → 2 signoffs");
+        releases.push(release(&env, &state, version, "release", 100)?);
+    }
+    println!("==> chemspill 121.0.1: unthrottled, partials from the shipped builds");
+    releases.push(release(&env, &state, VERSIONS[3], "chemspill", 100)?);
+    let client_path = client_stage(&env)?;
+    let (mut artifacts, mut bytes) = (0, 0);
+    for entry in walkdir::WalkDir::new(&env.config.root)
+        .into_iter()
+        .flatten()
+    {
+        if entry.file_type().is_file() {
+            artifacts += 1;
+            bytes += entry.metadata().map_or(0, |m| m.len());
+        }
+    }
+    let cache_entries = walkdir::WalkDir::new(crate::release::layout::diff_cache(&env.config))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .count();
+    let summary = Summary {
+        releases,
+        artifacts,
+        bytes,
+        cache_entries,
+        client_path,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    println!("\nshipped: {}", summary.releases.join(" → "));
+    println!(
+        "artifacts: {} files, {:.1} MB under {}",
+        summary.artifacts,
+        summary.bytes as f64 / 1e6,
+        env.config.root.display()
+    );
+    println!(
+        "diff cache: {} entries in {}",
+        summary.cache_entries,
+        crate::release::layout::diff_cache(&env.config).display()
+    );
+    match &summary.client_path {
+        Some(path) => println!("client: {}", path.join(" → ")),
+        None => println!("client: not run (the client updater step is not wired in yet)"),
+    }
+    println!(
+        "config: {}   state: {}   notices: {}",
+        env.config_path.display(),
+        env.config.state_db.display(),
+        env.config.outbox.display()
+    );
+    println!(
+        "update server: {}   downloads: {}",
+        env.server.server.url, env.files.url
+    );
+    println!("done in {:.1}s", summary.seconds);
+    if serve {
+        println!("serving; try:\n  curl '{}/update/6/Firefox/119.0/<buildid>/Linux_x86_64-gcc3/de/release/Linux/ISET:SSE4_2/default/default/update.xml'\nCtrl-C stops.", env.server.server.url);
+        let Env { server, files, .. } = env;
+        let _files = files;
+        server.server.wait();
+    }
+    Ok(summary)
+}

@@ -1,0 +1,176 @@
+//! **certify**: every repack's `.sig` verifies, and each build differs from its reference only
+//! where it should — a locale build from en-US only in localized resources (`omni.ja`,
+//! `dictionaries/`, `*-l10n.js`, `update.locale`, `precomplete`), a partner build from its
+//! locale build only in `distribution/`, `extensions/` and `precomplete` — with binaries,
+//! `update-settings.ini` and `channel-prefs.js` byte-identical, and `precomplete` listing exactly
+//! the build's files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::release::items::{fingerprint, Item};
+use crate::release::stages::{fail_on, unpacked, Ctx, StageReport};
+use crate::signing::ed25519::ArtifactVerifier;
+
+/// Files of a tree relative to `root`, with their contents' SHA-256.
+fn files(root: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(root)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.insert(rel, crate::release::items::sha256_file(entry.path())?);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a path (relative to the archive root) is a localized resource a locale repack may
+/// change.
+pub fn is_localized(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    path.contains("/dictionaries/")
+        || name.ends_with("-l10n.js")
+        || name == "omni.ja"
+        || name == "update.locale"
+        || name == "precomplete"
+}
+
+/// Files that must keep en-US's bytes in every build.
+pub fn must_match(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == "update-settings.ini"
+        || name == "channel-prefs.js"
+        || name == crate::release::update_config::FILE_NAME
+}
+
+/// The differences between `reference` and `build` that `allowed` does not permit.
+pub fn unexpected_differences(
+    reference: &Path,
+    build: &Path,
+    allowed: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<String>> {
+    let a = files(reference)?;
+    let b = files(build)?;
+    let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let mut problems = Vec::new();
+    for path in paths {
+        if a.get(path) == b.get(path) {
+            continue;
+        }
+        if must_match(path) || !allowed(path) {
+            problems.push(match (a.contains_key(path), b.contains_key(path)) {
+                (true, true) => format!("{path} differs"),
+                (true, false) => format!("{path} is missing"),
+                _ => format!("{path} is extra"),
+            });
+        }
+    }
+    Ok(problems)
+}
+
+/// Checks that the tree's `precomplete` removes exactly its files (createprecomplete's rules).
+pub fn precomplete_problems(
+    tree: &Path,
+    platform: l10n_repack::Platform,
+) -> anyhow::Result<Vec<String>> {
+    let app = tree.join(platform.app_root());
+    let location = tree.join(platform.resources_dir()).join("precomplete");
+    let text = std::fs::read_to_string(&location).context("reading precomplete")?;
+    let listed: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("remove \"")?
+                .strip_suffix('"')
+                .map(str::to_owned)
+        })
+        .collect();
+    let present: BTreeSet<String> = files(&app)?
+        .into_keys()
+        .filter(|p| {
+            !(p.ends_with("channel-prefs.js")
+                || p.ends_with("update-settings.ini")
+                || p.contains("distribution/"))
+        })
+        .collect();
+    let mut problems: Vec<String> = present
+        .difference(&listed)
+        .map(|p| format!("precomplete does not list {p}"))
+        .collect();
+    problems.extend(
+        listed
+            .difference(&present)
+            .map(|p| format!("precomplete lists missing {p}")),
+    );
+    Ok(problems)
+}
+
+/// Runs certify.
+pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
+    let started = Instant::now();
+    let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
+    let version = ctx.name.version().as_str();
+    let built = ctx.state.items(&ctx.row.name, Some("construct"))?;
+    let mut items = Vec::new();
+    for row in &built {
+        items.push(Item {
+            key: row.key.clone(),
+            fingerprint: fingerprint(&[&row.sha256, verifier.key_id().as_str(), "certify-v1"]),
+            output: PathBuf::from(&row.output),
+        });
+    }
+    let stage = ctx.items("certify", &ctx.build_dir);
+    let bar = crate::release::items::stage_bar("certify");
+    let build_dir = &ctx.build_dir;
+    let (counts, failures) = stage.run(
+        &items,
+        &bar,
+        |item| {
+            let path = build_dir.join(&item.output);
+            anyhow::ensure!(
+                verifier.verify_file(&path)?,
+                "{}: bad .sig",
+                item.output.display()
+            );
+            // key: l10n/<platform>/<locale> or partner/<p>/<sub>/v<M>/<platform>/<locale>
+            let parts: Vec<&str> = item.key.split('/').collect();
+            let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
+            let p: l10n_repack::Platform = platform.parse()?;
+            let tree = unpacked(&ctx.trees(), &path)?;
+            let mut problems = precomplete_problems(&tree, p)?;
+            let archive = p.archive_name(version);
+            if parts[0] == "partner" {
+                let reference = build_dir.join(platform).join(locale).join(&archive);
+                let reference = unpacked(&ctx.trees(), &reference)?;
+                problems.extend(unexpected_differences(&reference, &tree, |path| {
+                    path.contains("/distribution/")
+                        || path.contains("/extensions/")
+                        || path.ends_with("/precomplete")
+                })?);
+            } else if locale != "en-US" {
+                let reference = build_dir.join(platform).join("en-US").join(&archive);
+                let reference = unpacked(&ctx.trees(), &reference)?;
+                problems.extend(unexpected_differences(&reference, &tree, is_localized)?);
+            }
+            anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+            Ok(())
+        },
+        |_| Ok(()),
+    )?;
+    bar.finish_and_clear();
+    fail_on("certify", &failures)?;
+    Ok(StageReport {
+        stage: "certify",
+        counts,
+        seconds: started.elapsed().as_secs_f64(),
+        extra: json!({}),
+    })
+}

@@ -1,0 +1,127 @@
+//! **configure**: loads and checks the release's inputs and keys, writes `kiln-update.toml`
+//! and bakes it into each platform's en-US build (the repacks then carry it byte-identical).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::release::items::{fingerprint, sha256_file, Item};
+use crate::release::stages::{fail_on, Ctx, StageReport};
+use crate::release::update_config::{UpdateConfig, FILE_NAME};
+use crate::signing::ed25519::ArtifactKey;
+use crate::signing::openpgp::ReleaseCert;
+
+/// The `kiln-update.toml` every build of this configuration carries.
+pub fn update_config(config: &crate::release::config::Config) -> anyhow::Result<UpdateConfig> {
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let mut mar_keys = vec![read(&config.keys.ed25519_public)?];
+    if let Some(rsa) = &config.keys.rsa {
+        let key = mar::keys::SigningKey::load(rsa)?;
+        mar_keys.push(key.public_key().to_pem()?);
+    }
+    let response_keys = config
+        .keys
+        .response_public
+        .iter()
+        .map(|p| read(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(UpdateConfig {
+        update_url: config.update_url(),
+        response_keys,
+        mar_keys,
+        mar_threshold: 1,
+        report_url: config.server.report_url.clone(),
+    })
+}
+
+/// Copies the files of `from` into `to` (created), replacing those that differ.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    for entry in walkdir::WalkDir::new(from).follow_links(false) {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if entry.file_type().is_file() {
+            let same = std::fs::read(&target).ok() == Some(std::fs::read(entry.path())?);
+            if !same {
+                std::fs::copy(entry.path(), &target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs configure.
+pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
+    let started = Instant::now();
+    let config = ctx.config;
+    let version = ctx.name.version().as_str();
+    ArtifactKey::load(&config.keys.ed25519).context("the ed25519 signing key")?;
+    ReleaseCert::load(&config.keys.openpgp).context("the OpenPGP release certificate")?;
+    let settings = update_config(config)?;
+    let text = settings.to_toml();
+    let inputs = ctx.inputs();
+    std::fs::create_dir_all(&inputs)?;
+    std::fs::write(ctx.work.join(FILE_NAME), &text)?;
+    for part in ["l10n", "partners"] {
+        copy_tree(&config.inputs.join(part), &inputs.join(part))?;
+    }
+    std::fs::copy(
+        config.inputs.join("shipped-locales"),
+        inputs.join("shipped-locales"),
+    )
+    .context("copying shipped-locales")?;
+    let mut items = Vec::new();
+    for platform in config.platforms.keys() {
+        let p: l10n_repack::Platform = platform.parse()?;
+        let rel = Path::new("builds")
+            .join(version)
+            .join(platform)
+            .join("en-US")
+            .join(p.archive_name(version));
+        let source = config.inputs.join(&rel);
+        let sha =
+            sha256_file(&source).with_context(|| format!("en-US build {}", source.display()))?;
+        items.push((
+            Item {
+                key: format!("en-US/{platform}"),
+                fingerprint: fingerprint(&[&sha, &text, "inject-v1"]),
+                output: rel,
+            },
+            p,
+            source,
+        ));
+    }
+    let stage = ctx.items("configure", &inputs);
+    let plain: Vec<Item> = items.iter().map(|(i, _, _)| i.clone()).collect();
+    let bar = crate::release::items::stage_bar("configure");
+    let (counts, failures) = stage.run(
+        &plain,
+        &bar,
+        |item| {
+            let (_, platform, source) = items
+                .iter()
+                .find(|(i, _, _)| i.key == item.key)
+                .expect("listed");
+            let out = inputs.join(&item.output);
+            std::fs::create_dir_all(out.parent().expect("nested"))?;
+            l10n_repack::inject(source, *platform, &[(FILE_NAME, text.as_bytes())], &out)?;
+            Ok(())
+        },
+        |_| Ok(()),
+    )?;
+    bar.finish_and_clear();
+    fail_on("configure", &failures)?;
+    let loaded = l10n_repack::RepackInputs::load(&inputs, version)?;
+    let locales = loaded.shipped_locales().entries().len();
+    Ok(StageReport {
+        stage: "configure",
+        counts,
+        seconds: started.elapsed().as_secs_f64(),
+        extra: json!({ "locales": locales, "platforms": config.platforms.len() }),
+    })
+}

@@ -1,0 +1,123 @@
+//! The five promote stages — configure → construct → certify → package → deploy — each a
+//! function of the shared [`Ctx`] returning a [`StageReport`]; every one is resumable through
+//! its work items (see [`crate::release::items`]).
+
+pub mod certify;
+pub mod configure;
+pub mod construct;
+pub mod deploy;
+pub mod package;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::release::config::Config;
+use crate::release::items::{Counts, StageItems};
+use crate::release::name::ReleaseName;
+use crate::release::state::{ReleaseRow, State};
+
+/// The stage names, in order.
+pub const STAGES: [&str; 5] = ["configure", "construct", "certify", "package", "deploy"];
+
+/// Everything a stage needs.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The release configuration.
+    pub config: &'a Config,
+    /// The pipeline database.
+    pub state: &'a State,
+    /// The release.
+    pub name: ReleaseName,
+    /// Its record.
+    pub row: ReleaseRow,
+    /// `candidates/V-candidates/buildN/`.
+    pub build_dir: PathBuf,
+    /// The release's scratch directory.
+    pub work: PathBuf,
+    /// Only this repack chunk (`--chunk K/N`); construct then stops the promote after it.
+    pub chunk: Option<l10n_repack::Chunk>,
+}
+
+impl Ctx<'_> {
+    /// The item table of `stage`, with outputs under `base`.
+    pub fn items<'b>(&'b self, stage: &'b str, base: &'b Path) -> StageItems<'b> {
+        StageItems {
+            state: self.state,
+            release: self.row.name.as_str(),
+            stage,
+            base,
+        }
+    }
+
+    /// Worker threads (`None`: one per core).
+    pub fn jobs(&self) -> Option<usize> {
+        (self.config.jobs > 0).then_some(self.config.jobs)
+    }
+
+    /// The en-US inputs with `kiln-update.toml` baked in (written by configure).
+    pub fn inputs(&self) -> PathBuf {
+        self.work.join("inputs")
+    }
+}
+
+/// What one stage did.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageReport {
+    /// Stage name.
+    pub stage: &'static str,
+    /// Item counts.
+    pub counts: Counts,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Stage-specific figures (cache hits, bytes…).
+    pub extra: serde_json::Value,
+}
+
+/// Fails a stage that had failed items, naming the first few.
+pub fn fail_on(stage: &str, failures: &[(String, String)]) -> anyhow::Result<()> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = failures
+        .iter()
+        .take(5)
+        .map(|(key, error)| format!("{key}: {error}"))
+        .collect();
+    anyhow::bail!(
+        "{stage}: {} item(s) failed:\n  {}",
+        failures.len(),
+        shown.join("\n  ")
+    )
+}
+
+impl Ctx<'_> {
+    /// The release's unpacked trees (`<work>/trees/`), removed after a successful promote.
+    pub fn trees(&self) -> PathBuf {
+        self.work.join("trees")
+    }
+}
+
+/// A tree unpacked once per archive content: `<trees>/<sha256>/`, extracted to a temporary
+/// directory and renamed into place, so a killed extraction never counts.
+pub fn unpacked(trees: &Path, archive: &Path) -> anyhow::Result<PathBuf> {
+    let sha = crate::release::items::sha256_file(archive)?;
+    let dir = trees.join(&sha);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let parent = trees;
+    std::fs::create_dir_all(parent)?;
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(parent)?;
+    l10n_repack::extract(archive, temp.path())?;
+    match std::fs::rename(temp.path(), &dir) {
+        Ok(()) => {
+            let _ = temp.keep();
+        }
+        Err(_) if dir.is_dir() => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(dir)
+}

@@ -1,0 +1,241 @@
+//! **package**: a complete MAR per platform × locale, partials from every partial source
+//! (from its published complete MAR) through one shared `DiffCache`, then `SHA256SUMS`,
+//! `SHA512SUMS`, their `.asc`, the Linux tarballs' `.asc` and `KEY`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use mar::update::cache::DiffCache;
+use mar::update::generate::{complete_mar, partial_mar, PartialOptions, Tree, UpdateParams};
+use mar::{ProductInfo, Verifier};
+use serde_json::json;
+
+use crate::release::items::{fingerprint, sha256_file, Item};
+use crate::release::layout;
+use crate::release::name::ReleaseName;
+use crate::release::stages::{fail_on, unpacked, Ctx, StageReport};
+use crate::signing::openpgp::ReleaseCert;
+
+/// Where a release's complete MAR for (platform, locale) is: `releases/V/` once pushed, else
+/// its candidates directory.
+pub fn published_complete(
+    config: &crate::release::config::Config,
+    release: &ReleaseName,
+    platform: &str,
+    locale: &str,
+) -> Option<PathBuf> {
+    let rel = layout::complete_mar(config, platform, locale, release.version());
+    [
+        layout::releases(config, release.version()).join(&rel),
+        layout::candidates(config, release).join(&rel),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
+/// What one MAR item is made from.
+#[derive(Debug)]
+enum Recipe {
+    Complete {
+        archive: PathBuf,
+        platform: l10n_repack::Platform,
+    },
+    Partial {
+        from: PathBuf,
+        archive: PathBuf,
+        platform: l10n_repack::Platform,
+    },
+}
+
+fn params(ctx: &Ctx<'_>) -> anyhow::Result<UpdateParams> {
+    let info = ProductInfo::new(&ctx.config.mar_channel_id, ctx.name.version().as_str())?;
+    let mut params =
+        UpdateParams::new(info).sign_with(mar::keys::SigningKey::load(&ctx.config.keys.ed25519)?);
+    if let Some(rsa) = &ctx.config.keys.rsa {
+        params = params.sign_with(mar::keys::SigningKey::load(rsa)?);
+    }
+    Ok(params)
+}
+
+fn verifier(ctx: &Ctx<'_>) -> anyhow::Result<Verifier> {
+    Ok(Verifier::new(vec![mar::keys::PublicKey::load(
+        &ctx.config.keys.ed25519_public,
+    )?]))
+}
+
+/// Runs package.
+pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
+    let started = Instant::now();
+    let config = ctx.config;
+    let version = ctx.name.version();
+    // Every locale's MAR of a platform carries the same binaries: compress each once.
+    let entries = std::sync::Arc::new(mar::update::generate::EntryCache::new());
+    let params = params(ctx)?.entry_cache(entries.clone());
+    let verifier = verifier(ctx)?;
+    let key_id = mar::keys::PublicKey::load(&config.keys.ed25519_public)?.key_id();
+    let cache = DiffCache::open(&layout::diff_cache(config))?;
+    let sources: Vec<ReleaseName> = ctx
+        .row
+        .partials
+        .iter()
+        .map(|n| n.parse())
+        .collect::<Result<_, _>>()?;
+    let mut items = Vec::new();
+    let mut recipes = Vec::new();
+    for row in ctx.state.items(&ctx.row.name, Some("construct"))? {
+        let parts: Vec<&str> = row.key.split('/').collect();
+        if parts[0] != "l10n" || row.status != "done" {
+            continue;
+        }
+        let (platform, locale) = (parts[1], parts[2]);
+        let p: l10n_repack::Platform = platform.parse()?;
+        let archive = ctx.build_dir.join(&row.output);
+        let common = [
+            config.mar_channel_id.as_str(),
+            version.as_str(),
+            key_id.as_str(),
+            "mar-v1",
+        ];
+        items.push(Item {
+            key: format!("complete/{platform}/{locale}"),
+            fingerprint: fingerprint(&[&[row.sha256.as_str()][..], &common].concat()),
+            output: layout::complete_mar(config, platform, locale, version),
+        });
+        recipes.push(Recipe::Complete {
+            archive: archive.clone(),
+            platform: p,
+        });
+        for source in &sources {
+            let Some(from) = published_complete(config, source, platform, locale) else {
+                tracing::info!(%source, platform, locale, "no complete MAR to diff from: no partial");
+                continue;
+            };
+            let from_sha = sha256_file(&from)?;
+            items.push(Item {
+                key: format!("partial/{platform}/{locale}/{}", source.version()),
+                fingerprint: fingerprint(
+                    &[&[row.sha256.as_str(), from_sha.as_str()][..], &common].concat(),
+                ),
+                output: layout::partial_mar(config, platform, locale, source.version(), version),
+            });
+            recipes.push(Recipe::Partial {
+                from,
+                archive: archive.clone(),
+                platform: p,
+            });
+        }
+    }
+    let stage = ctx.items("package", &ctx.build_dir);
+    let bar = crate::release::items::stage_bar("package");
+    let build_dir = &ctx.build_dir;
+    let recipe_of = |item: &Item| {
+        &recipes[items
+            .iter()
+            .position(|i| i.key == item.key)
+            .expect("listed")]
+    };
+    let trees = ctx.trees();
+    let app_tree = |archive: &Path, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
+        let dir = unpacked(&trees, archive)?;
+        Ok(Tree::from_dir(&dir.join(platform.app_root()))?)
+    };
+    let (mut counts, mut failures) = stage.run(
+        &items,
+        &bar,
+        |item| {
+            let out = build_dir.join(&item.output);
+            std::fs::create_dir_all(out.parent().expect("nested"))?;
+            let temp = out.with_extension("mar.tmp");
+            match recipe_of(item) {
+                Recipe::Complete { archive, platform } => {
+                    complete_mar(&app_tree(archive, *platform)?, &params, &temp)?;
+                }
+                Recipe::Partial {
+                    from,
+                    archive,
+                    platform,
+                } => {
+                    let old =
+                        Tree::from_complete_mar(&mut mar::Mar::open(std::fs::File::open(from)?)?)?;
+                    let options = PartialOptions::default().cache(&cache);
+                    partial_mar(
+                        &old,
+                        &app_tree(archive, *platform)?,
+                        &params,
+                        &options,
+                        &temp,
+                    )?;
+                }
+            }
+            std::fs::rename(&temp, &out)?;
+            Ok(())
+        },
+        |item| {
+            let path = build_dir.join(&item.output);
+            let file = std::fs::File::open(&path)?;
+            verifier
+                .verify(mar::Mar::open(file)?)
+                .with_context(|| format!("{}: MAR signature", item.output.display()))?;
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    let cache_stats = cache.stats();
+    fail_on("package", &failures)?;
+
+    // Checksums and their signatures, over everything the stage and construct made.
+    let cert = ReleaseCert::load(&config.keys.openpgp)?;
+    let mut listing: Vec<String> = ctx
+        .state
+        .items(&ctx.row.name, None)?
+        .into_iter()
+        .filter(|r| {
+            matches!(r.stage.as_str(), "construct" | "package")
+                && r.status == "done"
+                && r.key != "checksums"
+        })
+        .map(|r| format!("{} {}", r.output, r.sha256))
+        .collect();
+    listing.sort();
+    listing.push(cert.fingerprint());
+    let sums = Item {
+        key: "checksums".to_owned(),
+        fingerprint: fingerprint(&listing.iter().map(String::as_str).collect::<Vec<_>>()),
+        output: PathBuf::from("SHA512SUMS"),
+    };
+    let (sum_counts, sum_failures) = stage.run(
+        std::slice::from_ref(&sums),
+        &indicatif::ProgressBar::hidden(),
+        |_| {
+            crate::checksums::write_signed(build_dir, &cert)?;
+            Ok(())
+        },
+        |_| {
+            let problems = crate::checksums::verify(build_dir, &cert)?;
+            anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+            Ok(())
+        },
+    )?;
+    counts.add(sum_counts);
+    failures.extend(sum_failures);
+    fail_on("package", &failures)?;
+    let bytes: u64 = items
+        .iter()
+        .filter_map(|i| std::fs::metadata(build_dir.join(&i.output)).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(StageReport {
+        stage: "package",
+        counts,
+        seconds: started.elapsed().as_secs_f64(),
+        extra: json!({
+            "mars": items.len(),
+            "mar_bytes": bytes,
+            "entry_cache_hits": entries.hits(),
+            "entry_cache_misses": entries.misses(),
+            "cache_hits": cache_stats.hits,
+            "cache_misses": cache_stats.misses,
+        }),
+    })
+}

@@ -1,0 +1,14 @@
+//! The release coordinator against real processes on loopback: the `kiln` binary, the real
+//! update server (in-process, over HTTP), a static file server, real git and real gpg. Each
+//! test is named after its scenario in `release-process.md` Part C. Two stories run once per
+//! test process (see `story`): the main train (119.0 → 120.0 → 121.0 shipped at 25 %) and the
+//! respin + chemspill train; scenario tests assert what those stories observed and left.
+
+/// The shared stories and helpers.
+mod story;
+
+/// Scenarios 1–12 and 20–25.
+mod scenarios;
+
+/// Resumability: kill -9 during construct and package, failing chunks.
+mod resume;

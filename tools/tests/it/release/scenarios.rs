@@ -1,0 +1,1053 @@
+//! Scenarios 1–12 and 20–25 of release-process.md Part C, asserted against the stories.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kiln_tools::release::coordinator::{open_state, pushed};
+use kiln_tools::release::stages::certify::{
+    is_localized, precomplete_problems, unexpected_differences,
+};
+use rayon::prelude::*;
+
+use super::story::*;
+
+const MATRIX: [(&str, &[&str]); 3] = [
+    ("linux-x86_64", &["de", "en-US", "fr", "ja"]),
+    ("mac", &["de", "en-US", "fr", "ja-JP-mac"]),
+    ("win64", &["de", "en-US", "fr", "ja"]),
+];
+
+fn archive(platform: &str, version: &str) -> String {
+    let ext = match platform {
+        "mac" => "tar.gz",
+        "win64" => "zip",
+        _ => "tar.xz",
+    };
+    format!("firefox-{version}.{ext}")
+}
+
+fn build1(main: &Main) -> PathBuf {
+    main.env
+        .config
+        .root
+        .join("candidates/121.0-candidates/build1")
+}
+
+fn extract(archive: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    l10n_repack::extract(archive, dir.path()).unwrap();
+    dir
+}
+
+fn kiln_plain(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn scenario_01_go_to_build() {
+    let main = main_story();
+    let state = open_state(&main.env.config).unwrap();
+    let row = state.release(R121).unwrap();
+    assert_eq!(row.partials, vec![R120.to_owned(), R119.to_owned()]);
+    assert_eq!(row.next_version, "121.0.1");
+    assert_eq!(row.created_by, "relman@kiln.invalid");
+    assert!(
+        main.gtb_stdout
+            .starts_with("notice: [release] Build of Firefox-121.0-build1"),
+        "{}",
+        main.gtb_stdout
+    );
+    assert!(main.gtb_stdout.contains("registered Firefox-121.0-build1"));
+    // It was registered `scheduled`: the first stage started only after the record existed.
+    let phases = state.phases(R121).unwrap();
+    assert_eq!(phases[0].stage, "configure");
+    assert!(phases[0].started_at >= row.created_at);
+    let r1 = &main.env.commits["121.0"];
+    let notice = std::fs::read_dir(&main.env.config.outbox)
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with("Firefox-121.0-build1-go-to-build.eml")
+        })
+        .expect("go-to-build notice in the outbox");
+    let text = std::fs::read_to_string(notice.path())
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("=\n", "");
+    assert!(
+        text.contains("Subject: [release] Build of Firefox-121.0-build1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Commit: https://hg.kiln.invalid/releases/rev/{r1}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Task group: "));
+    assert!(text.contains("Locales: de en-US fr ja ja-JP-mac"));
+    assert!(text.contains("Created by relman@kiln.invalid"));
+    assert!(
+        text.contains(&format!("FIREFOX_120_0_RELEASE..{r1}")),
+        "{text}"
+    );
+    assert!(!main.second_gtb.status.success());
+    assert!(String::from_utf8_lossy(&main.second_gtb.stderr)
+        .contains("Firefox-121.0-build1 already exists"));
+    let repo = &main.env.config.git_repo;
+    let tag = kiln_tools::release::git::resolve(repo, "FIREFOX_121_0_BUILD1").unwrap();
+    assert_eq!(&tag, r1);
+    assert!(kiln_tools::release::git::has_tag(
+        repo,
+        "FIREFOX_120_0_RELEASE"
+    ));
+}
+
+#[test]
+fn scenario_02_promote_populates_candidates_only() {
+    let main = main_story();
+    let dir = build1(main);
+    for (platform, locales) in MATRIX {
+        for locale in locales {
+            for rel in [
+                format!("{platform}/{locale}/{}", archive(platform, "121.0")),
+                format!("update/{platform}/{locale}/firefox-121.0.complete.mar"),
+                format!("update/{platform}/{locale}/firefox-120.0-121.0.partial.mar"),
+                format!("update/{platform}/{locale}/firefox-119.0-121.0.partial.mar"),
+            ] {
+                assert!(dir.join(&rel).is_file(), "missing {rel}");
+            }
+        }
+    }
+    assert!(!dir.join("mac/ja").exists());
+    assert!(!dir.join("linux-x86_64/ja-JP-mac").exists());
+    assert!(!dir.join("win64/ja-JP-mac").exists());
+    assert!(
+        !main.releases_after_promote,
+        "releases/121.0 existed right after promote"
+    );
+}
+
+#[test]
+fn scenario_03_checksums() {
+    let main = main_story();
+    let dir = build1(main);
+    let listed: Vec<String> = snapshot(&dir)
+        .into_keys()
+        .filter(|rel| kiln_tools::checksums::is_listed(rel))
+        .collect();
+    // 24 repacks, 12 complete MARs, 24 partials.
+    assert_eq!(listed.len(), 60);
+    for (name, len) in [("SHA256SUMS", 64), ("SHA512SUMS", 128)] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let mut paths = Vec::new();
+        for line in text.lines() {
+            let (hash, path) = line.split_once("  ").expect("two spaces");
+            assert_eq!(hash.len(), len);
+            assert!(
+                !path.ends_with(".txt")
+                    && !path.ends_with(".json")
+                    && !path.ends_with(".checksums")
+            );
+            let data = std::fs::read(dir.join(path)).unwrap();
+            let actual = if len == 64 {
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data))
+            } else {
+                hex::encode(<sha2::Sha512 as sha2::Digest>::digest(&data))
+            };
+            assert_eq!(hash, actual, "{path}");
+            paths.push(path.to_owned());
+        }
+        let mut sorted = paths.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(paths, sorted, "{name} is sorted, each path once");
+        assert_eq!(paths, listed, "{name} lists every artifact");
+    }
+}
+
+fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("gpg")
+        .arg("--homedir")
+        .arg(home)
+        .arg("--batch")
+        .args(args)
+        .output()
+        .expect("gpg must be installed (scripts/test.sh installs gnupg)")
+}
+
+#[test]
+fn scenario_04_openpgp() {
+    let main = main_story();
+    let dir = build1(main);
+    let home = tempfile::tempdir().unwrap();
+    assert!(gpg(
+        home.path(),
+        &["--import", dir.join("KEY").to_str().unwrap()]
+    )
+    .status
+    .success());
+    for name in ["SHA256SUMS", "SHA512SUMS"] {
+        let out = gpg(
+            home.path(),
+            &[
+                "--verify",
+                dir.join(format!("{name}.asc")).to_str().unwrap(),
+                dir.join(name).to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (platform, locales) in MATRIX.iter().take(1) {
+        for locale in *locales {
+            let tarball = dir
+                .join(platform)
+                .join(locale)
+                .join(archive(platform, "121.0"));
+            let asc = format!("{}.asc", tarball.display());
+            let out = gpg(home.path(), &["--verify", &asc, tarball.to_str().unwrap()]);
+            assert!(out.status.success(), "{asc}");
+        }
+    }
+    let tampered = tempfile::tempdir().unwrap();
+    let mut data = std::fs::read(dir.join("SHA512SUMS")).unwrap();
+    data[10] ^= 1;
+    std::fs::write(tampered.path().join("SHA512SUMS"), data).unwrap();
+    let out = gpg(
+        home.path(),
+        &[
+            "--verify",
+            dir.join("SHA512SUMS.asc").to_str().unwrap(),
+            tampered.path().join("SHA512SUMS").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "a tampered SHA512SUMS verified");
+}
+
+#[test]
+fn scenario_05_archive_signatures() {
+    let main = main_story();
+    let dir = build1(main);
+    let key = main.env.dir.join("keys/ed25519.pub");
+    let ok = kiln_plain(&[
+        "verify",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let other = tempfile::tempdir().unwrap();
+    let keys = other.path().join("keys");
+    assert!(
+        kiln_plain(&["keys", "generate", "--out", keys.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let bad = kiln_plain(&[
+        "verify",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--key",
+        keys.join("ed25519.pub").to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success(), "a wrong key verified");
+}
+
+#[test]
+fn scenario_06_push_is_a_filtered_immutable_copy() {
+    let main = main_story();
+    let expected: BTreeMap<String, String> = snapshot(&build1(main))
+        .into_iter()
+        .filter(|(rel, _)| pushed(rel))
+        .collect();
+    assert!(expected
+        .keys()
+        .all(|k| !k.starts_with("partner-repacks") && !k.ends_with(".zip")));
+    assert!(expected.keys().any(|k| k.starts_with("update/")));
+    let releases = main.releases_before_conflict.clone();
+    assert_eq!(
+        releases, expected,
+        "releases/121.0 is build1's candidates minus the exclusions"
+    );
+    assert!(main.push_again.contains("0 copied"), "{}", main.push_again);
+    assert!(
+        !main.conflict_push.status.success(),
+        "pushing a different build2 over build1 succeeded"
+    );
+    assert!(String::from_utf8_lossy(&main.conflict_push.stderr)
+        .contains("already holds different files"));
+    assert_eq!(
+        main.releases_after_conflict, main.releases_before_conflict,
+        "a refused push changed nothing"
+    );
+}
+
+#[test]
+fn scenario_07_ship_is_gated() {
+    let main = main_story();
+    let required = &main.ship_change["required_signoffs"];
+    assert_eq!(required["relman"], 1, "{}", main.ship_change);
+    assert_eq!(required["releng"], 1);
+    assert_eq!(
+        offered(&main.release_before_signoffs).as_deref(),
+        Some("120.0")
+    );
+    assert_eq!(
+        offered(&main.release_after_one_signoff).as_deref(),
+        Some("120.0")
+    );
+    assert_eq!(
+        offered(&main.release_after_signoffs).as_deref(),
+        Some("121.0")
+    );
+    assert_eq!(
+        offered(&main.localtest_after_promote).as_deref(),
+        Some("121.0")
+    );
+    assert!(
+        main.localtest_after_promote
+            .contains("/candidates/121.0-candidates/build1/update/linux-x86_64/de/"),
+        "{}",
+        main.localtest_after_promote
+    );
+    assert_eq!(offered(&main.cdntest_before_push), None);
+    assert_eq!(offered(&main.cdntest_after_push).as_deref(), Some("121.0"));
+    assert!(main
+        .cdntest_after_push
+        .contains("/releases/121.0/update/linux-x86_64/de/"));
+}
+
+#[test]
+fn scenario_08_l10n_repack_content() {
+    let main = main_story();
+    let dir = build1(main);
+    let en = extract(&dir.join("linux-x86_64/en-US/firefox-121.0.tar.xz"));
+    let de = extract(&dir.join("linux-x86_64/de/firefox-121.0.tar.xz"));
+    let problems = unexpected_differences(en.path(), de.path(), is_localized).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    for same in [
+        "update-settings.ini",
+        "defaults/pref/channel-prefs.js",
+        "libxul.so",
+        "firefox",
+        "kiln-update.toml",
+    ] {
+        let a = std::fs::read(en.path().join("firefox").join(same)).unwrap();
+        let b = std::fs::read(de.path().join("firefox").join(same)).unwrap();
+        assert_eq!(a, b, "{same}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(de.path().join("firefox/update.locale")).unwrap(),
+        "de\n"
+    );
+    // The client's configuration, baked into en-US by configure, is the same in every build.
+    let settings = std::fs::read_to_string(de.path().join("firefox/kiln-update.toml")).unwrap();
+    let parsed: kiln_tools::release::update_config::UpdateConfig =
+        toml::from_str(&settings).unwrap();
+    assert!(parsed.update_url.ends_with("/update/6/%PRODUCT%/%VERSION%/%BUILD_ID%/%BUILD_TARGET%/%LOCALE%/%CHANNEL%/%OS_VERSION%/%SYSTEM_CAPABILITIES%/%DISTRIBUTION%/%DISTRIBUTION_VERSION%/update.xml"));
+    assert_eq!(
+        parsed.mar_keys,
+        vec![std::fs::read_to_string(main.env.dir.join("keys/ed25519.pub")).unwrap()]
+    );
+    assert_eq!(parsed.response_keys.len(), 1);
+    assert_eq!(parsed.mar_threshold, 1);
+    assert!(
+        precomplete_problems(de.path(), l10n_repack::Platform::Linux64)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn manifest(path: &Path) -> String {
+    let mut archive = mar::Mar::open(std::fs::File::open(path).unwrap()).unwrap();
+    let bytes = archive.read_entry_to_vec("updatev3.manifest").unwrap();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn scenario_10_partial_contents() {
+    let main = main_story();
+    let dir = build1(main);
+    let text = manifest(&dir.join("update/linux-x86_64/de/firefox-120.0-121.0.partial.mar"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "type \"partial\"");
+    assert!(lines.contains(&"add \"precomplete\""));
+    assert!(lines.contains(&"add \"removed-files\""));
+    assert!(
+        lines.contains(
+            &"add-if-not \"defaults/pref/channel-prefs.js\" \"defaults/pref/channel-prefs.js\""
+        ),
+        "{text}"
+    );
+    let old_dir = main
+        .env
+        .config
+        .root
+        .join("releases/120.0/linux-x86_64/de/firefox-120.0.tar.xz");
+    let old = extract(&old_dir);
+    let new = extract(&dir.join("linux-x86_64/de/firefox-121.0.tar.xz"));
+    let a = snapshot(&old.path().join("firefox"));
+    let b = snapshot(&new.path().join("firefox"));
+    let mentions = |path: &str| lines.iter().any(|l| l.contains(&format!("\"{path}\"")));
+    for (path, sha) in &b {
+        match a.get(path) {
+            Some(old_sha)
+                if old_sha == sha
+                    && !path.ends_with("channel-prefs.js")
+                    && !path.ends_with("update-settings.ini")
+                    && !matches!(path.as_str(), "precomplete" | "removed-files") =>
+            {
+                assert!(!mentions(path), "unchanged {path} is in the manifest")
+            }
+            None => assert!(
+                lines.contains(&format!("add \"{path}\"").as_str()),
+                "new {path} is not added"
+            ),
+            _ => {}
+        }
+    }
+    let first_remove = lines
+        .iter()
+        .position(|l| l.starts_with("remove "))
+        .expect("a file was deleted in 121.0");
+    assert!(
+        lines[first_remove..]
+            .iter()
+            .all(|l| !l.starts_with("add") && !l.starts_with("patch")),
+        "removes come after adds and patches"
+    );
+    for path in a.keys().filter(|p| !b.contains_key(*p)) {
+        assert!(
+            lines.contains(&format!("remove \"{path}\"").as_str()),
+            "deleted {path} is not removed"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("rmdir \"") && l.ends_with("/\"")),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("patch \"")),
+        "the evolving library is patched: {text}"
+    );
+}
+
+/// The rule behind scenario 10's patch/add choice, on two controlled files: a highly
+/// compressible file with a small change is patched; a file rewritten with random bytes, whose
+/// diff is no smaller than the file, is added in full.
+#[test]
+fn scenario_10_patch_iff_the_diff_is_smaller() {
+    use mar::update::generate::{partial_mar, Decision, PartialOptions, Tree, UpdateParams};
+    use mar::EntryPath;
+    let random = |seed: u64| -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let text: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("pref(\"line.{i}\", {i});\n").into_bytes())
+        .collect();
+    let mut edited = text.clone();
+    edited[5_000..5_010].copy_from_slice(b"0123456789");
+    let tree = |compressible: &[u8], noise: Vec<u8>| {
+        let mut tree = Tree::default();
+        for (name, bytes) in [
+            ("precomplete", b"remove \"prefs.js\"\n".to_vec()),
+            ("prefs.js", compressible.to_vec()),
+            ("noise.bin", noise),
+        ] {
+            tree.insert(EntryPath::new(name).unwrap(), 0o644, bytes);
+        }
+        tree
+    };
+    let old = tree(&text, random(1));
+    let new = tree(&edited, random(2));
+    let out = tempfile::tempdir().unwrap();
+    let params =
+        UpdateParams::new(mar::ProductInfo::new("firefox-mozilla-release", "121.0").unwrap());
+    let report = partial_mar(
+        &old,
+        &new,
+        &params,
+        &PartialOptions::default(),
+        &out.path().join("p.mar"),
+    )
+    .unwrap();
+    let decision = |name: &str| {
+        report
+            .decisions
+            .iter()
+            .find(|(p, _)| p.as_str() == name)
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert!(
+        matches!(decision("prefs.js"), Decision::Patch { bytes, full_bytes, .. } if bytes < full_bytes)
+    );
+    assert!(
+        matches!(decision("noise.bin"), Decision::Add { reason: "changed", bytes, patch_bytes: Some(p) } if p >= bytes),
+        "{:?}",
+        decision("noise.bin")
+    );
+}
+
+fn install(archive: &Path, platform: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = extract(archive);
+    let root = dir.path().join(if platform == "mac" {
+        "Firefox.app"
+    } else {
+        "firefox"
+    });
+    (dir, root)
+}
+
+fn apply(root: &Path, update: &Path, key: &Path) {
+    let archive = mar::Mar::open(std::fs::File::open(update).unwrap()).unwrap();
+    let keys = vec![mar::keys::PublicKey::load(key).unwrap()];
+    let mut verified = mar::update::apply::verify_update(archive, keys).unwrap();
+    mar::update::apply::apply(
+        root,
+        &mut verified,
+        &mar::update::apply::ApplyOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", update.display()));
+}
+
+fn tree_without_updater_files(root: &Path) -> BTreeMap<String, String> {
+    snapshot(root)
+        .into_iter()
+        .filter(|(k, _)| {
+            !k.contains("update.status") && !k.ends_with(".log") && !k.contains("updates/")
+        })
+        .collect()
+}
+
+#[test]
+fn scenario_11_partial_equivalence() {
+    let main = main_story();
+    let root = &main.env.config.root;
+    let key = main.env.dir.join("keys/ed25519.pub");
+    let cases: Vec<(&str, &str, &str)> = MATRIX
+        .iter()
+        .flat_map(|(p, ls)| {
+            ls.iter()
+                .flat_map(move |l| ["119.0", "120.0"].map(|f| (*p, *l, f)))
+        })
+        .collect();
+    assert_eq!(cases.len(), 24);
+    cases.par_iter().for_each(|(platform, locale, from)| {
+        let build = build1(main);
+        let (_fresh_dir, fresh) = install(
+            &build
+                .join(platform)
+                .join(locale)
+                .join(archive(platform, "121.0")),
+            platform,
+        );
+        let expected = tree_without_updater_files(&fresh);
+        let old = root.join(format!(
+            "candidates/{from}-candidates/build1/{platform}/{locale}/{}",
+            archive(platform, from)
+        ));
+        for update in [
+            build.join(format!(
+                "update/{platform}/{locale}/firefox-{from}-121.0.partial.mar"
+            )),
+            build.join(format!(
+                "update/{platform}/{locale}/firefox-121.0.complete.mar"
+            )),
+        ] {
+            let (_dir, client) = install(&old, platform);
+            apply(&client, &update, &key);
+            assert_eq!(
+                tree_without_updater_files(&client),
+                expected,
+                "{}",
+                update.display()
+            );
+        }
+    });
+}
+
+#[test]
+fn scenario_12_partial_cache() {
+    use mar::update::cache::DiffCache;
+    use mar::update::generate::{partial_mar, PartialOptions, Tree, UpdateParams};
+    let main = main_story();
+    let root = &main.env.config.root;
+    let key = mar::keys::SigningKey::load(&main.env.dir.join("keys/ed25519.key")).unwrap();
+    let params =
+        UpdateParams::new(mar::ProductInfo::new("firefox-mozilla-release", "121.0").unwrap())
+            .sign_with(key);
+    let locales = ["de", "en-US", "fr", "ja"];
+    let trees: Vec<(Tree, Tree, tempfile::TempDir)> = locales
+        .iter()
+        .map(|l| {
+            let from = root.join(format!(
+                "releases/120.0/update/linux-x86_64/{l}/firefox-120.0.complete.mar"
+            ));
+            let old = Tree::from_complete_mar(
+                &mut mar::Mar::open(std::fs::File::open(from).unwrap()).unwrap(),
+            )
+            .unwrap();
+            let (dir, app) = install(
+                &build1(main).join(format!("linux-x86_64/{l}/firefox-121.0.tar.xz")),
+                "linux-x86_64",
+            );
+            (old, Tree::from_dir(&app).unwrap(), dir)
+        })
+        .collect();
+    let run = |cache: &DiffCache, out: &Path| -> Vec<Vec<u8>> {
+        trees
+            .iter()
+            .enumerate()
+            .map(|(i, (old, new, _))| {
+                let path = out.join(format!("{i}.mar"));
+                partial_mar(
+                    old,
+                    new,
+                    &params,
+                    &PartialOptions::default().cache(cache),
+                    &path,
+                )
+                .unwrap();
+                std::fs::read(path).unwrap()
+            })
+            .collect()
+    };
+    let cache_dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cache = DiffCache::open(cache_dir.path()).unwrap();
+    // One locale first: every diff it needs is a miss.
+    let (old, new, _) = &trees[0];
+    partial_mar(
+        old,
+        new,
+        &params,
+        &PartialOptions::default().cache(&cache),
+        &out.path().join("first.mar"),
+    )
+    .unwrap();
+    let first = cache.stats();
+    assert!(first.misses > 0 && first.hits == 0, "{first:?}");
+    let cold = cache.stats();
+    let bytes = run(&cache, out.path());
+    let after = cache.stats();
+    assert!(
+        after.hits - cold.hits >= 3 * first.misses.min(1),
+        "{after:?}"
+    );
+    assert!(
+        after.misses - cold.misses < 4 * first.misses,
+        "shared files were diffed once: {first:?} → {after:?}"
+    );
+    let again = run(&cache, out.path());
+    let rerun = cache.stats();
+    assert_eq!(
+        rerun.misses, after.misses,
+        "a second identical run is all hits"
+    );
+    assert_eq!(again, bytes, "byte-identical MARs");
+    let purged_dir = tempfile::tempdir().unwrap();
+    let purged = DiffCache::open(purged_dir.path()).unwrap();
+    let recomputed = run(&purged, out.path());
+    assert!(purged.stats().misses > 0, "purging forces recomputation");
+    assert_eq!(recomputed, bytes, "identical output after a purge");
+}
+
+#[test]
+fn scenario_20_partner_build_naming_and_updates() {
+    let main = main_story();
+    let dir = build1(main);
+    let acme = dir.join("partner-repacks/acme/acme/v1/linux-x86_64/de/firefox-121.0.tar.xz");
+    assert!(acme.is_file());
+    let eme: Vec<String> = snapshot(&dir.join("partner-repacks"))
+        .into_keys()
+        .filter(|k| k.contains("win64-EME-free/") && k.ends_with("firefox-121.0.zip"))
+        .collect();
+    assert_eq!(eme.len(), 4, "{eme:?}");
+    let tree = extract(&acme);
+    let ini =
+        std::fs::read_to_string(tree.path().join("firefox/distribution/distribution.ini")).unwrap();
+    assert!(ini.contains("[Global]") && ini.contains("id=acme"), "{ini}");
+    assert!(
+        snapshot(&tree.path().join("firefox"))
+            .keys()
+            .any(|k| k.contains("extensions/") && k.ends_with(".xpi")),
+        "acme's extension"
+    );
+    // Its client checks release-cck-acme with distribution acme: no such rule, so release's.
+    let xml = check(
+        &main.env,
+        R120,
+        "de",
+        "release-cck-acme",
+        "acme",
+        "?force=1",
+        None,
+    );
+    assert_eq!(offered(&xml).as_deref(), Some("121.0"), "{xml}");
+    assert!(xml.contains("firefox-120.0-121.0.partial.mar"), "{xml}");
+    // Updating a 120.0 acme install with the vanilla partial keeps distribution/.
+    let old = main.env.config.root.join("candidates/120.0-candidates/build1/partner-repacks/acme/acme/v1/linux-x86_64/de/firefox-120.0.tar.xz");
+    let (_dir, client) = install(&old, "linux-x86_64");
+    let before = snapshot(&client.join("distribution"));
+    apply(
+        &client,
+        &dir.join("update/linux-x86_64/de/firefox-120.0-121.0.partial.mar"),
+        &main.env.dir.join("keys/ed25519.pub"),
+    );
+    assert_eq!(snapshot(&client.join("distribution")), before);
+    assert!(std::fs::read_to_string(client.join("application.ini"))
+        .unwrap()
+        .contains("Version=121.0"));
+}
+
+#[test]
+fn scenario_21_partner_off_cycle_respin() {
+    let main = main_story();
+    let copy = tempfile::tempdir().unwrap();
+    let out = copy.path().join("build1");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(build1(main))
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = snapshot(&out);
+    let inputs = main.env.config.work_dir.join(format!("{R121}/inputs"));
+    let key = main.env.dir.join("keys/ed25519.key");
+    let run = kiln_plain(&[
+        "repack",
+        "--fixtures",
+        inputs.to_str().unwrap(),
+        "--version",
+        "121.0",
+        "--out",
+        out.to_str().unwrap(),
+        "--partners",
+        "acme",
+        "--partner-build",
+        "2",
+        "--sign-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let after = snapshot(&out);
+    for (path, sha) in &before {
+        if !path.starts_with(".kiln-repack") {
+            assert_eq!(after.get(path), Some(sha), "{path} was touched");
+        }
+    }
+    let new: Vec<&String> = after
+        .keys()
+        .filter(|k| !before.contains_key(*k) && !k.starts_with(".kiln-repack"))
+        .collect();
+    assert!(!new.is_empty());
+    assert!(
+        new.iter()
+            .all(|k| k.starts_with("partner-repacks/acme/acme/v2/")),
+        "{new:?}"
+    );
+}
+
+#[test]
+fn scenario_22_build2_respin() {
+    let story = respin_story();
+    let root = &story.env.config.root;
+    assert!(root
+        .join("candidates/121.0-candidates/build1/update")
+        .is_dir());
+    assert!(root
+        .join("candidates/121.0-candidates/build2/update")
+        .is_dir());
+    let state = open_state(&story.env.config).unwrap();
+    assert_eq!(state.release(R121).unwrap().status, "halted");
+    let refused = kiln(&story.env.config_path, &["promote", R121]);
+    assert!(
+        !refused.status.success(),
+        "a halted release was promoted again"
+    );
+    let stop = std::fs::read_dir(&story.env.config.outbox)
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with("Firefox-121.0-build1-halt.eml")
+        });
+    assert!(stop, "no stop notice");
+    assert_ne!(
+        state.release(R121).unwrap().revision,
+        state.release("Firefox-121.0-build2").unwrap().revision
+    );
+    let expected: BTreeMap<String, String> = story
+        .build2_candidates
+        .clone()
+        .into_iter()
+        .filter(|(k, _)| pushed(k))
+        .collect();
+    assert_eq!(
+        story.releases_after_push, expected,
+        "releases/121.0 is build2's content"
+    );
+    let admin = kiln_tools::release::server::Admin::new(
+        &story.env.config.server.url,
+        &story.env.config.admin_token().unwrap(),
+    );
+    let rule = admin.rule_for("Firefox", "release").unwrap().unwrap();
+    let revisions = admin
+        .ok(
+            "GET",
+            &format!("/rules/{}/revisions", rule["rule_id"]),
+            None,
+        )
+        .unwrap();
+    let mappings: Vec<String> = revisions["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row"]["mapping"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        mappings.contains(&"Firefox-121.0-build2".to_owned()),
+        "{mappings:?}"
+    );
+    assert!(
+        !mappings.contains(&R121.to_owned()),
+        "build1 was offered on release: {mappings:?}"
+    );
+}
+
+#[test]
+fn scenario_23_chemspill() {
+    let story = respin_story();
+    let env = &story.env;
+    let state = open_state(&env.config).unwrap();
+    let row = state.release("Firefox-121.0.1-build1").unwrap();
+    assert_eq!(row.kind, "chemspill");
+    assert_eq!(row.status, "shipped");
+    assert!(
+        row.partials.contains(&"Firefox-121.0-build2".to_owned()),
+        "{:?}",
+        row.partials
+    );
+    assert!(row.partials.contains(&R120.to_owned()));
+    assert!(
+        story.chemspill_stdout.contains("rate 100%"),
+        "{}",
+        story.chemspill_stdout
+    );
+    let admin = kiln_tools::release::server::Admin::new(
+        &env.config.server.url,
+        &env.config.admin_token().unwrap(),
+    );
+    let rule = admin.rule_for("Firefox", "release").unwrap().unwrap();
+    assert_eq!(rule["backgroundRate"], 100);
+    assert_eq!(rule["mapping"], "Firefox-121.0.1-build1");
+    let from_121 = check(
+        env,
+        "Firefox-121.0-build2",
+        "de",
+        "release",
+        "default",
+        "",
+        None,
+    );
+    assert_eq!(offered(&from_121).as_deref(), Some("121.0.1"), "{from_121}");
+    assert!(
+        from_121.contains("type=\"partial\"")
+            && from_121.contains("firefox-121.0-121.0.1.partial.mar"),
+        "{from_121}"
+    );
+    let from_120 = check(env, R120, "de", "release", "default", "", None);
+    assert_eq!(offered(&from_120).as_deref(), Some("121.0.1"));
+    assert!(
+        from_120.contains("firefox-120.0-121.0.1.partial.mar"),
+        "{from_120}"
+    );
+}
+
+#[test]
+fn scenario_24_throttled_rollout() {
+    let main = main_story();
+    let mut new = 0;
+    for dice in 0..100u8 {
+        let xml = check(&main.env, R119, "de", "release", "default", "", Some(dice));
+        match offered(&xml).as_deref() {
+            Some("121.0") => new += 1,
+            Some("120.0") => {}
+            other => panic!("dice {dice}: {other:?}"),
+        }
+    }
+    assert_eq!(new, 25, "backgroundRate 25 with a fixed dice");
+    for dice in [0u8, 50, 99] {
+        let xml = check(
+            &main.env,
+            R119,
+            "de",
+            "release",
+            "default",
+            "?force=1",
+            Some(dice),
+        );
+        assert_eq!(offered(&xml).as_deref(), Some("121.0"));
+    }
+}
+
+#[test]
+fn scenario_25_no_downgrade_across_channels() {
+    let story = respin_story();
+    let env = &story.env;
+    let admin = kiln_tools::release::server::Admin::new(
+        &env.config.server.url,
+        &env.config.admin_token().unwrap(),
+    );
+    // A 120.0.1 dot release (120.0's builds relabelled) mapped on beta.
+    let mut blob = admin.release(R120).unwrap().unwrap();
+    blob["name"] = "Firefox-120.0.1-build1".into();
+    blob["appVersion"] = "120.0.1".into();
+    blob["displayVersion"] = "120.0.1".into();
+    admin
+        .put_release("Firefox-120.0.1-build1", "Firefox", &blob)
+        .unwrap();
+    admin
+        .point_channel("Firefox", "beta", "Firefox-120.0.1-build1")
+        .unwrap();
+    let on_beta = check(
+        env,
+        "Firefox-121.0-build2",
+        "de",
+        "beta",
+        "default",
+        "?force=1",
+        None,
+    );
+    assert_eq!(
+        offered(&on_beta),
+        None,
+        "a 121.0 client on beta was offered 120.0.1: {on_beta}"
+    );
+    let older = check(env, R119, "de", "beta", "default", "?force=1", None);
+    assert_eq!(
+        offered(&older).as_deref(),
+        Some("120.0.1"),
+        "the beta rule works for older clients"
+    );
+    let release = check(
+        env,
+        "Firefox-121.0-build2",
+        "de",
+        "release",
+        "default",
+        "?force=1",
+        None,
+    );
+    assert_ne!(offered(&release).as_deref(), Some("120.0.1"));
+}
+
+/// Quickstart's CDN stand-in answers Range requests, so a client can resume a download.
+#[test]
+fn file_server_supports_range_requests() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.mar"), b"0123456789abcdef").unwrap();
+    let server = kiln_tools::release::local::file_server(root.path()).unwrap();
+    let (status, body) = get(&format!("{}/a.mar", server.url), &[("Range", "bytes=10-")]);
+    assert_eq!((status, body.as_str()), (206, "abcdef"));
+}
+
+#[test]
+fn init_writes_a_config_and_the_state_database_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("relman");
+    let ok = kiln_plain(&[
+        "init",
+        "--dir",
+        target.to_str().unwrap(),
+        "--product",
+        "Firefox",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let config = kiln_tools::release::config::Config::load(&target.join("kiln.toml")).unwrap();
+    assert_eq!(config.channel, "release");
+    assert_eq!(config.partial_count, 3);
+    assert_eq!(config.signoffs.len(), 2);
+    assert!(target.join("kiln-state.db").is_file());
+    let again = kiln_plain(&["init", "--dir", target.to_str().unwrap()]);
+    assert!(!again.status.success(), "init overwrote kiln.toml");
+}
+
+#[test]
+fn status_reports_every_release_and_stage_as_json() {
+    let main = main_story();
+    let text = kiln_ok(&main.env.config_path, &["status", "--json"]);
+    let reports: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let by_name = |name: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["release"]["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    assert_eq!(by_name(R119)["release"]["status"], "shipped");
+    let r121 = by_name(R121);
+    assert_eq!(r121["release"]["status"], "shipped");
+    let stages: Vec<&str> = r121["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "configure",
+            "construct",
+            "certify",
+            "package",
+            "deploy",
+            "push",
+            "ship"
+        ]
+    );
+    // 24 repacks, 12 complete + 24 partial MARs and the checksums.
+    assert_eq!(r121["items"]["construct"], serde_json::json!([24, 0]));
+    assert_eq!(r121["items"]["package"], serde_json::json!([37, 0]));
+    let human = kiln_ok(&main.env.config_path, &["status", R121]);
+    assert!(human.contains("Firefox-121.0-build1  shipped"), "{human}");
+}
