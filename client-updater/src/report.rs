@@ -5,20 +5,29 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// What is reported after an attempt.
+/// What is reported after an attempt: the body of the update server's `POST /api/v1/reports`
+/// (`docs/updater-server.md`), which attributes it to the release and rule that served it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The product (`[App] Name`).
+    pub product: String,
+    /// The update channel the install checks.
+    pub channel: String,
+    /// The install's build target (`%BUILD_TARGET%`).
+    pub build_target: String,
+    /// The install's locale.
+    pub locale: String,
     /// The version before the update.
     pub from_version: String,
-    /// The build before the update.
-    pub from_build: String,
+    /// The build ID before the update.
+    pub from_build_id: String,
     /// The offered version.
     pub to_version: String,
-    /// The offered build.
-    pub to_build: String,
+    /// The offered build ID.
+    pub to_build_id: String,
     /// `complete` or `partial`.
     pub patch_type: String,
-    /// `succeeded`, `staged`, `pending` or `failed`.
+    /// `success` (downloaded, verified and staged or pending) or `failure`.
     pub result: String,
     /// Firefox's error code of a failure.
     pub error_code: Option<u8>,

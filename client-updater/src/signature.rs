@@ -1,4 +1,4 @@
-//! `Content-Signature` on update responses (spec `update-protocol.md` Part A):
+//! `Content-Signature` on update responses (`docs/update-protocol.md` Part A):
 //! `keyid=<id>; expires=<unix seconds>; ed25519=<base64url>`, an Ed25519 signature over `expires`
 //! as 8 big-endian bytes followed by the exact body. A response is accepted only when a pinned
 //! key verifies it and it has not expired.

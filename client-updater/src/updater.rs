@@ -836,14 +836,21 @@ impl Updater {
                 .and_then(|d| self.verify(&d))
                 .and_then(|v| self.install(v));
             match result {
-                Ok(outcome) => {
-                    self.report(offer, patch.patch_type, &outcome_name(&outcome), None);
-                    return Ok(outcome);
-                }
+                // Reported when it is installed, by `finish_pending` (one report an update).
+                Ok(outcome) => return Ok(outcome),
                 Err(e) => {
                     tracing::warn!(patch = patch.patch_type.as_str(), error = %e, "update attempt failed");
                     self.record_failure(&e, patch.patch_type)?;
-                    self.report(offer, patch.patch_type, "failed", e.code());
+                    self.report(
+                        Attempt {
+                            from: None,
+                            to_version: &offer.app_version,
+                            to_build_id: &offer.build_id,
+                            patch_type: patch.patch_type,
+                        },
+                        false,
+                        e.code(),
+                    );
                     if self.resumable(&e) {
                         return Err(e); // resumed next time rather than switching patch
                     }
@@ -854,23 +861,36 @@ impl Updater {
         Err(last.unwrap_or(Error::Unsupported))
     }
 
-    fn report(&self, offer: &UpdateOffer, patch_type: PatchType, result: &str, code: Option<u8>) {
+    /// Reports an update's outcome once: `failure` (with the updater's error code when it has
+    /// one; a download or hash failure has none) when an attempt fails, `success` when the update
+    /// is installed at start. Product, channel, build target and locale are the install's.
+    fn report(&self, attempt: Attempt<'_>, succeeded: bool, code: Option<u8>) {
         let Some(url) = &self.inner.report_url else {
             return;
         };
-        let (from_version, from_build) = match self.identity() {
-            Ok(id) => (id.version, id.build_id),
-            Err(_) => (String::new(), String::new()),
+        let identity = match self.identity() {
+            Ok(identity) => identity,
+            Err(e) => {
+                tracing::warn!(error = %e, "no report: the install's identity is unreadable");
+                return;
+            }
         };
+        let result = if succeeded { "success" } else { "failure" };
         report::send(
             &self.inner.agent,
             url,
             &Report {
-                from_version,
-                from_build,
-                to_version: offer.app_version.clone(),
-                to_build: offer.build_id.clone(),
-                patch_type: patch_type.as_str().to_owned(),
+                product: identity.product,
+                channel: identity.channel,
+                build_target: identity.build_target,
+                locale: identity.locale,
+                from_version: attempt.from.map_or(identity.version, |(v, _)| v.to_owned()),
+                from_build_id: attempt
+                    .from
+                    .map_or(identity.build_id, |(_, b)| b.to_owned()),
+                to_version: attempt.to_version.to_owned(),
+                to_build_id: attempt.to_build_id.to_owned(),
+                patch_type: attempt.patch_type.as_str().to_owned(),
                 result: result.to_owned(),
                 error_code: code,
             },
@@ -918,7 +938,7 @@ impl Updater {
                 Ok(()) => self.succeeded(&active),
                 Err(e) => {
                     self.record_failure(&e, active.patch_type)?;
-                    self.report_active(&active, "failed", e.code());
+                    self.report(active.attempt(), false, e.code());
                     Ok(StartOutcome::Failed(e.code().unwrap_or(7)))
                 }
             };
@@ -940,7 +960,7 @@ impl Updater {
             Ok(_) => self.succeeded(&active),
             Err(e) => {
                 self.record_failure(&e, active.patch_type)?;
-                self.report_active(&active, "failed", e.code());
+                self.report(active.attempt(), false, e.code());
                 Ok(StartOutcome::Failed(e.code().unwrap_or(19)))
             }
         }
@@ -950,27 +970,29 @@ impl Updater {
         let status = &self.inner.status;
         status.set_state(UpdateState::Succeeded)?;
         let _ = fs::remove_file(status.mar());
-        self.report_active(active, "succeeded", None);
+        self.report(active.attempt(), true, None);
         Ok(StartOutcome::Updated(active.app_version.clone()))
     }
+}
 
-    fn report_active(&self, active: &ActiveUpdate, result: &str, code: Option<u8>) {
-        let Some(url) = &self.inner.report_url else {
-            return;
-        };
-        report::send(
-            &self.inner.agent,
-            url,
-            &Report {
-                from_version: active.from_version.clone(),
-                from_build: active.from_build_id.clone(),
-                to_version: active.app_version.clone(),
-                to_build: active.build_id.clone(),
-                patch_type: active.patch_type.as_str().to_owned(),
-                result: result.to_owned(),
-                error_code: code,
-            },
-        );
+/// The update an outcome is reported for.
+#[derive(Debug, Clone, Copy)]
+struct Attempt<'a> {
+    /// The version and build ID updated from, when the install no longer shows them.
+    from: Option<(&'a str, &'a str)>,
+    to_version: &'a str,
+    to_build_id: &'a str,
+    patch_type: PatchType,
+}
+
+impl ActiveUpdate {
+    fn attempt(&self) -> Attempt<'_> {
+        Attempt {
+            from: Some((&self.from_version, &self.from_build_id)),
+            to_version: &self.app_version,
+            to_build_id: &self.build_id,
+            patch_type: self.patch_type,
+        }
     }
 }
 
@@ -981,14 +1003,4 @@ pub fn recover_install(install: &Path) -> Result<(), Error> {
     swap::recover(install)?;
     mar::update::recover(install)?;
     Ok(())
-}
-
-fn outcome_name(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::NoUpdate => "no-update",
-        Outcome::Unsupported(_) => "unsupported",
-        Outcome::Staged(..) => "staged",
-        Outcome::Pending(..) => "pending",
-    }
-    .to_owned()
 }

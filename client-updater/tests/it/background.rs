@@ -113,16 +113,8 @@ fn scenario_19_background_update_prompts_after_the_wait_on_a_fake_clock() {
         "no second check before the interval"
     );
 
-    // The report of the staged update.
-    let reports = s.server.requests("/report");
-    assert_eq!(reports.len(), 1);
-    assert_eq!(reports[0].method, "POST");
-    let report: serde_json::Value = serde_json::from_slice(&reports[0].body).unwrap();
-    assert_eq!(
-        report,
-        serde_json::json!({"from_version": "120.0", "from_build": "20231113000000", "to_version": "121.0",
-            "to_build": "20231211000000", "patch_type": "complete", "result": "staged", "error_code": null})
-    );
+    // Nothing is reported while the update is only staged: one report an update, when it is in.
+    assert_eq!(s.server.requests("/report").len(), 0);
 
     // The interval: 12 h later the thread checks again by itself.
     s.server.route(
@@ -144,6 +136,22 @@ fn scenario_19_background_update_prompts_after_the_wait_on_a_fake_clock() {
     let t = Instant::now();
     bg.shutdown();
     assert!(t.elapsed() < Duration::from_secs(2));
+    // At the next start the staged update goes in, and that is reported, from 120.0.
+    assert_eq!(
+        s.updater.finish_pending().unwrap(),
+        client_updater::StartOutcome::Updated("121.0".to_owned())
+    );
+    let reports = s.server.requests("/report");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].method, "POST");
+    let report: serde_json::Value = serde_json::from_slice(&reports[0].body).unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({"product": "Firefox", "channel": "release", "build_target": TARGET,
+            "locale": "de", "from_version": "120.0", "from_build_id": "20231113000000",
+            "to_version": "121.0", "to_build_id": "20231211000000", "patch_type": "complete",
+            "result": "success", "error_code": null})
+    );
 }
 
 #[test]
@@ -154,9 +162,15 @@ fn scenario_19_prompt_wait_zero_prompts_at_once_and_a_failing_report_is_not_fata
     events_until(&bg, |e| matches!(e, Event::Downloaded(_)));
     let event = bg.events().recv_timeout(WAIT).unwrap();
     assert!(matches!(event, Event::ReadyToRestart(_)), "{event:?}");
-    assert_eq!(s.server.requests("/report").len(), 1);
     assert_eq!(status_of(s.dir.path()), "applied");
     bg.shutdown();
+    // The report of the installed update is refused (500): logged, and the start goes on.
+    assert_eq!(
+        s.updater.finish_pending().unwrap(),
+        client_updater::StartOutcome::Updated("121.0".to_owned())
+    );
+    assert_eq!(s.server.requests("/report").len(), 1);
+    assert_eq!(status_of(s.dir.path()), "succeeded");
 }
 
 #[test]

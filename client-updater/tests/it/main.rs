@@ -1,7 +1,7 @@
 //! Integration tests of the client updater: one binary, one module per topic. Everything runs
 //! over real HTTP on loopback, with real MARs made by `mar`'s generator and real keys.
 
-/// The attacks of spec Part C, one named test each, against a fault-injecting server.
+/// The attacks of `docs/client-protocol.md` Part C, one named test each, against a fault-injecting server.
 mod attacks;
 /// Background thread, events, prompt timing (fake clock) and reports.
 mod background;

@@ -66,6 +66,21 @@ impl RealServer {
         }
     }
 
+    /// `GET /api/v1{path}` with the admin token: the JSON answer.
+    fn get(&self, path: &str) -> Value {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(&format!("{}/api/v1{path}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
     fn admin(&self, method: &str, path: &str, body: Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -127,7 +142,9 @@ impl World {
         let files = TestServer::start();
         let host = files.base.trim_start_matches("http://").to_owned();
         let server = RealServer::start(&host);
-        let config = config(vec![format!("{}{CHECK_PATH}", server.base)]);
+        let mut config = config(vec![format!("{}{CHECK_PATH}", server.base)]);
+        // Outcomes go to the real server's report endpoint, which must accept the client's body.
+        config.report_url = Some(format!("{}/api/v1/reports", server.base));
         let trees = [0, 1, 2].map(|i| build_tree(&spec(i), Some(&config)));
         let mut mars = std::collections::BTreeMap::new();
         mars.insert("complete", complete(&trees[2], &MarSpec::new("121.0")));
@@ -279,6 +296,18 @@ fn a_known_build_gets_the_partial_staged_then_swapped_in_at_start() {
     assert_eq!(status_of(dir.path()), "succeeded");
     assert_tree(dir.path(), &w.trees[2]);
     assert_eq!(w.files.requests("/firefox-121.0.complete.mar").len(), 0);
+    // The real server accepted the client's report (stored in batches, so wait for it) and
+    // attributes it to 121.0 and the 120.0 from-version.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rollout = loop {
+        let rollout = w.server.get("/rollouts/Firefox-121.0-build1");
+        if rollout["reports"]["total"] == 1 || std::time::Instant::now() > deadline {
+            break rollout;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(rollout["reports"]["total"], 1, "{rollout}");
+    assert_eq!(rollout["reports"]["success"], 1, "{rollout}");
 }
 
 #[test]

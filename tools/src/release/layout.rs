@@ -1,4 +1,4 @@
-//! Where a release's files go (spec Part A): `candidates/V-candidates/buildN/` and
+//! Where a release's files go (`docs/release-process.md` Part A): `candidates/V-candidates/buildN/` and
 //! `releases/V/` under the root, and the work directory's per-release scratch space.
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //! * [`stages`]: configure → construct → certify → package → deploy.
 //! * [`coordinator`]: the commands' logic; [`server`]: the update server's admin API;
 //!   [`notice`]: RFC 5322 notices; [`git`]: tags and changelogs; [`layout`]: directories;
-//!   [`update_config`]: the client's `kiln-update.toml`; [`log`]: per-release log files; [`local`]: local servers for quickstart and tests.
+//!   [`log`]: per-release log files; [`local`]: local servers for quickstart and tests.
 
 pub mod config;
 pub mod coordinator;
@@ -22,4 +22,3 @@ pub mod quickstart;
 pub mod server;
 pub mod stages;
 pub mod state;
-pub mod update_config;

@@ -1,8 +1,8 @@
 //! `kiln quickstart`: a whole release train on a fresh machine, in one directory — fixtures
 //! (119.0, 120.0, 121.0 and the 121.0.1 chemspill revision), keys, the product's git
 //! repository, the update server in-process, a static file server over the root, then
-//! go-to-build → promote → push → ship (two signoffs) for each version and the chemspill.
-//! [`client_stage`] is the separate, final step for the client updater.
+//! go-to-build → promote → push → ship (two signoffs) for each version and the chemspill; after
+//! each ship, a client install ([`ClientTrip`]) is updated by the client updater library.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,7 @@ pub fn prepare(
     config.server.url = server.server.url.clone();
     config.server.admin_token_file = Some(server.admin_token_file.clone());
     config.server.download_base_url = files.url.clone();
+    config.server.report_url = Some(format!("{}/api/v1/reports", server.server.url));
     let config_path = dir.join("kiln.toml");
     config.save(&config_path)?;
     let config = Config::load(&config_path)?;
@@ -147,11 +148,94 @@ pub fn release(
     Ok(name)
 }
 
-/// The client's trip through the releases (a 119.0 install updated to 121.0.1 on `release`).
-/// This is the hook for the client updater library: until it lands it reports that it did not
-/// run, and quickstart says so.
-pub fn client_stage(_env: &Env) -> anyhow::Result<Option<Vec<String>>> {
-    Ok(None)
+/// The client's trip through the releases: the shipped 119.0 `linux-x86_64/de` build, unpacked
+/// as a user would install it, kept current by the client updater library (`client-updater`)
+/// after each later release ships — check (signed response) → download (SHA-512) → verify
+/// (signatures, channel, version) → stage → swap at the next "start", as an application does.
+#[derive(Debug)]
+pub struct ClientTrip {
+    install: PathBuf,
+    /// What happened, one entry per version: `119.0 (installed)`, `120.0 (partial)`, ….
+    path: Vec<String>,
+}
+
+/// The client's platform and locale.
+const CLIENT_PLATFORM: l10n_repack::Platform = l10n_repack::Platform::Linux64;
+const CLIENT_LOCALE: &str = "de";
+/// The file the partials patch in every release (the fixtures' main library on Linux).
+const CLIENT_LIBRARY: &str = "libxul.so";
+
+impl ClientTrip {
+    /// Unpacks `releases/<version>/linux-x86_64/de/` into `<dir>/client/`; the build carries
+    /// the `kiln-update.toml` promote baked in (update URL, pinned keys, build target).
+    pub fn install(env: &Env, version: &str) -> anyhow::Result<ClientTrip> {
+        let archive = crate::release::layout::releases(&env.config, &version.parse()?)
+            .join(CLIENT_PLATFORM.as_str())
+            .join(CLIENT_LOCALE)
+            .join(CLIENT_PLATFORM.archive_name(version));
+        let root = env.dir.join("client");
+        l10n_repack::extract(&archive, &root)
+            .with_context(|| format!("installing {}", archive.display()))?;
+        Ok(ClientTrip {
+            install: root.join("firefox"),
+            path: vec![format!("{version} (installed)")],
+        })
+    }
+
+    /// The installed version (`application.ini`).
+    pub fn version(&self) -> Option<String> {
+        mar::update::apply::installed_version(&self.install)
+    }
+
+    /// What an application does: finish anything pending at start, check on its own, download,
+    /// verify and stage the update, then swap it in at the next start. With `modified_file`, that
+    /// file of the install is changed first (as a user or an antivirus might), so a partial's
+    /// source check fails and the client falls back to the complete.
+    pub fn update(&mut self, modified_file: Option<&str>) -> anyhow::Result<()> {
+        client_updater::recover_install(&self.install)?;
+        let updater = client_updater::Updater::from_install_config(&self.install)?.build()?;
+        updater.finish_pending()?;
+        if let Some(file) = modified_file {
+            let path = self.install.join(file);
+            let mut bytes = std::fs::read(&path).with_context(|| format!("reading {file}"))?;
+            bytes.push(b'\n');
+            std::fs::write(&path, bytes)?;
+        }
+        let outcome = updater.update_once(false)?;
+        let (offer, patch) = match outcome {
+            client_updater::Outcome::Staged(offer, patch)
+            | client_updater::Outcome::Pending(offer, patch) => (offer, patch),
+            other => anyhow::bail!("the client expected an update, got {other:?}"),
+        };
+        let fell_back = modified_file.is_some() && patch == client_updater::PatchType::Complete;
+        match updater.finish_pending()? {
+            client_updater::StartOutcome::Updated(version) => {
+                anyhow::ensure!(
+                    version == offer.app_version,
+                    "updated to {version}, offered {}",
+                    offer.app_version
+                );
+                self.path.push(if fell_back {
+                    format!(
+                        "{version} (complete, after the partial failed on the modified {})",
+                        modified_file.unwrap_or_default()
+                    )
+                } else {
+                    format!("{version} ({})", patch.as_str())
+                });
+                Ok(())
+            }
+            other => anyhow::bail!(
+                "the staged {} update did not go in: {other:?}",
+                offer.app_version
+            ),
+        }
+    }
+
+    /// The steps so far.
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
 }
 
 /// Quickstart's summary.
@@ -165,8 +249,8 @@ pub struct Summary {
     pub bytes: u64,
     /// Diff cache entries (each a diff computed once and reused).
     pub cache_entries: usize,
-    /// The client's path, if the client stage ran.
-    pub client_path: Option<Vec<String>>,
+    /// The client's path through the releases, one step per version.
+    pub client_path: Vec<String>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -185,13 +269,40 @@ pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
     let env = prepare(dir, &options, false)?;
     let state = coordinator::open_state(&env.config)?;
     let mut releases = Vec::new();
-    for version in &VERSIONS[..3] {
-        println!("==> {version}: go-to-build → promote → push → ship → 2 signoffs");
-        releases.push(release(&env, &state, version, "release", 100)?);
+    let mut client: Option<ClientTrip> = None;
+    for (index, version) in VERSIONS.iter().enumerate() {
+        let chemspill = index == VERSIONS.len() - 1;
+        if chemspill {
+            println!("==> chemspill {version}: unthrottled, partials from the shipped builds");
+        } else {
+            println!("==> {version}: go-to-build → promote → push → ship → 2 signoffs");
+        }
+        let kind = if chemspill { "chemspill" } else { "release" };
+        releases.push(release(&env, &state, version, kind, 100)?);
+        match client.as_mut() {
+            None => {
+                client = Some(ClientTrip::install(&env, version)?);
+                println!("     client: {version} installed ({CLIENT_PLATFORM}/{CLIENT_LOCALE})");
+            }
+            Some(trip) => {
+                // Once, the chemspill's partial meets a locally modified library.
+                let modified = chemspill.then_some(CLIENT_LIBRARY);
+                trip.update(modified)?;
+                println!(
+                    "     client: {}",
+                    trip.path().last().map_or("", String::as_str)
+                );
+            }
+        }
     }
-    println!("==> chemspill 121.0.1: unthrottled, partials from the shipped builds");
-    releases.push(release(&env, &state, VERSIONS[3], "chemspill", 100)?);
-    let client_path = client_stage(&env)?;
+    let client_path = client.map(|trip| trip.path().to_vec()).unwrap_or_default();
+    anyhow::ensure!(
+        client_path
+            .last()
+            .is_some_and(|step| step.starts_with(VERSIONS[VERSIONS.len() - 1])),
+        "the client did not end on {}: {client_path:?}",
+        VERSIONS[VERSIONS.len() - 1]
+    );
     let (mut artifacts, mut bytes) = (0, 0);
     for entry in walkdir::WalkDir::new(&env.config.root)
         .into_iter()
@@ -227,10 +338,11 @@ pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
         summary.cache_entries,
         crate::release::layout::diff_cache(&env.config).display()
     );
-    match &summary.client_path {
-        Some(path) => println!("client: {}", path.join(" → ")),
-        None => println!("client: not run (the client updater step is not wired in yet)"),
-    }
+    println!(
+        "client: {} (install: {})",
+        summary.client_path.join(" → "),
+        env.dir.join("client/firefox").display()
+    );
     println!(
         "config: {}   state: {}   notices: {}",
         env.config_path.display(),

@@ -49,7 +49,7 @@ pub fn must_match(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     name == "update-settings.ini"
         || name == "channel-prefs.js"
-        || name == crate::release::update_config::FILE_NAME
+        || name == client_updater::config::CONFIG_FILE
 }
 
 /// The differences between `reference` and `build` that `allowed` does not permit.

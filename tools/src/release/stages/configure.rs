@@ -9,12 +9,17 @@ use serde_json::json;
 
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::stages::{fail_on, Ctx, StageReport};
-use crate::release::update_config::{UpdateConfig, FILE_NAME};
 use crate::signing::ed25519::ArtifactKey;
 use crate::signing::openpgp::ReleaseCert;
+use client_updater::config::{UpdateConfig, CONFIG_FILE};
 
-/// The `kiln-update.toml` every build of this configuration carries.
-pub fn update_config(config: &crate::release::config::Config) -> anyhow::Result<UpdateConfig> {
+/// The `kiln-update.toml` the builds for `build_target` carry: the update URL template, the
+/// pinned response and MAR keys, and the build target, which the client checks an archive's copy
+/// against (so a validly signed build of another platform is refused).
+pub fn update_config(
+    config: &crate::release::config::Config,
+    build_target: &str,
+) -> anyhow::Result<UpdateConfig> {
     let read =
         |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
     let mut mar_keys = vec![read(&config.keys.ed25519_public)?];
@@ -29,11 +34,13 @@ pub fn update_config(config: &crate::release::config::Config) -> anyhow::Result<
         .map(|p| read(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(UpdateConfig {
-        update_url: config.update_url(),
+        urls: vec![config.update_url()],
         response_keys,
         mar_keys,
         mar_threshold: 1,
         report_url: config.server.report_url.clone(),
+        build_target: Some(build_target.to_owned()),
+        ..UpdateConfig::default()
     })
 }
 
@@ -62,11 +69,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let version = ctx.name.version().as_str();
     ArtifactKey::load(&config.keys.ed25519).context("the ed25519 signing key")?;
     ReleaseCert::load(&config.keys.openpgp).context("the OpenPGP release certificate")?;
-    let settings = update_config(config)?;
-    let text = settings.to_toml();
     let inputs = ctx.inputs();
     std::fs::create_dir_all(&inputs)?;
-    std::fs::write(ctx.work.join(FILE_NAME), &text)?;
     for part in ["l10n", "partners"] {
         copy_tree(&config.inputs.join(part), &inputs.join(part))?;
     }
@@ -76,8 +80,9 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     )
     .context("copying shipped-locales")?;
     let mut items = Vec::new();
-    for platform in config.platforms.keys() {
+    for (platform, build_target) in &config.platforms {
         let p: l10n_repack::Platform = platform.parse()?;
+        let text = update_config(config, build_target)?.to_toml();
         let rel = Path::new("builds")
             .join(version)
             .join(platform)
@@ -94,22 +99,23 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             },
             p,
             source,
+            text,
         ));
     }
     let stage = ctx.items("configure", &inputs);
-    let plain: Vec<Item> = items.iter().map(|(i, _, _)| i.clone()).collect();
+    let plain: Vec<Item> = items.iter().map(|(i, _, _, _)| i.clone()).collect();
     let bar = crate::release::items::stage_bar("configure");
     let (counts, failures) = stage.run(
         &plain,
         &bar,
         |item| {
-            let (_, platform, source) = items
+            let (_, platform, source, text) = items
                 .iter()
-                .find(|(i, _, _)| i.key == item.key)
+                .find(|(i, _, _, _)| i.key == item.key)
                 .expect("listed");
             let out = inputs.join(&item.output);
             std::fs::create_dir_all(out.parent().expect("nested"))?;
-            l10n_repack::inject(source, *platform, &[(FILE_NAME, text.as_bytes())], &out)?;
+            l10n_repack::inject(source, *platform, &[(CONFIG_FILE, text.as_bytes())], &out)?;
             Ok(())
         },
         |_| Ok(()),

@@ -357,9 +357,10 @@ fn scenario_08_l10n_repack_content() {
     );
     // The client's configuration, baked into en-US by configure, is the same in every build.
     let settings = std::fs::read_to_string(de.path().join("firefox/kiln-update.toml")).unwrap();
-    let parsed: kiln_tools::release::update_config::UpdateConfig =
-        toml::from_str(&settings).unwrap();
-    assert!(parsed.update_url.ends_with("/update/6/%PRODUCT%/%VERSION%/%BUILD_ID%/%BUILD_TARGET%/%LOCALE%/%CHANNEL%/%OS_VERSION%/%SYSTEM_CAPABILITIES%/%DISTRIBUTION%/%DISTRIBUTION_VERSION%/update.xml"));
+    let parsed = client_updater::UpdateConfig::from_toml(&settings).unwrap();
+    assert_eq!(parsed.urls.len(), 1);
+    assert_eq!(parsed.build_target.as_deref(), Some("Linux_x86_64-gcc3"));
+    assert!(parsed.urls[0].ends_with("/update/6/%PRODUCT%/%VERSION%/%BUILD_ID%/%BUILD_TARGET%/%LOCALE%/%CHANNEL%/%OS_VERSION%/%SYSTEM_CAPABILITIES%/%DISTRIBUTION%/%DISTRIBUTION_VERSION%/update.xml"));
     assert_eq!(
         parsed.mar_keys,
         vec![std::fs::read_to_string(main.env.dir.join("keys/ed25519.pub")).unwrap()]
