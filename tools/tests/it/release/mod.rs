@@ -1,6 +1,6 @@
 //! The release coordinator against real processes on loopback: the `kiln` binary, the real
 //! update server (in-process, over HTTP), a static file server, real git and real gpg. Each
-//! test is named after its scenario in `release-process.md` Part C. Two stories run once per
+//! test is named after its scenario in `docs/release-process.md` Part C. Two stories run once per
 //! test process (see `story`): the main train (119.0 → 120.0 → 121.0 shipped at 25 %) and the
 //! respin + chemspill train; scenario tests assert what those stories observed and left.
 
@@ -12,3 +12,6 @@ mod scenarios;
 
 /// Resumability: kill -9 during construct and package, failing chunks.
 mod resume;
+
+/// `kiln quickstart` end to end, with the client updater.
+mod quickstart;
