@@ -74,8 +74,13 @@ pub enum Standing {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    file_digest::<Sha256>(path)
+}
+
+/// A file's digest with `D`, hex, read in 1 MiB pieces (never whole into memory).
+pub fn file_digest<D: Digest>(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
+    let mut hasher = D::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buffer)?;

@@ -2,30 +2,19 @@
 //! `fileUrls` point `<channel>-localtest` at candidates URLs and everything else at releases
 //! URLs — and the `<channel>-localtest` rule pointed at it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha512};
+use sha2::Sha512;
 
-use crate::release::items::{fingerprint, Item};
+use crate::release::items::{file_digest, fingerprint, Item};
 use crate::release::layout;
 use crate::release::server::Admin;
 use crate::release::stages::{fail_on, unpacked, Ctx, StageReport};
 
 fn sha512_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha512::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(file_digest::<Sha512>(path)?)
 }
 
 /// The `BuildID=` of an unpacked build's `application.ini`.
