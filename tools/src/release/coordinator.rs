@@ -261,6 +261,9 @@ pub fn promote(
     let mut ctx = context(config, state, row)?;
     ctx.chunk = chunk;
     std::fs::create_dir_all(&ctx.work)?;
+    if chunk.is_none() && ctx.build_dir.is_dir() {
+        stages::remove_stale_temporaries(&ctx.build_dir)?;
+    }
     state.set_status(&ctx.row.name, status::PROMOTING, None)?;
     let mut reports = Vec::new();
     let stages: [(&str, StageFn); 5] = [

@@ -98,6 +98,28 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether `name` is a temporary file the pipeline's writers create beside their output and
+/// rename into place (`mar`'s `.mar-*`, the repack's and checksums' `.tmp-*`, package's
+/// `*.mar.tmp`): one left behind can only come from a run that was killed.
+fn is_stale_temporary(name: &str) -> bool {
+    name.starts_with(".mar-") || name.starts_with(".tmp-") || name.ends_with(".mar.tmp")
+}
+
+/// Removes the temporaries a killed run left in `dir` (a build directory), so a resumed promote
+/// publishes exactly what an uninterrupted one would. Only an unchunked promote calls it: chunks
+/// running at the same time on other machines may own temporaries in the same directory.
+pub fn remove_stale_temporaries(dir: &Path) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if entry.file_type().is_file() && is_stale_temporary(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_file(entry.path())?;
+            tracing::info!(path = %entry.path().display(), "removed a killed run's temporary file");
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// A tree unpacked once per archive content: `<trees>/<sha256>/`, extracted to a temporary
 /// directory and renamed into place, so a killed extraction never counts.
 pub fn unpacked(trees: &Path, archive: &Path) -> anyhow::Result<PathBuf> {

@@ -190,7 +190,16 @@ fn resume_after_kill_9_during_construct_and_package() {
     let packaged = done_items(&env.config.state_db, "package");
     assert!(packaged < 13, "package had already finished");
 
+    // A killed writer can leave its temporary beside the outputs; plant one where a MAR goes so
+    // the rerun must remove it whether or not this kill happened to leave one.
+    let planted = build.join("update/linux-x86_64/de/.mar-planted");
+    std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+    std::fs::write(&planted, b"half a MAR").unwrap();
     let resumed = kiln_ok(&config, &["promote", R121]);
+    assert!(
+        !planted.exists(),
+        "a killed run's temporary survived the rerun"
+    );
     assert_eq!(counts(&resumed, "construct"), (24, 0, 0, 0), "{resumed}");
     assert_eq!(counts(&resumed, "certify"), (24, 0, 0, 0), "{resumed}");
     let (done, made, redone, failed) = counts(&resumed, "package");
