@@ -36,18 +36,20 @@ impl EntryCache {
         self.misses.load(Ordering::Relaxed)
     }
 
-    /// The compressed form of `bytes` under `tag`, computed by `compress` at most once per
-    /// content (two threads racing on the same content may both compute it; results agree).
+    /// The compressed form of `bytes` (whose SHA-256 `digest` gives) under `tag`, computed by
+    /// `compress` at most once per content (two threads racing on the same content may both
+    /// compute it; results agree).
     pub(crate) fn get_or_compress<E>(
         &self,
         bytes: &[u8],
+        digest: impl FnOnce() -> [u8; 32],
         tag: &str,
         compress: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<Vec<u8>, E> {
         if bytes.len() < ENTRY_CACHE_THRESHOLD {
             return compress();
         }
-        let key = (super::sha256(bytes), tag.to_owned());
+        let key = (digest(), tag.to_owned());
         let found = self
             .entries
             .lock()

@@ -120,12 +120,15 @@ impl UpdateParams {
         self
     }
 
-    /// Compresses one entry's bytes, through the entry cache when there is one.
-    fn compress_entry(&self, bytes: &[u8]) -> Result<Vec<u8>, GenerateError> {
+    /// Compresses `bytes`, just read from `file`, through the entry cache when there is one.
+    fn compress_entry(&self, file: &TreeFile, bytes: &[u8]) -> Result<Vec<u8>, GenerateError> {
         match &self.entries {
-            Some(cache) => cache.get_or_compress(bytes, &compression_tag(self.compression), || {
-                compress(self.compression, bytes)
-            }),
+            Some(cache) => cache.get_or_compress(
+                bytes,
+                || file.digest_of(bytes),
+                &compression_tag(self.compression),
+                || compress(self.compression, bytes),
+            ),
             None => compress(self.compression, bytes),
         }
     }
@@ -334,7 +337,7 @@ pub fn complete_mar(
     let files: Vec<(&EntryPath, &TreeFile)> = tree.files().iter().rev().collect();
     let compressed: Vec<Vec<u8>> = files
         .par_iter()
-        .map(|(_, file)| params.compress_entry(&file.read()?))
+        .map(|(_, file)| params.compress_entry(file, &file.read()?))
         .collect::<Result<_, _>>()?;
     let mut instructions = vec![Instruction::Type(UpdateKind::Complete)];
     let mut decisions = Vec::new();
@@ -401,21 +404,19 @@ struct Changed {
     entry: Option<(EntryPath, u32, Vec<u8>)>,
 }
 
-/// Gets a valid patch from the cache, or diffs and inserts it.
+/// Gets a valid patch from the cache, or diffs and inserts it. `key` holds the digests of
+/// `old` and `new`.
 fn cached_patch(
     path: &EntryPath,
     old: &[u8],
     new: &[u8],
+    key: &CacheKey,
     cache: Option<&DiffCache>,
 ) -> Result<(Vec<u8>, bool), GenerateError> {
-    let key = CacheKey {
-        source_sha256: sha256(old),
-        target_sha256: sha256(new),
-    };
     if let Some(cache) = cache {
         // `get` re-checks the entry's own hash and that its header names this source and
         // target; entries were applied and checked before they were inserted.
-        if let Some(patch) = cache.get(&key) {
+        if let Some(patch) = cache.get(key) {
             return Ok((patch, true));
         }
     }
@@ -430,7 +431,7 @@ fn cached_patch(
         });
     }
     if let Some(cache) = cache {
-        cache.insert(&key, &patch)?;
+        cache.insert(key, &patch)?;
     }
     Ok((patch, false))
 }
@@ -445,7 +446,7 @@ fn decide_changed(
     let s = path.as_str();
     let new_bytes = new.read()?;
     let full = |reason: &'static str, patch_bytes: Option<u64>| -> Result<Changed, GenerateError> {
-        let bytes = params.compress_entry(&new_bytes)?;
+        let bytes = params.compress_entry(new, &new_bytes)?;
         let (instruction, add_reason) = add_instruction(path, reason == "forced");
         Ok(Changed {
             decision: Decision::Add {
@@ -472,7 +473,11 @@ fn decide_changed(
         // A patched file keeps its old mode, so a mode change needs the whole file.
         return full("mode", None);
     }
-    if old_bytes == new_bytes {
+    let key = CacheKey {
+        source_sha256: old.digest_of(&old_bytes),
+        target_sha256: new.digest_of(&new_bytes),
+    };
+    if key.source_sha256 == key.target_sha256 && old_bytes == new_bytes {
         return Ok(Changed {
             decision: Decision::Unchanged,
             instruction: None,
@@ -483,12 +488,12 @@ fn decide_changed(
         // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
         return full("changed", None);
     }
-    let (patch, cached) = cached_patch(path, &old_bytes, &new_bytes, cache)?;
+    let (patch, cached) = cached_patch(path, &old_bytes, &new_bytes, &key, cache)?;
     // Compressing a large file at level 19 can take longer than diffing it, and the decision
     // only needs its size: the diff cache may remember it, and when the patch is under a quarter
     // of the file at zstd level 1, no level compresses the file below the patch.
     let tag = compression_tag(params.compression);
-    let target_sha = sha256(&new_bytes);
+    let target_sha = key.target_sha256;
     let remembered = cache.and_then(|c| c.full_size(&target_sha, &tag));
     let (full_bytes, full_len) = match remembered {
         Some(size) if (patch.len() as u64) < size => (None, size),
@@ -497,7 +502,7 @@ fn decide_changed(
             if patch.len().saturating_mul(QUICK_MARGIN) < quick.len() {
                 (None, quick.len() as u64)
             } else {
-                let full = params.compress_entry(&new_bytes)?;
+                let full = params.compress_entry(new, &new_bytes)?;
                 if let Some(cache) = cache {
                     cache.insert_full_size(&target_sha, &tag, full.len() as u64)?;
                 }
@@ -599,7 +604,7 @@ pub fn partial_mar(
     let compressed: Vec<Vec<u8>> = added
         .par_iter()
         .map(|(path, file)| {
-            let bytes = params.compress_entry(&file.read()?);
+            let bytes = params.compress_entry(file, &file.read()?);
             report(path, file);
             bytes
         })

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::entry_path::EntryPath;
 use crate::reader::Mar;
@@ -19,11 +19,15 @@ enum FileData {
 }
 
 /// One regular file of a tree.
+///
+/// Its SHA-256 is computed at most once, from the bytes first read, and shared by every clone
+/// of the tree: a tree's files must not change while updates are generated from it.
 #[derive(Clone, Debug)]
 pub struct TreeFile {
     mode: u32,
     len: u64,
     data: FileData,
+    digest: Arc<OnceLock<[u8; 32]>>,
 }
 
 impl TreeFile {
@@ -40,6 +44,19 @@ impl TreeFile {
     /// True for an empty file.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The SHA-256 of the file's contents (read and hashed on first use).
+    pub fn sha256(&self) -> Result<[u8; 32], GenerateError> {
+        match self.digest.get() {
+            Some(digest) => Ok(*digest),
+            None => Ok(self.digest_of(&self.read()?)),
+        }
+    }
+
+    /// The file's SHA-256, given `bytes` just read from it: computed from them on first use.
+    pub(crate) fn digest_of(&self, bytes: &[u8]) -> [u8; 32] {
+        *self.digest.get_or_init(|| super::sha256(bytes))
     }
 
     /// The file's bytes.
@@ -98,6 +115,7 @@ impl Tree {
                         mode: file_mode(&meta),
                         len: meta.len(),
                         data: FileData::Disk(path),
+                        digest: Arc::default(),
                     },
                 );
             } else {
@@ -135,6 +153,7 @@ impl Tree {
                 mode: mode & 0o777,
                 len: bytes.len() as u64,
                 data: FileData::Memory(bytes.into()),
+                digest: Arc::default(),
             },
         );
     }

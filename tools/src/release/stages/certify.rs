@@ -5,19 +5,23 @@
 //! `update-settings.ini` and `channel-prefs.js` byte-identical, and `precomplete` listing exactly
 //! the build's files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
 
 use crate::release::items::{fingerprint, Item};
-use crate::release::stages::{fail_on, unpacked, Ctx, StageReport};
+use crate::release::stages::{fail_on, Ctx, StageReport};
 use crate::signing::ed25519::ArtifactVerifier;
 
+/// A tree's files: path relative to its root → SHA-256 of the contents.
+type Listing = BTreeMap<String, String>;
+
 /// Files of a tree relative to `root`, with their contents' SHA-256.
-fn files(root: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+fn files(root: &Path) -> anyhow::Result<Listing> {
     let mut out = BTreeMap::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry?;
@@ -58,8 +62,11 @@ pub fn unexpected_differences(
     build: &Path,
     allowed: impl Fn(&str) -> bool,
 ) -> anyhow::Result<Vec<String>> {
-    let a = files(reference)?;
-    let b = files(build)?;
+    Ok(differences(&files(reference)?, &files(build)?, allowed))
+}
+
+/// The differences between two listings that `allowed` does not permit.
+fn differences(a: &Listing, b: &Listing, allowed: impl Fn(&str) -> bool) -> Vec<String> {
     let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     let mut problems = Vec::new();
     for path in paths {
@@ -74,7 +81,7 @@ pub fn unexpected_differences(
             });
         }
     }
-    Ok(problems)
+    problems
 }
 
 /// Checks that the tree's `precomplete` removes exactly its files (createprecomplete's rules).
@@ -82,7 +89,15 @@ pub fn precomplete_problems(
     tree: &Path,
     platform: l10n_repack::Platform,
 ) -> anyhow::Result<Vec<String>> {
-    let app = tree.join(platform.app_root());
+    precomplete_problems_in(tree, &files(tree)?, platform)
+}
+
+/// [`precomplete_problems`] with the tree's files already listed (relative to `tree`).
+fn precomplete_problems_in(
+    tree: &Path,
+    listing: &Listing,
+    platform: l10n_repack::Platform,
+) -> anyhow::Result<Vec<String>> {
     let location = tree.join(platform.resources_dir()).join("precomplete");
     let text = std::fs::read_to_string(&location).context("reading precomplete")?;
     let listed: BTreeSet<String> = text
@@ -93,13 +108,16 @@ pub fn precomplete_problems(
                 .map(str::to_owned)
         })
         .collect();
-    let present: BTreeSet<String> = files(&app)?
-        .into_keys()
+    let app = format!("{}/", platform.app_root());
+    let present: BTreeSet<String> = listing
+        .keys()
+        .filter_map(|p| p.strip_prefix(&app))
         .filter(|p| {
             !(p.ends_with("channel-prefs.js")
                 || p.ends_with("update-settings.ini")
                 || p.contains("distribution/"))
         })
+        .map(str::to_owned)
         .collect();
     let mut problems: Vec<String> = present
         .difference(&listed)
@@ -113,11 +131,35 @@ pub fn precomplete_problems(
     Ok(problems)
 }
 
+/// Listings of reference trees (en-US, and the locale builds partners derive from), each made
+/// once per run however many builds are compared with it.
+#[derive(Default)]
+struct References(std::sync::Mutex<HashMap<String, Arc<Listing>>>);
+
+impl References {
+    fn listing(&self, ctx: &Ctx<'_>, key: &str) -> anyhow::Result<Arc<Listing>> {
+        let known = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        if let Some(listing) = known {
+            return Ok(listing);
+        }
+        let listing = Arc::new(files(&ctx.built_tree(key)?)?);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned(), listing.clone());
+        Ok(listing)
+    }
+}
+
 /// Runs certify.
 pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
-    let version = ctx.name.version().as_str();
     let built = ctx.state.items(&ctx.row.name, Some("construct"))?;
     let mut items = Vec::new();
     for row in &built {
@@ -130,6 +172,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let stage = ctx.items("certify", &ctx.build_dir);
     let bar = crate::release::items::stage_bar("certify");
     let build_dir = &ctx.build_dir;
+    let references = References::default();
     let (counts, failures) = stage.run(
         &items,
         &bar,
@@ -144,21 +187,19 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             let parts: Vec<&str> = item.key.split('/').collect();
             let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
             let p: l10n_repack::Platform = platform.parse()?;
-            let tree = unpacked(&ctx.trees(), &path)?;
-            let mut problems = precomplete_problems(&tree, p)?;
-            let archive = p.archive_name(version);
+            let tree = ctx.built_tree(&item.key)?;
+            let listing = files(&tree)?;
+            let mut problems = precomplete_problems_in(&tree, &listing, p)?;
             if parts[0] == "partner" {
-                let reference = build_dir.join(platform).join(locale).join(&archive);
-                let reference = unpacked(&ctx.trees(), &reference)?;
-                problems.extend(unexpected_differences(&reference, &tree, |path| {
+                let reference = references.listing(ctx, &format!("l10n/{platform}/{locale}"))?;
+                problems.extend(differences(&reference, &listing, |path| {
                     path.contains("/distribution/")
                         || path.contains("/extensions/")
                         || path.ends_with("/precomplete")
-                })?);
+                }));
             } else if locale != "en-US" {
-                let reference = build_dir.join(platform).join("en-US").join(&archive);
-                let reference = unpacked(&ctx.trees(), &reference)?;
-                problems.extend(unexpected_differences(&reference, &tree, is_localized)?);
+                let reference = references.listing(ctx, &format!("l10n/{platform}/en-US"))?;
+                problems.extend(differences(&reference, &listing, is_localized));
             }
             anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
             Ok(())

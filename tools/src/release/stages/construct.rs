@@ -146,25 +146,41 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         .filter_map(|(_, r)| r.as_ref().ok())
         .flat_map(|r| r.written.iter().cloned())
         .collect();
+    // Check and record every output, in parallel: each check reads a whole archive.
+    let checked: Vec<Result<(Standing, Option<String>), anyhow::Error>> = pool.install(|| {
+        selected
+            .par_iter()
+            .zip(before)
+            .map(|(job, standing)| {
+                let item = item_of(job);
+                if let Some((_, error)) = failed.iter().find(|(id, _)| id == job.id()) {
+                    stage.record_failed(&item, error)?;
+                    return Ok((standing, Some(error.clone())));
+                }
+                if !verifier
+                    .verify_file(&ctx.build_dir.join(job.output()))
+                    .unwrap_or(false)
+                {
+                    let error = "output or its .sig does not verify".to_owned();
+                    stage.record_failed(&item, &error)?;
+                    return Ok((standing, Some(error)));
+                }
+                if standing != Standing::Valid {
+                    stage.record_done(&item)?;
+                }
+                Ok((standing, None))
+            })
+            .collect()
+    });
     let mut counts = Counts::default();
-    for (job, standing) in selected.iter().zip(before) {
-        let item = item_of(job);
-        if let Some((_, error)) = failed.iter().find(|(id, _)| id == job.id()) {
-            stage.record_failed(&item, error)?;
+    for (job, outcome) in selected.iter().zip(checked) {
+        let (standing, error) = outcome?;
+        if let Some(error) = error {
+            if !failed.iter().any(|(id, _)| id == job.id()) {
+                failed.push((job.id().to_owned(), error));
+            }
             counts.failed += 1;
             continue;
-        }
-        let path = ctx.build_dir.join(job.output());
-        let signed = verifier.verify_file(&path).unwrap_or(false);
-        if !signed {
-            let error = "output or its .sig does not verify".to_owned();
-            stage.record_failed(&item, &error)?;
-            failed.push((job.id().to_owned(), error));
-            counts.failed += 1;
-            continue;
-        }
-        if standing != Standing::Valid {
-            stage.record_done(&item)?;
         }
         match (standing, written.contains(job.output())) {
             (Standing::Valid, _) | (_, false) => counts.done += 1,

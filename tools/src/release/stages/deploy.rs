@@ -11,7 +11,7 @@ use sha2::Sha512;
 use crate::release::items::{file_digest, fingerprint, Item};
 use crate::release::layout;
 use crate::release::server::Admin;
-use crate::release::stages::{fail_on, unpacked, Ctx, StageReport};
+use crate::release::stages::{fail_on, Ctx, StageReport};
 
 fn sha512_file(path: &Path) -> anyhow::Result<String> {
     Ok(file_digest::<Sha512>(path)?)
@@ -65,12 +65,7 @@ pub fn blob(ctx: &Ctx<'_>) -> anyhow::Result<Value> {
     let mut platforms = Map::new();
     for (platform, target) in &config.platforms {
         let p: l10n_repack::Platform = platform.parse()?;
-        let en_us = ctx
-            .build_dir
-            .join(platform)
-            .join("en-US")
-            .join(p.archive_name(version.as_str()));
-        let build_id = build_id(&unpacked(&ctx.trees(), &en_us)?, p)?;
+        let build_id = build_id(&ctx.built_tree(&format!("l10n/{platform}/en-US"))?, p)?;
         let mut locales = Map::new();
         let dir = ctx.build_dir.join("update").join(platform);
         let mut names: Vec<String> = std::fs::read_dir(&dir)?

@@ -121,18 +121,22 @@ pub fn remove_stale_temporaries(dir: &Path) -> anyhow::Result<usize> {
 }
 
 /// A tree unpacked once per archive content: `<trees>/<sha256>/`, extracted to a temporary
-/// directory and renamed into place, so a killed extraction never counts.
-pub fn unpacked(trees: &Path, archive: &Path) -> anyhow::Result<PathBuf> {
-    let sha = crate::release::items::sha256_file(archive)?;
-    let dir = trees.join(&sha);
+/// directory and renamed into place, so a killed extraction never counts. `sha256` is the
+/// digest construct recorded for the archive: a tree already unpacked under it is reused without
+/// reading the archive again, and an archive that no longer has it is refused.
+pub fn unpacked(trees: &Path, archive: &Path, sha256: &str) -> anyhow::Result<PathBuf> {
+    let dir = trees.join(sha256);
     if dir.is_dir() {
         return Ok(dir);
     }
-    let parent = trees;
-    std::fs::create_dir_all(parent)?;
-    let temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempdir_in(parent)?;
+    let actual = crate::release::items::sha256_file(archive)?;
+    anyhow::ensure!(
+        actual == sha256,
+        "{}: its SHA-256 is {actual}, but construct recorded {sha256}",
+        archive.display()
+    );
+    std::fs::create_dir_all(trees)?;
+    let temp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(trees)?;
     l10n_repack::extract(archive, temp.path())?;
     match std::fs::rename(temp.path(), &dir) {
         Ok(()) => {
@@ -142,4 +146,21 @@ pub fn unpacked(trees: &Path, archive: &Path) -> anyhow::Result<PathBuf> {
         Err(e) => return Err(e.into()),
     }
     Ok(dir)
+}
+
+impl Ctx<'_> {
+    /// The unpacked tree of construct's output `key` (e.g. `l10n/linux-x86_64/en-US`), addressed
+    /// by the digest construct recorded for it.
+    pub fn built_tree(&self, key: &str) -> anyhow::Result<PathBuf> {
+        let row = self
+            .state
+            .item(&self.row.name, "construct", key)?
+            .filter(|row| row.status == "done")
+            .ok_or_else(|| anyhow::anyhow!("construct has no finished output {key}"))?;
+        unpacked(
+            &self.trees(),
+            &self.build_dir.join(&row.output),
+            &row.sha256,
+        )
+    }
 }

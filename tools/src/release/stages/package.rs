@@ -2,7 +2,7 @@
 //! (from its published complete MAR) through one shared `DiffCache`, then `SHA256SUMS`,
 //! `SHA512SUMS`, their `.asc`, the Linux tarballs' `.asc` and `KEY`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::layout;
 use crate::release::name::ReleaseName;
-use crate::release::stages::{fail_on, unpacked, Ctx, StageReport};
+use crate::release::stages::{fail_on, Ctx, StageReport};
 use crate::signing::openpgp::ReleaseCert;
 
 /// Where a release's complete MAR for (platform, locale) is: `releases/V/` once pushed, else
@@ -38,12 +38,12 @@ pub fn published_complete(
 #[derive(Debug)]
 enum Recipe {
     Complete {
-        archive: PathBuf,
+        build: String,
         platform: l10n_repack::Platform,
     },
     Partial {
         from: PathBuf,
-        archive: PathBuf,
+        build: String,
         platform: l10n_repack::Platform,
     },
 }
@@ -90,7 +90,6 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         }
         let (platform, locale) = (parts[1], parts[2]);
         let p: l10n_repack::Platform = platform.parse()?;
-        let archive = ctx.build_dir.join(&row.output);
         let common = [
             config.mar_channel_id.as_str(),
             version.as_str(),
@@ -103,7 +102,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             output: layout::complete_mar(config, platform, locale, version),
         });
         recipes.push(Recipe::Complete {
-            archive: archive.clone(),
+            build: row.key.clone(),
             platform: p,
         });
         for source in &sources {
@@ -121,7 +120,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             });
             recipes.push(Recipe::Partial {
                 from,
-                archive: archive.clone(),
+                build: row.key.clone(),
                 platform: p,
             });
         }
@@ -135,10 +134,25 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             .position(|i| i.key == item.key)
             .expect("listed")]
     };
-    let trees = ctx.trees();
-    let app_tree = |archive: &Path, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
-        let dir = unpacked(&trees, archive)?;
-        Ok(Tree::from_dir(&dir.join(platform.app_root()))?)
+    // Each build's tree is read once and shared by its complete and partial MARs, so each of
+    // its files is hashed once however many MARs carry it.
+    let read_trees = std::sync::Mutex::new(std::collections::HashMap::<String, Tree>::new());
+    let app_tree = |build: &str, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
+        let known = read_trees
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(build)
+            .cloned();
+        if let Some(tree) = known {
+            return Ok(tree);
+        }
+        let tree = Tree::from_dir(&ctx.built_tree(build)?.join(platform.app_root()))?;
+        Ok(read_trees
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(build.to_owned())
+            .or_insert(tree)
+            .clone())
     };
     let (mut counts, mut failures) = stage.run(
         &items,
@@ -148,24 +162,18 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             std::fs::create_dir_all(out.parent().expect("nested"))?;
             let temp = out.with_extension("mar.tmp");
             match recipe_of(item) {
-                Recipe::Complete { archive, platform } => {
-                    complete_mar(&app_tree(archive, *platform)?, &params, &temp)?;
+                Recipe::Complete { build, platform } => {
+                    complete_mar(&app_tree(build, *platform)?, &params, &temp)?;
                 }
                 Recipe::Partial {
                     from,
-                    archive,
+                    build,
                     platform,
                 } => {
                     let old =
                         Tree::from_complete_mar(&mut mar::Mar::open(std::fs::File::open(from)?)?)?;
                     let options = PartialOptions::default().cache(&cache);
-                    partial_mar(
-                        &old,
-                        &app_tree(archive, *platform)?,
-                        &params,
-                        &options,
-                        &temp,
-                    )?;
+                    partial_mar(&old, &app_tree(build, *platform)?, &params, &options, &temp)?;
                 }
             }
             std::fs::rename(&temp, &out)?;
