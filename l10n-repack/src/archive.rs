@@ -243,8 +243,11 @@ fn mode(node: &Node) -> u32 {
 
 /// Files at least this large are compressed on their own (a separate xz/gzip member, or a
 /// zip entry compressed once) and cached, so every job of a platform reuses the compressed
-/// bytes of the shared binaries instead of compressing them again.
-pub const MEMBER_THRESHOLD: usize = 1 << 20;
+/// bytes of the shared binaries instead of compressing them again. 256 KiB: a build's helper
+/// executables and bundled extensions are a few hundred KiB each, and compressing them again
+/// for every locale cost more than the localized files themselves; below that, a file's own
+/// stream would cost more in lost context than its compression takes.
+pub const MEMBER_THRESHOLD: usize = 256 << 10;
 
 /// One piece of a tar stream, compressed as its own xz stream or gzip member.
 enum Segment {
@@ -262,9 +265,11 @@ type CachedMember = (Arc<Vec<u8>>, Arc<Vec<u8>>);
 
 /// Compressed members of large files, shared by every job that packs the same bytes.
 ///
-/// A hit requires the same header bytes (path, mode, size) *and* the same shared buffer
-/// (`Arc::ptr_eq`), so a cached member always holds exactly the bytes it replaces. Member
-/// boundaries depend only on the tree, never on what is cached, so outputs stay reproducible.
+/// A hit requires the same header bytes (path, mode, size) *and* the same bytes: the same
+/// shared buffer (`Arc::ptr_eq`, the en-US binaries every job carries) or equal contents (a
+/// partner build's localized `omni.ja`, identical to its locale build's), so a cached member
+/// always holds exactly the bytes it replaces. Member boundaries depend only on the tree, never
+/// on what is cached, so outputs stay reproducible.
 #[derive(Debug, Default)]
 pub(crate) struct MemberCache {
     members: Mutex<HashMap<Vec<u8>, CachedMember>>,
@@ -274,7 +279,9 @@ impl MemberCache {
     fn get(&self, key: &[u8], data: &Arc<Vec<u8>>) -> Option<Arc<Vec<u8>>> {
         let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
         match members.get(key) {
-            Some((cached, member)) if Arc::ptr_eq(cached, data) => Some(member.clone()),
+            Some((cached, member)) if Arc::ptr_eq(cached, data) || cached == data => {
+                Some(member.clone())
+            }
             _ => None,
         }
     }
@@ -426,7 +433,7 @@ pub(crate) fn warm(
             .collect();
         return large.into_par_iter().try_for_each(|(path, node, data)| {
             cache
-                .get_or_compress(&zip_key(path, node), data, || {
+                .get_or_compress(&zip_key(path, node, data.len()), data, || {
                     single_entry_zip(path, node, data, what)
                 })
                 .map(drop)
@@ -457,8 +464,8 @@ pub(crate) fn zip_options(unix_mode: u32) -> zip::write::SimpleFileOptions {
         .unix_permissions(unix_mode)
 }
 
-fn zip_key(path: &str, node: &Node) -> Vec<u8> {
-    format!("zip\0{path}\0{:o}", mode(node)).into_bytes()
+fn zip_key(path: &str, node: &Node, len: usize) -> Vec<u8> {
+    format!("zip\0{path}\0{:o}\0{len}", mode(node)).into_bytes()
 }
 
 /// A zip holding only `path`, compressed with Kiln's settings (the source of raw copies).
@@ -493,9 +500,10 @@ fn pack_zip(tree: &Tree, cache: &MemberCache, what: &Path) -> Result<Vec<u8>, Re
                 .add_directory(format!("{path}/"), options)
                 .map_err(err)?,
             Node::File { data, .. } if data.len() >= MEMBER_THRESHOLD => {
-                let single = cache.get_or_compress(&zip_key(path, node), data, || {
-                    single_entry_zip(path, node, data, what)
-                })?;
+                let single =
+                    cache.get_or_compress(&zip_key(path, node, data.len()), data, || {
+                        single_entry_zip(path, node, data, what)
+                    })?;
                 let mut archive =
                     zip::ZipArchive::new(std::io::Cursor::new(single.as_slice())).map_err(err)?;
                 let file = archive.by_index_raw(0).map_err(err)?;

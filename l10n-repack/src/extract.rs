@@ -19,11 +19,8 @@ pub fn format_of(name: &str) -> Option<ArchiveFormat> {
     .find(|f| name.ends_with(&format!(".{}", f.extension())))
 }
 
-/// Unpacks `archive` into `dest` (created if missing): directories, files (mode 0755 for
-/// executables, 0644 otherwise) and symlinks that stay inside the tree. Every entry is checked
-/// as for a repack (no `..`, no absolute names, no devices, bounded sizes) before anything is
-/// written.
-pub fn extract(archive: &Path, dest: &Path) -> Result<(), RepackError> {
+/// The format of `archive` from its name, and its bytes unpacked into a validated tree.
+fn read_tree(archive: &Path) -> Result<crate::tree::Tree, RepackError> {
     let name = archive.file_name().unwrap_or_default().to_string_lossy();
     let format = format_of(&name).ok_or(RepackError::InvalidValue {
         what: "archive",
@@ -31,7 +28,27 @@ pub fn extract(archive: &Path, dest: &Path) -> Result<(), RepackError> {
         reason: "not a .tar.xz, .tar.gz or .zip",
     })?;
     let bytes = std::fs::read(archive).map_err(RepackError::io(archive))?;
-    let tree = archive::unpack(&bytes, format, archive, Limits::default())?;
+    archive::unpack(&bytes, format, archive, Limits::default())
+}
+
+/// Calls `visit(path, contents)` for every regular file of `archive`, in path order, through
+/// the same hardened reader as [`extract`] but without writing anything: for checks that only
+/// read a build (the release pipeline's certify compares partner builds this way).
+pub fn read_files(archive: &Path, mut visit: impl FnMut(&str, &[u8])) -> Result<(), RepackError> {
+    for (path, node) in read_tree(archive)?.iter() {
+        if let Node::File { data, .. } = node {
+            visit(path, data);
+        }
+    }
+    Ok(())
+}
+
+/// Unpacks `archive` into `dest` (created if missing): directories, files (mode 0755 for
+/// executables, 0644 otherwise) and symlinks that stay inside the tree. Every entry is checked
+/// as for a repack (no `..`, no absolute names, no devices, bounded sizes) before anything is
+/// written.
+pub fn extract(archive: &Path, dest: &Path) -> Result<(), RepackError> {
+    let tree = read_tree(archive)?;
     std::fs::create_dir_all(dest).map_err(RepackError::io(dest))?;
     for (path, node) in tree.iter() {
         let target = dest.join(path);

@@ -7,6 +7,22 @@
 
 use std::time::Instant;
 
+/// CPU seconds (user + system) this process has used so far, from `/proc/self/stat` (Linux,
+/// where the kernel reports them in USER_HZ = 100 ticks per second). On a machine shared with
+/// other work, the fan-out ratio in CPU seconds is steadier than in wall time.
+fn cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("unexpected /proc/self/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> { Ok(fields[i].parse::<f64>()?) };
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 use kiln_tools::release::coordinator::{self, GoToBuild, Partials, PromoteReport};
 use kiln_tools::release::quickstart;
 
@@ -14,7 +30,7 @@ fn train(
     dir: &std::path::Path,
     size: kiln_fixtures::Size,
     locales: usize,
-) -> anyhow::Result<(PromoteReport, PromoteReport)> {
+) -> anyhow::Result<(PromoteReport, PromoteReport, f64)> {
     let options = kiln_fixtures::Options {
         size,
         locales,
@@ -41,9 +57,11 @@ fn train(
         },
     )?;
     let name = row.name.clone();
+    let cpu = cpu_seconds()?;
     let first = coordinator::promote(&env.config, &state, row, None)?;
+    let cpu = cpu_seconds()? - cpu;
     let again = coordinator::promote(&env.config, &state, state.release(&name)?, None)?;
-    Ok((first, again))
+    Ok((first, again, cpu))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,8 +70,8 @@ fn main() -> anyhow::Result<()> {
     let locales: usize = args.get(2).map_or(Ok(20), |s| s.parse())?;
     let dir = std::path::PathBuf::from(args.get(3).map_or("target/promote-bench", String::as_str));
     let started = Instant::now();
-    let (full, noop) = train(&dir.join("fanout"), size, locales)?;
-    let (one, _) = train(&dir.join("one"), size, 2)?;
+    let (full, noop, full_cpu) = train(&dir.join("fanout"), size, locales)?;
+    let (one, _, one_cpu) = train(&dir.join("one"), size, 2)?;
     println!("| stage | items | wall s | items/s | notes |\n|---|---|---|---|---|");
     for stage in &full.stages {
         println!(
@@ -76,8 +94,12 @@ fn main() -> anyhow::Result<()> {
         one.total.total()
     );
     println!(
-        "fan-out ratio ({locales} locales / en-US and de): {:.2}×",
+        "fan-out ratio ({locales} locales / en-US and de): {:.2}× wall",
         full.seconds / one.seconds
+    );
+    println!(
+        "CPU seconds: {full_cpu:.1} / {one_cpu:.1} = {:.2}×",
+        full_cpu / one_cpu
     );
     println!("no-op rerun: {:.2} s ({})", noop.seconds, noop.total);
     println!(

@@ -1,4 +1,6 @@
-use mar::update::generate::{complete_mar, partial_mar, Decision, PartialOptions, Tree};
+use mar::update::generate::{
+    complete_mar, partial_mar, Decision, PartialOptions, StoredDigests, Tree,
+};
 use mar::update::Manifest;
 
 use crate::trees::{
@@ -287,6 +289,72 @@ fn identical_inputs_give_identical_bytes_and_mars_unwrap_like_trees() {
         &unwrap(&new_tree, "new.mar"),
     );
     assert_eq!(first, from_mars);
+}
+
+#[test]
+fn a_large_entry_seen_before_stays_stored_and_gives_the_same_partial() {
+    // Two locales' complete MARs carry the same 300 kB library; the second from-tree learns its
+    // digest from the first and decodes it only when a diff needs its bytes.
+    let dir = tempfile::tempdir().unwrap();
+    // Pseudo-random (xorshift), so the stored entry stays large; `edit` changes a few bytes.
+    let library = |edit: u8| -> Vec<u8> {
+        let mut state = 0x2545_f491_u32;
+        let mut bytes: Vec<u8> = (0..300_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        bytes[1000..1010].fill(edit);
+        bytes
+    };
+    let tree = |locale: &str, lib: Vec<u8>| {
+        let mut tree = Tree::default();
+        let path = |p: &str| mar::EntryPath::new(p).unwrap();
+        tree.insert(path("lib.so"), 0o755, lib);
+        tree.insert(path("strings.txt"), 0o644, locale.as_bytes().to_vec());
+        tree.insert(
+            path("precomplete"),
+            0o644,
+            b"remove \"lib.so\"\nremove \"strings.txt\"\n".to_vec(),
+        );
+        tree
+    };
+    let unwrap = |locale: &str, digests: Option<&StoredDigests>| {
+        let path = dir.path().join(format!("{locale}.mar"));
+        complete_mar(&tree(locale, library(1)), &params("1.0"), &path).unwrap();
+        let mut mar = mar::Mar::open(std::fs::File::open(path).unwrap()).unwrap();
+        match digests {
+            Some(digests) => Tree::from_complete_mar_with(&mut mar, digests).unwrap(),
+            None => Tree::from_complete_mar(&mut mar).unwrap(),
+        }
+    };
+    let digests = StoredDigests::new();
+    let de = unwrap("de", Some(&digests));
+    let fr = unwrap("fr", Some(&digests));
+    assert_eq!((digests.misses(), digests.hits()), (1, 1));
+    let lib = fr.file("lib.so").unwrap();
+    assert_eq!(
+        lib.sha256().unwrap(),
+        mar::update::generate::sha256(&library(1))
+    );
+    assert_eq!(&*lib.read().unwrap(), library(1).as_slice());
+    assert_eq!(
+        de.file("lib.so").unwrap().sha256().unwrap(),
+        lib.sha256().unwrap()
+    );
+    let new = tree("fr", library(2));
+    let partial = |old: &Tree, name: &str| {
+        let out = dir.path().join(name);
+        partial_mar(old, &new, &params("2.0"), &PartialOptions::default(), &out).unwrap();
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(
+        partial(&fr, "lazy.mar"),
+        partial(&unwrap("fr", None), "eager.mar")
+    );
 }
 
 #[test]

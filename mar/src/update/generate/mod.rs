@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 pub use diff::{make_patch, patch_is_valid, sha256, DIFF_PARAMS_VERSION, PATCH_ZSTD_LEVEL};
 pub use entries::{EntryCache, ENTRY_CACHE_THRESHOLD};
-pub use tree::{Tree, TreeFile};
+pub use tree::{StoredDigests, Tree, TreeFile};
 
 use crate::compression::Compression;
 use crate::entry_path::{EntryPath, EntryPathError};
@@ -404,11 +404,11 @@ struct Changed {
     entry: Option<(EntryPath, u32, Vec<u8>)>,
 }
 
-/// Gets a valid patch from the cache, or diffs and inserts it. `key` holds the digests of
-/// `old` and `new`.
+/// Gets a valid patch from the cache, or reads `old` and diffs it against `new` and inserts
+/// the patch. `key` holds the digests of `old` and `new`.
 fn cached_patch(
     path: &EntryPath,
-    old: &[u8],
+    old: &TreeFile,
     new: &[u8],
     key: &CacheKey,
     cache: Option<&DiffCache>,
@@ -420,11 +420,12 @@ fn cached_patch(
             return Ok((patch, true));
         }
     }
-    let patch = make_patch(old, new).map_err(|e| GenerateError::Diff {
+    let old = old.read()?;
+    let patch = make_patch(&old, new).map_err(|e| GenerateError::Diff {
         path: path.to_string(),
         reason: e.to_string(),
     })?;
-    if !patch_is_valid(&patch, old, &key.target_sha256) {
+    if !patch_is_valid(&patch, &old, &key.target_sha256) {
         return Err(GenerateError::Diff {
             path: path.to_string(),
             reason: "the patch does not reproduce the new file".to_owned(),
@@ -468,27 +469,27 @@ fn decide_changed(
     if is_forced(s) {
         return full("forced", None);
     }
-    let old_bytes = old.read()?;
     if old.mode() != new.mode() {
         // A patched file keeps its old mode, so a mode change needs the whole file.
         return full("mode", None);
     }
+    // The old file is compared by digest and read only if a diff must be made.
     let key = CacheKey {
-        source_sha256: old.digest_of(&old_bytes),
+        source_sha256: old.sha256()?,
         target_sha256: new.digest_of(&new_bytes),
     };
-    if key.source_sha256 == key.target_sha256 && old_bytes == new_bytes {
+    if key.source_sha256 == key.target_sha256 && old.len() == new_bytes.len() as u64 {
         return Ok(Changed {
             decision: Decision::Unchanged,
             instruction: None,
             entry: None,
         });
     }
-    if old_bytes.is_empty() || new_bytes.is_empty() {
+    if old.is_empty() || new_bytes.is_empty() {
         // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
         return full("changed", None);
     }
-    let (patch, cached) = cached_patch(path, &old_bytes, &new_bytes, &key, cache)?;
+    let (patch, cached) = cached_patch(path, old, &new_bytes, &key, cache)?;
     // Compressing a large file at level 19 can take longer than diffing it, and the decision
     // only needs its size: the diff cache may remember it, and when the patch is under a quarter
     // of the file at zstd level 1, no level compresses the file below the patch.

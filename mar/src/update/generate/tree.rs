@@ -4,8 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::compression::DecodingReader;
 use crate::entry_path::EntryPath;
 use crate::reader::Mar;
 use crate::update::apply::MANIFEST_ENTRY;
@@ -16,6 +18,72 @@ use crate::update::generate::GenerateError;
 enum FileData {
     Disk(PathBuf),
     Memory(Arc<[u8]>),
+    /// A MAR entry's stored (compressed) bytes, decoded each time they are read.
+    Stored {
+        name: EntryPath,
+        bytes: Arc<[u8]>,
+        limit: u64,
+    },
+}
+
+/// Stored MAR entries of at least this size go through [`StoredDigests`].
+const STORED_DIGEST_THRESHOLD: usize = 64 * 1024;
+
+/// What [`StoredDigests`] remembers of one stored entry: its content's SHA-256 and length.
+type Decoded = ([u8; 32], u64);
+
+/// The content digests of stored MAR entries, keyed by the SHA-256 of their stored bytes.
+///
+/// The complete MARs of one release carry each platform's binaries as byte-identical entries
+/// (every locale's MAR compresses them alike), so a partial generated from any of them needs
+/// the content's digest — the diff cache's key — without decoding it again: hashing the stored
+/// bytes is much cheaper than decoding them. Identical stored bytes decode to identical
+/// content, so a remembered digest is exact. Use one per release run.
+#[derive(Debug, Default)]
+pub struct StoredDigests {
+    known: std::sync::Mutex<std::collections::HashMap<[u8; 32], Decoded>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl StoredDigests {
+    /// An empty memo.
+    pub fn new() -> StoredDigests {
+        StoredDigests::default()
+    }
+
+    /// Large entries left stored because their digest was known.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Large entries decoded to learn their digest.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    fn get(&self, stored: &[u8; 32]) -> Option<Decoded> {
+        let found = self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stored)
+            .copied();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn insert(&self, stored: [u8; 32], decoded: Decoded) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stored, decoded);
+    }
 }
 
 /// One regular file of a tree.
@@ -66,8 +134,36 @@ impl TreeFile {
                 .map(Arc::from)
                 .map_err(GenerateError::io(path)),
             FileData::Memory(bytes) => Ok(bytes.clone()),
+            FileData::Stored { name, bytes, limit } => {
+                let decoded = decode(name, bytes, *limit)?;
+                let digest = super::sha256(&decoded);
+                if decoded.len() as u64 != self.len || self.digest.get() != Some(&digest) {
+                    return Err(GenerateError::Mar(crate::Error::Decode {
+                        name: name.to_string(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "decoded to other content than the same stored bytes did before",
+                        ),
+                    }));
+                }
+                Ok(decoded.into())
+            }
         }
     }
+}
+
+/// Decodes an entry's stored bytes, at most `limit` bytes of content.
+fn decode(name: &EntryPath, stored: &[u8], limit: u64) -> Result<Vec<u8>, GenerateError> {
+    let decode_error = |source| {
+        GenerateError::Mar(crate::Error::Decode {
+            name: name.to_string(),
+            source,
+        })
+    };
+    let (mut reader, _) = DecodingReader::new(stored, limit).map_err(decode_error)?;
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).map_err(decode_error)?;
+    Ok(out)
 }
 
 /// The files (with modes) and directories of an install, keyed by install-relative path.
@@ -140,13 +236,72 @@ impl Tree {
         Ok(tree)
     }
 
-    /// Adds (or replaces) an in-memory file, creating its parent directories.
-    pub fn insert(&mut self, path: EntryPath, mode: u32, bytes: Vec<u8>) {
+    /// Unwraps a complete MAR like [`Tree::from_complete_mar`], but leaves each large entry
+    /// whose stored bytes `digests` already knows stored, with its digest: it is decoded only
+    /// if its bytes are needed (a diff the cache does not hold), not to learn its digest.
+    pub fn from_complete_mar_with<R: Read + Seek>(
+        mar: &mut Mar<R>,
+        digests: &StoredDigests,
+    ) -> Result<Tree, GenerateError> {
+        let mut tree = Tree::default();
+        let limit = mar.limits().max_entry_unpacked_size;
+        for entry in mar.entries().to_vec() {
+            if entry.name().as_str() == MANIFEST_ENTRY {
+                continue;
+            }
+            let mut stored = Vec::new();
+            mar.stored_reader(&entry)?
+                .read_to_end(&mut stored)
+                .map_err(crate::Error::from)?;
+            let name = entry.name().clone();
+            if stored.len() < STORED_DIGEST_THRESHOLD {
+                tree.insert(name.clone(), entry.mode(), decode(&name, &stored, limit)?);
+                continue;
+            }
+            let stored_digest = super::sha256(&stored);
+            let (digest, len, data) = match digests.get(&stored_digest) {
+                Some((digest, len)) => (
+                    digest,
+                    len,
+                    FileData::Stored {
+                        name: name.clone(),
+                        bytes: stored.into(),
+                        limit,
+                    },
+                ),
+                None => {
+                    let decoded = decode(&name, &stored, limit)?;
+                    let digest = super::sha256(&decoded);
+                    let len = decoded.len() as u64;
+                    digests.insert(stored_digest, (digest, len));
+                    (digest, len, FileData::Memory(decoded.into()))
+                }
+            };
+            tree.add_parents(&name);
+            tree.files.insert(
+                name,
+                TreeFile {
+                    mode: entry.mode() & 0o777,
+                    len,
+                    data,
+                    digest: Arc::new(OnceLock::from(digest)),
+                },
+            );
+        }
+        Ok(tree)
+    }
+
+    fn add_parents(&mut self, path: &EntryPath) {
         let parts: Vec<&str> = path.as_str().split('/').collect();
         for depth in 1..parts.len() {
             self.dirs
                 .insert(EntryPath::new(&parts[..depth].join("/")).expect("prefix of a valid path"));
         }
+    }
+
+    /// Adds (or replaces) an in-memory file, creating its parent directories.
+    pub fn insert(&mut self, path: EntryPath, mode: u32, bytes: Vec<u8>) {
+        self.add_parents(&path);
         self.files.insert(
             path,
             TreeFile {

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::release::items::{fingerprint, Item};
 use crate::release::stages::{fail_on, Ctx, StageReport};
@@ -89,17 +90,23 @@ pub fn precomplete_problems(
     tree: &Path,
     platform: l10n_repack::Platform,
 ) -> anyhow::Result<Vec<String>> {
-    precomplete_problems_in(tree, &files(tree)?, platform)
+    let text = std::fs::read_to_string(tree.join(precomplete_path(platform)))
+        .context("reading precomplete")?;
+    Ok(precomplete_problems_in(&text, &files(tree)?, platform))
 }
 
-/// [`precomplete_problems`] with the tree's files already listed (relative to `tree`).
+/// Where a build keeps `precomplete`, relative to the archive root.
+fn precomplete_path(platform: l10n_repack::Platform) -> String {
+    format!("{}/precomplete", platform.resources_dir())
+}
+
+/// [`precomplete_problems`] for a build whose files are listed (relative to the archive root)
+/// and whose `precomplete` reads `text`.
 fn precomplete_problems_in(
-    tree: &Path,
+    text: &str,
     listing: &Listing,
     platform: l10n_repack::Platform,
-) -> anyhow::Result<Vec<String>> {
-    let location = tree.join(platform.resources_dir()).join("precomplete");
-    let text = std::fs::read_to_string(&location).context("reading precomplete")?;
+) -> Vec<String> {
     let listed: BTreeSet<String> = text
         .lines()
         .filter_map(|l| {
@@ -128,7 +135,34 @@ fn precomplete_problems_in(
             .difference(&present)
             .map(|p| format!("precomplete lists missing {p}")),
     );
-    Ok(problems)
+    problems
+}
+
+/// A build's listing and `precomplete` text: a locale build from its unpacked tree (which
+/// package needs too), a partner build read straight from its archive (nothing later needs its
+/// tree, so none is written).
+fn build_contents(
+    ctx: &Ctx<'_>,
+    key: &str,
+    archive: &Path,
+    platform: l10n_repack::Platform,
+) -> anyhow::Result<(Listing, String)> {
+    let location = precomplete_path(platform);
+    if key.starts_with("partner/") {
+        let mut listing = Listing::new();
+        let mut text = None;
+        l10n_repack::read_files(archive, |path, data| {
+            listing.insert(path.to_owned(), hex::encode(Sha256::digest(data)));
+            if path == location {
+                text = Some(String::from_utf8_lossy(data).into_owned());
+            }
+        })?;
+        let text = text.ok_or_else(|| anyhow::anyhow!("reading precomplete: no {location}"))?;
+        return Ok((listing, text));
+    }
+    let tree = ctx.built_tree(key)?;
+    let text = std::fs::read_to_string(tree.join(&location)).context("reading precomplete")?;
+    Ok((files(&tree)?, text))
 }
 
 /// Listings of reference trees (en-US, and the locale builds partners derive from), each made
@@ -187,9 +221,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             let parts: Vec<&str> = item.key.split('/').collect();
             let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
             let p: l10n_repack::Platform = platform.parse()?;
-            let tree = ctx.built_tree(&item.key)?;
-            let listing = files(&tree)?;
-            let mut problems = precomplete_problems_in(&tree, &listing, p)?;
+            let (listing, precomplete) = build_contents(ctx, &item.key, &path, p)?;
+            let mut problems = precomplete_problems_in(&precomplete, &listing, p);
             if parts[0] == "partner" {
                 let reference = references.listing(ctx, &format!("l10n/{platform}/{locale}"))?;
                 problems.extend(differences(&reference, &listing, |path| {

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use mar::update::cache::DiffCache;
-use mar::update::generate::{complete_mar, partial_mar, PartialOptions, Tree, UpdateParams};
+use mar::update::generate::{
+    complete_mar, partial_mar, PartialOptions, StoredDigests, Tree, UpdateParams,
+};
 use mar::{ProductInfo, Verifier};
 use serde_json::json;
 
@@ -75,6 +77,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let verifier = verifier(ctx)?;
     let key_id = mar::keys::PublicKey::load(&config.keys.ed25519_public)?.key_id();
     let cache = DiffCache::open(&layout::diff_cache(config))?;
+    // The from-MARs of one platform carry its binaries as identical entries: decode each once.
+    let stored = StoredDigests::new();
     let sources: Vec<ReleaseName> = ctx
         .row
         .partials
@@ -170,8 +174,10 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                     build,
                     platform,
                 } => {
-                    let old =
-                        Tree::from_complete_mar(&mut mar::Mar::open(std::fs::File::open(from)?)?)?;
+                    let old = Tree::from_complete_mar_with(
+                        &mut mar::Mar::open(std::fs::File::open(from)?)?,
+                        &stored,
+                    )?;
                     let options = PartialOptions::default().cache(&cache);
                     partial_mar(&old, &app_tree(build, *platform)?, &params, &options, &temp)?;
                 }
@@ -242,6 +248,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             "mar_bytes": bytes,
             "entry_cache_hits": entries.hits(),
             "entry_cache_misses": entries.misses(),
+            "stored_digest_hits": stored.hits(),
+            "stored_digest_misses": stored.misses(),
             "cache_hits": cache_stats.hits,
             "cache_misses": cache_stats.misses,
         }),
