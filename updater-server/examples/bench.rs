@@ -158,7 +158,8 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let store = Store::open(&db)?;
+    let database = updater_server::config::Database::Sqlite(db.clone());
+    let store = Store::open(&database)?;
     let started = Instant::now();
     let report = import::import(&store, &out.join("releases"), &out.join("rules.json"), None)?;
     println!(
@@ -170,7 +171,7 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     drop(store);
 
     let mut config = Config {
-        database: db.clone(),
+        database,
         ..Config::default()
     };
     config.client.allowlisted_domains = Allowlist(

@@ -242,7 +242,7 @@ fn flush(state: &AppState, batch: &mut Vec<Report>) {
     let snapshot = state.snapshot.load();
     // Reports of one rollout repeat the same few targets: attribute each distinct one once.
     let mut seen: HashMap<[&str; 8], Attribution> = HashMap::new();
-    let stored = state.store.write(None, |tx| {
+    let stored = state.store.append(|tx| {
         for r in batch.iter() {
             let key = [
                 r.product.as_str(),
