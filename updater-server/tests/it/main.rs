@@ -35,3 +35,12 @@ mod schemas;
 
 /// Update reports, rollout summaries, metrics and health guards.
 mod reports;
+
+/// Real `updater-server serve` processes on one PostgreSQL database, and a TCP proxy to it.
+mod cluster;
+
+/// Two and three replicas on one PostgreSQL: convergence, conflicts, scheduled changes.
+mod replicas;
+
+/// Fault injection: killed sessions, a SIGKILLed replica, network delay and cut.
+mod faults;

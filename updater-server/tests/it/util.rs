@@ -202,7 +202,7 @@ pub(crate) fn agent() -> ureq::Agent {
         .into()
 }
 
-fn to_resp(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+pub(crate) fn to_resp(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
     let mut resp = result.expect("request failed at the transport level");
     let headers = resp
         .headers()
@@ -498,7 +498,7 @@ pub(crate) struct Binary {
     pub(crate) base: String,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
