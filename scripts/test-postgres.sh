@@ -4,6 +4,8 @@
 #   scripts/test-postgres.sh start   # installs Debian's `postgresql` if needed, initdb + start under
 #                                    # target/test-postgres, prints the KILN_TEST_POSTGRES_URL to use
 #   scripts/test-postgres.sh stop    # stops it and removes its data directory
+#   scripts/test-postgres.sh pause   # stops the server, keeping its data (the stop/start fault test)
+#   scripts/test-postgres.sh resume  # starts it again on the same port
 #
 # The server listens on 127.0.0.1 on a free port (and a unix socket in the data directory), trusts
 # local connections, and runs as the `postgres` user when started by root (PostgreSQL refuses to
@@ -32,6 +34,12 @@ as_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+server_start() {
+  as_owner "$bin/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=400 -c fsync=off -c full_page_writes=off" \
+    start >&2 || { cat "$base/server.log" >&2; echo "PostgreSQL did not start" >&2; exit 1; }
+}
+
 case "${1:-}" in
   start)
     bin="$(bindir)"
@@ -42,11 +50,18 @@ case "${1:-}" in
     as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust --locale=C.UTF-8 -E UTF8 >"$base/initdb.log" 2>&1 \
       || { cat "$base/initdb.log" >&2; echo "initdb failed" >&2; exit 1; }
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    as_owner "$bin/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=400 -c fsync=off -c full_page_writes=off" \
-      start >&2 || { cat "$base/server.log" >&2; echo "PostgreSQL did not start" >&2; exit 1; }
     echo "$bin" >"$base/bindir"
+    echo "$port" >"$base/port"
+    server_start
     echo "postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+  pause)
+    as_owner "$(cat "$base/bindir")/pg_ctl" -D "$data" -m fast -w stop >&2
+    ;;
+  resume)
+    bin="$(cat "$base/bindir")"
+    port="$(cat "$base/port")"
+    server_start
     ;;
   stop)
     if [ -f "$data/postmaster.pid" ]; then
@@ -55,7 +70,7 @@ case "${1:-}" in
     rm -rf "$base"
     ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|pause|resume" >&2
     exit 2
     ;;
 esac

@@ -341,3 +341,95 @@ fn network_delay_and_cut_through_a_proxy() {
         assert_all_present(&d, cluster.rule_id, &acked);
     });
 }
+
+/// Stops or starts the test server through `KILN_TEST_POSTGRES_CTL` (`scripts/test-postgres.sh`,
+/// which `scripts/test.sh` exports with the cluster it starts).
+fn server_ctl(action: &str) {
+    let ctl = std::env::var("KILN_TEST_POSTGRES_CTL").unwrap_or_else(|_| {
+        panic!(
+            "KILN_TEST_POSTGRES_CTL is not set: the stop/start test needs to stop the test \
+             PostgreSQL server. Run scripts/test.sh, or point it at a script taking pause|resume"
+        )
+    });
+    let status = std::process::Command::new("bash")
+        .arg(&ctl)
+        .arg(action)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{ctl} {action} failed");
+}
+
+/// PostgreSQL itself stops for two seconds under two replicas. Both answer `/update/` from their
+/// snapshots (zero 5xx), report themselves degraded and refuse writes with 503; after the
+/// restart both recover, take writes again, and every acknowledged write is there.
+#[test]
+fn postgres_stopped_and_started() {
+    run_alone(|| {
+        let cluster = Cluster::new();
+        let (a, b) = (cluster.replica(), cluster.replica());
+        let load = Load::start(&[a.base.clone(), b.base.clone()]);
+        let rule_path = format!("/rules/{}", cluster.rule_id);
+        let version = cluster.stored_rule_version();
+        let first = a.api(
+            "PUT",
+            &rule_path,
+            Some(json!({"priority": 1, "data_version": version})),
+        );
+        assert_eq!(first.status, 200, "{}", first.body);
+        b.wait_for_rule_version(version + 1, Duration::from_secs(1));
+
+        server_ctl("pause");
+        let stopped = Instant::now();
+        for r in [&a, &b] {
+            let heartbeat = r.get("/__heartbeat__");
+            assert_eq!(heartbeat.status, 503, "{}", heartbeat.body);
+            assert_eq!(heartbeat.json()["status"], "degraded");
+            let refused = r.api(
+                "PUT",
+                &rule_path,
+                Some(json!({"priority": 2, "data_version": version + 1})),
+            );
+            assert_eq!(refused.status, 503, "{}", refused.body);
+            assert_eq!(r.rule_version(), version + 1);
+        }
+        if let Some(rest) = Duration::from_secs(2).checked_sub(stopped.elapsed()) {
+            std::thread::sleep(rest);
+        }
+        server_ctl("resume");
+        let down = stopped.elapsed();
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for r in [&a, &b] {
+            while r.get("/__heartbeat__").status != 200 {
+                assert!(Instant::now() < deadline, "{} did not recover", r.base);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let second = b.api(
+            "PUT",
+            &rule_path,
+            Some(json!({"priority": 3, "data_version": version + 1})),
+        );
+        assert_eq!(second.status, 200, "{}", second.body);
+        a.wait_for_rule_version(version + 2, Duration::from_secs(2));
+        let (answered, server_errors, transport) = load.finish();
+        assert_eq!(server_errors, 0, "/update/ answered 5xx");
+        assert_eq!(transport, 0, "/update/ did not answer");
+        println!("PostgreSQL down for {down:?}; {answered} /update/ answers, 0 5xx");
+        assert_all_present(
+            &a,
+            cluster.rule_id,
+            &[
+                Acked {
+                    priority: 1,
+                    version: version + 1,
+                },
+                Acked {
+                    priority: 3,
+                    version: version + 2,
+                },
+            ],
+        );
+    });
+}

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -106,9 +106,23 @@ impl Drop for Cleanup {
     }
 }
 
+/// PostgreSQL tests share one server: they hold this shared, and the test that stops and starts
+/// the server holds it exclusively, so it never pulls the server from under another test.
+static SERVER: RwLock<()> = RwLock::new(());
+
 /// Runs a test body on `backend`.
 pub(crate) fn run(backend: Backend, body: fn()) {
+    let _shared = (backend == Backend::Postgres)
+        .then(|| SERVER.read().unwrap_or_else(PoisonError::into_inner));
     BACKEND.with(|b| b.set(backend));
+    let _cleanup = Cleanup;
+    body();
+}
+
+/// Runs a PostgreSQL test body while no other PostgreSQL test runs.
+pub(crate) fn run_alone(body: fn()) {
+    let _exclusive = SERVER.write().unwrap_or_else(PoisonError::into_inner);
+    BACKEND.with(|b| b.set(Backend::Postgres));
     let _cleanup = Cleanup;
     body();
 }
