@@ -111,7 +111,8 @@ pub(crate) struct Replica {
 }
 
 impl Replica {
-    fn spawn(dir: &std::path::Path, url: &str, token: &str) -> Replica {
+    /// Starts a replica on `url` as an admin with `token`; its config file goes to `dir`.
+    pub(crate) fn spawn(dir: &std::path::Path, url: &str, token: &str) -> Replica {
         let port = free_port();
         let config = dir.join(format!("replica-{port}.toml"));
         std::fs::write(

@@ -652,7 +652,18 @@ both_backends! {
 fn health_and_metrics() {
     let srv = loaded();
     srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
-    assert_eq!(srv.get("/__heartbeat__").status, 200);
+    let heartbeat = srv.get("/__heartbeat__");
+    assert_eq!(heartbeat.status, 200);
+    let health = heartbeat.json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], "ok");
+    let backend = match backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(health["backend"], backend);
+    assert!(health["snapshot_version"].as_i64().unwrap() > 0, "{health}");
+    assert!(health["snapshot_age_ms"].as_i64().unwrap() < 5000, "{health}");
     assert_eq!(srv.get("/__lbheartbeat__").status, 200);
     srv.get(&format!("{FROM_54}{Q6}"));
     let metrics = srv.get("/metrics").body;
