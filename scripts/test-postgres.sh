@@ -9,11 +9,13 @@
 #
 # The server listens on 127.0.0.1 on a free port (and a unix socket in the data directory), trusts
 # local connections, and runs as the `postgres` user when started by root (PostgreSQL refuses to
-# run as root). fsync is off: the cluster holds test data only and lives as long as one test run.
+# run as root). fsync is off: the cluster holds test data only and lives as long as one test run
+# (KILN_TEST_POSTGRES_FSYNC=on turns it on, as the benchmark does; KILN_TEST_POSTGRES_DIR moves the
+# cluster elsewhere than target/test-postgres).
 # Any failure exits non-zero with the reason, so the run fails instead of skipping the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-base="$(pwd)/target/test-postgres"
+base="${KILN_TEST_POSTGRES_DIR:-$(pwd)/target/test-postgres}"
 data="$base/data"
 
 bindir() {
@@ -36,7 +38,7 @@ as_owner() {
 
 server_start() {
   as_owner "$bin/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=400 -c fsync=off -c full_page_writes=off" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=400 -c fsync=${KILN_TEST_POSTGRES_FSYNC:-off} -c full_page_writes=${KILN_TEST_POSTGRES_FSYNC:-off}" \
     start >&2 || { cat "$base/server.log" >&2; echo "PostgreSQL did not start" >&2; exit 1; }
 }
 
@@ -46,7 +48,7 @@ case "${1:-}" in
     if [ -f "$data/postmaster.pid" ]; then as_owner "$bin/pg_ctl" -D "$data" -m immediate stop >&2 || true; fi
     rm -rf "$base"
     mkdir -p "$base"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$base"; fi
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$base"; chmod o+x "$(dirname "$base")"; fi
     as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust --locale=C.UTF-8 -E UTF8 >"$base/initdb.log" 2>&1 \
       || { cat "$base/initdb.log" >&2; echo "initdb failed" >&2; exit 1; }
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
