@@ -254,8 +254,8 @@ fn a_replica_sigkilled_mid_write_loses_nothing_acknowledged() {
 
 /// Replica P reaches the database through a proxy, D directly. With 100 ms of delay P is slow
 /// but correct; with the network cut P answers `/update/` from its snapshot, reports itself
-/// degraded and refuses writes with 503 while D goes on; restored, P catches up within a second
-/// of reconnecting.
+/// degraded, refuses writes with 503 and keeps the update report it accepted, while D goes on;
+/// restored, P catches up within a second of reconnecting and stores the report.
 #[test]
 fn network_delay_and_cut_through_a_proxy() {
     run(Backend::Postgres, || {
@@ -298,6 +298,15 @@ fn network_delay_and_cut_through_a_proxy() {
         let refused = put(&p, 2);
         assert_eq!(refused.status, 503, "{}", refused.body);
         assert_eq!(p.rule_version(), before_cut, "P serves its last snapshot");
+        let report = json!({"product": "Firefox", "channel": "release",
+            "build_target": "WINNT_x86-msvc", "locale": "en-US", "from_version": "54.0.1",
+            "from_build_id": "20170628075643", "to_version": "56.0",
+            "to_build_id": "20170918210324", "patch_type": "partial", "result": "success"});
+        let accepted = p.api("POST", "/reports", Some(report));
+        assert_eq!(
+            accepted.status, 202,
+            "a report is accepted while the database is cut"
+        );
         let direct = put(&d, 3);
         assert_eq!(direct.status, 200, "{}", direct.body);
         let after = cluster.stored_rule_version();
@@ -317,6 +326,18 @@ fn network_delay_and_cut_through_a_proxy() {
         while p.get("/__heartbeat__").status != 200 {
             assert!(Instant::now() < deadline, "P did not recover");
             std::thread::sleep(Duration::from_millis(50));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let rollout = d.api("GET", "/rollouts/Firefox-56.0-build1", None).json();
+            if rollout["reports"]["total"] == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the report accepted during the cut was lost: {rollout}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
         let again = put(&p, 4);
         assert_eq!(again.status, 200, "{}", again.body);
