@@ -16,7 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base="${KILN_TEST_POSTGRES_DIR:-$(pwd)/target/test-postgres}"
-data="$base/data"
+# When the postgres user cannot reach $base (a checkout under a private home directory, say), the
+# cluster lives in a directory under /tmp that $base/location names.
+home="$(cat "$base/location" 2>/dev/null || echo "$base")"
+data="$home/data"
 
 bindir() {
   local dir
@@ -37,18 +40,29 @@ as_owner() {
 }
 
 server_start() {
-  as_owner "$bin/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
+  as_owner "$bin/pg_ctl" -D "$data" -l "$home/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$data -c max_connections=400 -c fsync=${KILN_TEST_POSTGRES_FSYNC:-off} -c full_page_writes=${KILN_TEST_POSTGRES_FSYNC:-off}" \
-    start >&2 || { cat "$base/server.log" >&2; echo "PostgreSQL did not start" >&2; exit 1; }
+    start >&2 || { cat "$home/server.log" >&2; echo "PostgreSQL did not start" >&2; exit 1; }
 }
 
 case "${1:-}" in
   start)
     bin="$(bindir)"
     if [ -f "$data/postmaster.pid" ]; then as_owner "$bin/pg_ctl" -D "$data" -m immediate stop >&2 || true; fi
+    if [ "$home" != "$base" ]; then rm -rf "$home"; fi
     rm -rf "$base"
     mkdir -p "$base"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$base"; chmod o+x "$(dirname "$base")"; fi
+    home="$base"
+    if [ "$(id -u)" -eq 0 ]; then
+      chown postgres: "$base"
+      if ! runuser -u postgres -- test -w "$base"; then
+        home="$(mktemp -d /tmp/kiln-test-postgres.XXXXXX)"
+        chown postgres: "$home"
+        echo "$home" >"$base/location"
+        echo "==> $base is out of the postgres user's reach; the cluster lives in $home" >&2
+      fi
+    fi
+    data="$home/data"
     as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust --locale=C.UTF-8 -E UTF8 >"$base/initdb.log" 2>&1 \
       || { cat "$base/initdb.log" >&2; echo "initdb failed" >&2; exit 1; }
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -69,6 +83,7 @@ case "${1:-}" in
     if [ -f "$data/postmaster.pid" ]; then
       as_owner "$(cat "$base/bindir")/pg_ctl" -D "$data" -m fast -w stop >&2 || true
     fi
+    if [ "$home" != "$base" ]; then rm -rf "$home"; fi
     rm -rf "$base"
     ;;
   *)
