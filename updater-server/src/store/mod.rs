@@ -541,6 +541,37 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
+    /// A database written before migrations existed (its tables, no `kiln_migrations`) is
+    /// adopted: its rows stay, both migrations are recorded, and the change version starts at 0.
+    #[test]
+    fn a_database_from_before_migrations_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE users (username TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);
+             INSERT INTO users VALUES ('old', 1);",
+        )
+        .unwrap();
+        drop(old);
+        let store = Store::open(&Database::Sqlite(path.clone())).unwrap();
+        assert_eq!(store.read(|tx| tx.users()).unwrap(), vec!["old".to_owned()]);
+        assert_eq!(store.version().unwrap(), 0);
+        let applied: Vec<i64> = store
+            .read(|tx| {
+                tx.collect(
+                    "SELECT version FROM kiln_migrations ORDER BY version",
+                    args![],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        assert_eq!(applied, vec![1, 2]);
+        drop(store);
+        let again = Store::connect(&Database::Sqlite(path)).unwrap();
+        assert_eq!(again.migrate().unwrap(), Vec::<i64>::new());
+    }
+
     #[test]
     fn reads_do_not_wait_for_the_writer() {
         let dir = tempfile::tempdir().unwrap();
