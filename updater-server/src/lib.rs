@@ -21,8 +21,9 @@
 //!   indexed by product and channel, parsed [`blob::Release`]s, shutoffs and pins.
 //! * [`evaluate::evaluate`] is Balrog's `evaluateRules` + `shouldServeUpdate` + pinning, and
 //!   [`xml::render`] writes the document.
-//! * [`store::Store`] owns all database access (SQLite or PostgreSQL, one set of typed queries); [`app::AppState::write`] runs an admin change in one
-//!   transaction and publishes the new snapshot before the request returns.
+//! * [`store::Store`] owns all database access (SQLite or PostgreSQL, one set of typed queries);
+//!   [`app::AppState::write`] runs an admin change in one transaction and publishes the new
+//!   snapshot before the request returns; [`refresh`] brings other replicas' changes in.
 //! * [`admin`] holds the admin operations and handlers; [`auth`] the tokens and permissions.
 //! * [`reports`] takes update reports (queued, stored in batches off the request path), summarises
 //!   rollouts and runs the rules' health guards; [`offers`] counts offers lock-free.
