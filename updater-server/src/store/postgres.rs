@@ -18,6 +18,11 @@ pub const CHANNEL: &str = "kiln_changes";
 /// How long to wait for a connection (new or pooled) before answering 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long sent data may stay unacknowledged, and how soon an idle connection is probed, before a
+/// silent network partition (no reset, no FIN) counts as a lost connection, unless the URL says
+/// otherwise.
+const DEAD_PEER: Duration = Duration::from_secs(10);
+
 /// Most pooled connections per process.
 const POOL_SIZE: u32 = 8;
 
@@ -52,6 +57,12 @@ impl Pg {
             .parse()
             .map_err(|e| Error::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
         config.connect_timeout(CONNECT_TIMEOUT);
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(DEAD_PEER);
+        }
+        if config.get_keepalives_idle() > DEAD_PEER {
+            config.keepalives_idle(DEAD_PEER);
+        }
         config.application_name("kiln-updater-server");
         let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
