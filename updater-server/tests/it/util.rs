@@ -512,6 +512,14 @@ pub(crate) struct Binary {
     pub(crate) base: String,
 }
 
+impl Drop for Binary {
+    /// A test that fails before stopping its server does not leave the process behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
