@@ -6,7 +6,11 @@
 #   - Debian: gnupg (stock `gpg` verifies our OpenPGP signatures), xz-utils, zstd, openssl (verifies
 #     the update server's Content-Signature independently);
 #   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`).
-# Exports KILN_PYTHON_MAR (Mozilla's `mar` CLI) for the interop tests.
+#   - Debian: postgresql, unless KILN_TEST_POSTGRES_URL names a server already; a throwaway cluster
+#     then runs under target/test-postgres for the length of the run (scripts/test-postgres.sh).
+# Exports KILN_PYTHON_MAR (Mozilla's `mar` CLI) for the interop tests, KILN_TEST_POSTGRES_URL for
+# the update server's PostgreSQL tests and KILN_TEST_POSTGRES_CTL (stops/starts that server for
+# the stop/start fault test). If PostgreSQL cannot start, the run fails here and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -30,6 +34,14 @@ if ! "$venv/bin/mar" --version 2>/dev/null | grep -q '3\.2\.1'; then
   "$venv/bin/pip" install -q --disable-pip-version-check 'mar==3.2.1'
 fi
 export KILN_PYTHON_MAR="$venv/bin/mar"
+
+if [ -z "${KILN_TEST_POSTGRES_URL:-}" ]; then
+  echo "==> throwaway PostgreSQL cluster in target/test-postgres"
+  KILN_TEST_POSTGRES_URL="$(scripts/test-postgres.sh start)"
+  trap 'scripts/test-postgres.sh stop' EXIT
+  export KILN_TEST_POSTGRES_CTL="$root/scripts/test-postgres.sh"
+fi
+export KILN_TEST_POSTGRES_URL
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

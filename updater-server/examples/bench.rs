@@ -4,10 +4,14 @@
 //!   1,000 rules as Balrog JSON, imports them into a fresh database through the real `import`
 //!   path, writes the wrk path list, a static file the size of a typical answer (for nginx), and
 //!   measures snapshot build and rebuild-after-change times.
+//! * `visibility`: against running servers (`bench/replicas.sh`), changes a probe rule through one
+//!   replica and times until every other replica answers with it (change-to-visible latency).
+//! * `admin-writes`: against running servers, rule changes per second from several writers spread
+//!   over the replicas (each on its own rule, so none conflict).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -45,6 +49,189 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Change-to-visible latency across replicas.
+    Visibility {
+        /// Base URL of the replica that takes the writes.
+        #[arg(long)]
+        write: String,
+        /// Base URLs of the replicas that must see them (repeatable).
+        #[arg(long = "read")]
+        reads: Vec<String>,
+        /// Admin token.
+        #[arg(long)]
+        token: String,
+        /// Changes to time.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
+    /// Admin write throughput.
+    AdminWrites {
+        /// Base URLs of the replicas to write through (repeatable; writers are spread over them).
+        #[arg(long = "url")]
+        urls: Vec<String>,
+        /// Admin token.
+        #[arg(long)]
+        token: String,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// How long to write.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Sends `body` with `method` to the admin API; returns the status and the JSON answer.
+fn admin(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let auth = format!("Bearer {token}");
+    let request = match method {
+        "POST" => agent.post(url),
+        _ => agent.put(url),
+    };
+    let mut resp = request
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/json")
+        .send(body.to_string())?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string()?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+fn visibility(write: &str, reads: &[String], token: &str, rounds: usize) -> anyhow::Result<()> {
+    let agent = agent();
+    let probe = json!({"priority": 100_000, "backgroundRate": 100, "update_type": "minor",
+        "product": "Firefox", "channel": "kiln-visibility", "mapping": release_name(RELEASES - 1)});
+    let (status, created) = admin(
+        &agent,
+        "POST",
+        &format!("{write}/api/v1/rules"),
+        token,
+        &probe,
+    )?;
+    anyhow::ensure!(
+        status < 300,
+        "cannot create the probe rule: {status} {created}"
+    );
+    let rule_id = created["rule_id"].as_i64().context("rule_id")?;
+    let mut version = created["data_version"].as_i64().unwrap_or(1);
+    let path = format!(
+        "/update/6/Firefox/30.0/{}/WINNT_x86_64-msvc/en-US/kiln-visibility/Windows_NT%2010.0/ISET:SSE4_2,MEM:16384/default/default/update.xml",
+        build_id(0)
+    );
+    let mut latencies = Vec::with_capacity(rounds * reads.len());
+    for round in 0..rounds {
+        let body = json!({"priority": 100_000 + round, "data_version": version});
+        let (status, changed) = admin(
+            &agent,
+            "PUT",
+            &format!("{write}/api/v1/rules/{rule_id}"),
+            token,
+            &body,
+        )?;
+        anyhow::ensure!(status == 200, "write refused: {status} {changed}");
+        version = changed["data_version"].as_i64().context("data_version")?;
+        let acknowledged = Instant::now();
+        for read in reads {
+            loop {
+                let resp = agent.get(format!("{read}{path}")).call()?;
+                let seen: i64 = resp
+                    .headers()
+                    .get("Rule-Data-Version")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if seen >= version {
+                    latencies.push(acknowledged.elapsed());
+                    break;
+                }
+                anyhow::ensure!(
+                    acknowledged.elapsed() < Duration::from_secs(10),
+                    "{read} did not see version {version}"
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    latencies.sort();
+    println!(
+        "change-to-visible over {} samples ({rounds} changes x {} readers): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        reads.len(),
+        percentile(&latencies, 50).as_secs_f64() * 1e3,
+        percentile(&latencies, 99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn admin_writes(urls: &[String], token: &str, writers: usize, seconds: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(!urls.is_empty(), "give at least one --url");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let url = urls[w % urls.len()].clone();
+            let token = token.to_owned();
+            std::thread::spawn(move || -> anyhow::Result<(u64, Vec<Duration>)> {
+                let agent = agent();
+                // Writer w owns rule w + 1 of the data set: no conflicts between writers.
+                let rule_url = format!("{url}/api/v1/rules/{}", w + 1);
+                let mut current: Value = serde_json::from_str(
+                    &agent
+                        .get(&rule_url)
+                        .header("Authorization", &format!("Bearer {token}"))
+                        .call()?
+                        .body_mut()
+                        .read_to_string()?,
+                )?;
+                let mut version = current["data_version"].as_i64().context("data_version")?;
+                let (mut done, mut times) = (0, Vec::new());
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let body = json!({"priority": 5000 + done, "data_version": version});
+                    let (status, changed) = admin(&agent, "PUT", &rule_url, &token, &body)?;
+                    anyhow::ensure!(status == 200, "write refused: {status} {changed}");
+                    times.push(started.elapsed());
+                    current = changed;
+                    version = current["data_version"].as_i64().context("data_version")?;
+                    done += 1;
+                }
+                Ok((done as u64, times))
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut times = Vec::new();
+    for h in handles {
+        let (n, t) = h.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        total += n;
+        times.extend(t);
+    }
+    times.sort();
+    println!(
+        "admin writes: {total} in {seconds} s = {:.1}/s ({writers} writers over {} replica(s)); latency p50 {:.1} ms, p99 {:.1} ms",
+        total as f64 / seconds as f64,
+        urls.len(),
+        percentile(&times, 50).as_secs_f64() * 1e3,
+        percentile(&times, 99).as_secs_f64() * 1e3
+    );
+    Ok(())
 }
 
 fn version(i: usize) -> usize {
@@ -158,7 +345,8 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let store = Store::open(&db)?;
+    let database = updater_server::config::Database::Sqlite(db.clone());
+    let store = Store::open(&database)?;
     let started = Instant::now();
     let report = import::import(&store, &out.join("releases"), &out.join("rules.json"), None)?;
     println!(
@@ -170,7 +358,7 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     drop(store);
 
     let mut config = Config {
-        database: db.clone(),
+        database,
         ..Config::default()
     };
     config.client.allowlisted_domains = Allowlist(
@@ -264,5 +452,17 @@ fn setup(out: &Path) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Setup { out } => setup(&out),
+        Cmd::Visibility {
+            write,
+            reads,
+            token,
+            rounds,
+        } => visibility(&write, &reads, &token, rounds),
+        Cmd::AdminWrites {
+            urls,
+            token,
+            writers,
+            seconds,
+        } => admin_writes(&urls, &token, writers, seconds),
     }
 }

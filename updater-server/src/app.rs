@@ -1,4 +1,5 @@
-//! The application: shared state, the route table, the HTTP server and the scheduled-change task.
+//! The application: shared state, the route table, the HTTP server, the scheduled-change task and
+//! the snapshot refresher.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -125,7 +126,7 @@ pub fn serve(config: Config) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
-    tracing::info!(%addr, db = %config.database.display(), "serving");
+    tracing::info!(%addr, db = %config.database, "serving");
     let state = Arc::new(AppState::open(config)?);
     actix_web::rt::System::new()
         .block_on(async move { start(state, listener)?.await })
@@ -181,6 +182,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
     .listen(listener)?
     .run();
     crate::reports::spawn_writer(&state);
+    crate::refresh::spawn(&state)?;
     let interval = Duration::from_millis(state.config.scheduler_interval_ms.max(10));
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(interval);

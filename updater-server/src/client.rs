@@ -165,13 +165,28 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
     }
 }
 
-/// `/__heartbeat__`: 200 when the database answers, 503 otherwise.
+/// `/__heartbeat__`: the database's state and the snapshot's. 200 `"status": "ok"` when the
+/// database answers; 503 `"status": "degraded"` when it does not, while `/update/` goes on
+/// answering from the last snapshot. `snapshot_age_ms` is how long ago the snapshot was last found
+/// to match the database, `snapshot_version` the change version it shows.
 async fn heartbeat(state: web::Data<AppState>) -> HttpResponse {
-    match blocking(&state, |s| s.store.heartbeat()).await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "database": "ok" })),
+    let database = blocking(&state, |s| s.store.heartbeat()).await;
+    let snapshot = state.snapshot.load();
+    let age_ms = (crate::store::now_ms() - state.snapshot.confirmed_ms()).max(0);
+    let body = |status: &str, database: &str| {
+        serde_json::json!({
+            "status": status,
+            "database": database,
+            "backend": format!("{:?}", state.store.dialect()).to_lowercase(),
+            "snapshot_version": snapshot.version(),
+            "snapshot_age_ms": age_ms,
+        })
+    };
+    match database {
+        Ok(()) => HttpResponse::Ok().json(body("ok", "ok")),
         Err(e) => {
             tracing::error!(error = %e, "heartbeat failed");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "database": "error" }))
+            HttpResponse::ServiceUnavailable().json(body("degraded", "unreachable"))
         }
     }
 }

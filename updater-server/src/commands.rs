@@ -1,14 +1,13 @@
 //! The operator commands behind `updater-server user add` and `token create`.
 
-use std::path::Path;
-
 use crate::auth::{hash_token, new_token};
+use crate::config::Database;
 use crate::error::{Error, Result};
 use crate::store::{Permission, PermissionOptions, Store};
 
 /// Creates (or extends) a user: `admin` grants the unrestricted `admin` permission, `roles` are
 /// granted for signoffs. Changes are recorded in history as made by `cli`.
-pub fn add_user(db: &Path, username: &str, admin: bool, roles: &[String]) -> Result<()> {
+pub fn add_user(db: &Database, username: &str, admin: bool, roles: &[String]) -> Result<()> {
     if username.is_empty()
         || username.len() > 100
         || username.chars().any(|c| c.is_control() || c == '/')
@@ -64,7 +63,7 @@ pub fn add_user(db: &Path, username: &str, admin: bool, roles: &[String]) -> Res
 }
 
 /// Creates a token for an existing user and returns it; only its hash is stored.
-pub fn create_token(db: &Path, username: &str) -> Result<String> {
+pub fn create_token(db: &Database, username: &str) -> Result<String> {
     let store = Store::open(db)?;
     let token = new_token();
     store.write(None, |tx| {

@@ -33,6 +33,60 @@ impl Allowlist {
     }
 }
 
+/// Where the data lives: a SQLite file (the embedded default) or a PostgreSQL database
+/// (`postgres://` or `postgresql://` URL), which any number of replicas may share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// Parses a `--db` value or the `database` key: a PostgreSQL URL, else a SQLite path.
+    pub fn parse(s: &str) -> Database {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Database::Postgres(s.to_owned())
+        } else {
+            Database::Sqlite(PathBuf::from(s))
+        }
+    }
+}
+
+impl std::str::FromStr for Database {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Database::parse(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for Database {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Database::parse(&s))
+    }
+}
+
+impl std::fmt::Display for Database {
+    /// The path, or the URL without its password (safe to log).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                match rest.rsplit_once('@') {
+                    Some((userinfo, host)) => {
+                        let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                        write!(f, "{scheme}://{user}@{host}")
+                    }
+                    None => write!(f, "{url}"),
+                }
+            }
+        }
+    }
+}
+
 /// The `[client]` table: settings of the client endpoint.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -100,14 +154,17 @@ pub struct TestingConfig {
 pub struct Config {
     /// Address to listen on.
     pub listen: String,
-    /// SQLite database path.
-    pub database: PathBuf,
+    /// SQLite database path, or a `postgres://` URL.
+    pub database: Database,
     /// PKCS#8 PEM Ed25519 private key; enables `Content-Signature` on update responses.
     pub response_signing_key: Option<PathBuf>,
     /// Lifetime of a response signature in seconds (kept well above `max-age=90`).
     pub signature_ttl_secs: u64,
     /// How often the scheduled-change task looks for changes to enact, in milliseconds.
     pub scheduler_interval_ms: u64,
+    /// How often a replica checks the database's change version as a safety net under the
+    /// change notifications, in milliseconds.
+    pub snapshot_poll_ms: u64,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
     /// Client endpoint settings.
@@ -122,10 +179,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:8000".to_owned(),
-            database: PathBuf::from("kiln-updates.db"),
+            database: Database::Sqlite(PathBuf::from("kiln-updates.db")),
             response_signing_key: None,
             signature_ttl_secs: 3600,
             scheduler_interval_ms: 1000,
+            snapshot_poll_ms: 500,
             workers: None,
             client: ClientConfig::default(),
             reports: ReportsConfig::default(),
@@ -190,6 +248,17 @@ dice_header = false
             .client
             .allowlisted_domains
             .forbids("download.example.org/x", None));
+        assert_eq!(
+            cfg.database,
+            Database::Sqlite(PathBuf::from("kiln-updates.db"))
+        );
+        let pg: Config =
+            toml::from_str("database = \"postgres://kiln:secret@db:5432/kiln\"").unwrap();
+        assert_eq!(
+            pg.database,
+            Database::Postgres("postgres://kiln:secret@db:5432/kiln".to_owned())
+        );
+        assert_eq!(pg.database.to_string(), "postgres://kiln@db:5432/kiln");
         let empty: Config = toml::from_str("").unwrap();
         assert!(!empty.testing.dice_header);
         assert!(toml::from_str::<Config>("unknown = 1").is_err());

@@ -56,9 +56,42 @@ pub enum Error {
     /// SQLite failed; the text is logged, never returned.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL answered with an error; the text is logged, never returned. A lost or refused
+    /// connection is [`Error::Unavailable`] instead.
+    #[error("database error: {0}")]
+    Postgres(postgres::Error),
     /// Any other internal failure; the text is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The message of a write refused because the database cannot be reached.
+pub const DATABASE_UNAVAILABLE: &str =
+    "the database is unreachable; nothing was changed, retry later";
+
+impl From<postgres::Error> for Error {
+    /// Connection failures (closed, refused, I/O, SQLSTATE class 08, or the server shutting the
+    /// session down with 57P0x) become [`Error::Unavailable`] (503); the rest is a database error.
+    fn from(e: postgres::Error) -> Self {
+        let code = e.code().map(|c| c.code());
+        let connection = e.is_closed()
+            || code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P0"))
+            || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if connection {
+            tracing::warn!(error = %e, "database connection lost");
+            Error::Unavailable(DATABASE_UNAVAILABLE.to_owned())
+        } else {
+            Error::Postgres(e)
+        }
+    }
+}
+
+impl From<r2d2::Error> for Error {
+    /// No pooled connection within the pool's timeout: the database is unreachable (503).
+    fn from(e: r2d2::Error) -> Self {
+        tracing::warn!(error = %e, "no database connection");
+        Error::Unavailable(DATABASE_UNAVAILABLE.to_owned())
+    }
 }
 
 fn conflict_message(sent: Option<i64>, current: i64) -> String {
@@ -118,7 +151,9 @@ impl ResponseError for Error {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Database(_) | Error::Postgres(_) | Error::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -149,7 +184,7 @@ impl ResponseError for Error {
             | Error::Unavailable(_) => {
                 json_error(status, serde_json::json!({ "error": self.to_string() }))
             }
-            Error::Database(_) | Error::Internal(_) => {
+            Error::Database(_) | Error::Postgres(_) | Error::Internal(_) => {
                 tracing::error!(error = %self, "internal error");
                 problem(status, "The server encountered an internal error.")
             }

@@ -1,4 +1,5 @@
-//! Kiln's update server: a Balrog-compatible client endpoint, rules engine and admin API on SQLite.
+//! Kiln's update server: a Balrog-compatible client endpoint, rules engine and admin API on SQLite
+//! (embedded) or PostgreSQL (any number of replicas on one database).
 //!
 //! A Firefox-style client asking `GET /update/6/Firefox/…/update.xml` gets exactly the XML that
 //! Mozilla's Balrog would answer for the same rules and releases (`docs/update-protocol.md`
@@ -20,8 +21,9 @@
 //!   indexed by product and channel, parsed [`blob::Release`]s, shutoffs and pins.
 //! * [`evaluate::evaluate`] is Balrog's `evaluateRules` + `shouldServeUpdate` + pinning, and
 //!   [`xml::render`] writes the document.
-//! * [`store::Store`] owns all SQLite access; [`app::AppState::write`] runs an admin change in one
-//!   transaction and publishes the new snapshot before the request returns.
+//! * [`store::Store`] owns all database access (SQLite or PostgreSQL, one set of typed queries);
+//!   [`app::AppState::write`] runs an admin change in one transaction and publishes the new
+//!   snapshot before the request returns; [`refresh`] brings other replicas' changes in.
 //! * [`admin`] holds the admin operations and handlers; [`auth`] the tokens and permissions.
 //! * [`reports`] takes update reports (queued, stored in batches off the request path), summarises
 //!   rollouts and runs the rules' health guards; [`offers`] counts offers lock-free.
@@ -72,6 +74,11 @@
 //!   has been committed to disk (SQLite's guarantee for that setting). The tests show what a
 //!   test can: acknowledged writes survive a SIGKILL, and WAL recovery from a copy of the files
 //!   taken at the kill; only a power cut could show the fsync itself.
+//! * **Replicas.** On PostgreSQL, every admin write takes one advisory lock for its transaction
+//!   (writes from all replicas are serialized as on one SQLite node) and bumps a change version
+//!   that `NOTIFY` announces; [`refresh`] reloads each replica's snapshot on the notification or
+//!   on its periodic version check. A replica whose database is unreachable keeps serving its last
+//!   snapshot, reports `degraded` on `/__heartbeat__` and refuses writes with 503.
 //! * **Testing hooks are opt-in.** The throttling dice is a [`dice::Dice`]; requests may fix it
 //!   with `X-Test-Dice` only when `testing.dice_header = true` (off by default).
 //!
@@ -115,6 +122,7 @@ pub mod blob;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod copy;
 pub mod dice;
 pub mod error;
 pub mod evaluate;
@@ -124,6 +132,7 @@ pub mod memo;
 pub mod metrics;
 pub mod offers;
 pub mod query;
+pub mod refresh;
 pub mod reports;
 pub mod rule;
 pub mod signing;

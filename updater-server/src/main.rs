@@ -1,9 +1,12 @@
-//! The `updater-server` binary: serve, manage users and tokens, import Balrog data.
+//! The `updater-server` binary: serve, migrate, manage users and tokens, import Balrog data,
+//! copy a deployment between databases.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use updater_server::{commands, import, Config};
+use updater_server::config::Database;
+use updater_server::store::Store;
+use updater_server::{commands, copy, import, Config};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,9 +24,9 @@ struct Common {
     /// TOML configuration file (every key optional).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// SQLite database (overrides `database` from the config).
+    /// SQLite database path or `postgres://` URL (overrides `database` from the config).
     #[arg(long)]
-    db: Option<PathBuf>,
+    db: Option<Database>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +38,20 @@ enum Command {
         /// Address to listen on (overrides `listen` from the config).
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// Apply the schema migrations the database lacks (`serve` applies them too).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Copy a whole deployment into an empty database (SQLite or PostgreSQL, either way).
+    Copy {
+        /// The database to copy from (path or `postgres://` URL).
+        #[arg(long)]
+        from: Database,
+        /// The empty database to copy into (path or `postgres://` URL); migrated first.
+        #[arg(long)]
+        to: Database,
     },
     /// Manage users.
     User {
@@ -120,6 +137,30 @@ fn main() -> anyhow::Result<()> {
             }
             updater_server::app::serve(config)?;
         }
+        Command::Migrate { common } => {
+            let config = load_config(&common)?;
+            let store = Store::connect(&config.database)?;
+            let applied = store.migrate()?;
+            println!(
+                "{}: schema version {} ({})",
+                config.database,
+                updater_server::store::schema::latest(),
+                if applied.is_empty() {
+                    "up to date".to_owned()
+                } else {
+                    format!("applied {applied:?}")
+                }
+            );
+        }
+        Command::Copy { from, to } => {
+            let source = Store::open(&from)?;
+            let destination = Store::open(&to)?;
+            let report = copy::copy(&source, &destination)?;
+            for (table, rows) in &report {
+                println!("{table}: {rows} row(s)");
+            }
+            println!("copied {from} to {to}");
+        }
         Command::User {
             command:
                 UserCommand::Add {
@@ -152,7 +193,7 @@ fn main() -> anyhow::Result<()> {
                 .config
                 .is_some()
                 .then_some(&config.client.allowlisted_domains);
-            let store = updater_server::store::Store::open(&config.database)?;
+            let store = Store::open(&config.database)?;
             let dump = import::Dump {
                 releases: &releases,
                 rules: &rules,

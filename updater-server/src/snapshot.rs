@@ -3,12 +3,15 @@
 //!
 //! A [`Snapshot`] is built from one consistent read of the database after each committed admin
 //! change and published through a [`SnapshotCell`]; a request clones the current `Arc` once and
-//! never touches SQLite. Because a snapshot is built from a single committed state in which no rule
+//! never touches the database. Every snapshot carries the change version (`kiln_state.version`)
+//! it was read at; a cell only ever moves to a newer version, so a replica that published its own
+//! write never falls back to an older state when a slower reload finishes after it. Because a snapshot is built from a single committed state in which no rule
 //! maps a missing release, no request can see a rule pointing at a deleted release.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -78,6 +81,8 @@ impl ChannelIndex {
 /// Everything a snapshot is built from, as read in one transaction.
 #[derive(Debug, Default)]
 pub struct SnapshotData {
+    /// The change version the data was read at.
+    pub version: i64,
     /// `(rule_id, data_version, row)` for every rule.
     pub rules: Vec<(i64, i64, RuleRow)>,
     /// Every release, parsed.
@@ -91,6 +96,7 @@ pub struct SnapshotData {
 /// An immutable view of rules and releases.
 #[derive(Debug)]
 pub struct Snapshot {
+    version: i64,
     rules: Vec<CompiledRule>,
     by_product: HashMap<String, ChannelIndex>,
     any_product: ChannelIndex,
@@ -146,6 +152,7 @@ impl Snapshot {
             }
         }
         Snapshot {
+            version: data.version,
             rules,
             by_product,
             any_product,
@@ -203,6 +210,11 @@ impl Snapshot {
         &self.releases
     }
 
+    /// The change version the snapshot was read at.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
     /// How many rules the snapshot holds.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
@@ -237,6 +249,8 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct SnapshotCell {
     current: ArcSwap<Snapshot>,
+    publishing: Mutex<()>,
+    confirmed_ms: AtomicI64,
     memo_capacity: usize,
     offers: OfferRegistry,
 }
@@ -249,6 +263,8 @@ impl SnapshotCell {
         snapshot.offers = offers.table(snapshot.mapped());
         SnapshotCell {
             current: ArcSwap::from_pointee(snapshot),
+            publishing: Mutex::new(()),
+            confirmed_ms: AtomicI64::new(crate::store::now_ms()),
             memo_capacity,
             offers,
         }
@@ -264,10 +280,32 @@ impl SnapshotCell {
         self.current.load_full()
     }
 
-    /// Publishes `snapshot` to every later reader.
-    pub fn store(&self, mut snapshot: Snapshot) {
+    /// Publishes `snapshot` to every later reader unless the current one is at the same or a
+    /// newer version; either way the current snapshot is then known to be current. Returns
+    /// whether it was published.
+    pub fn publish(&self, mut snapshot: Snapshot) -> bool {
+        let _guard = match self.publishing.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        self.confirm();
+        if snapshot.version <= self.current.load().version {
+            return false;
+        }
         snapshot.memo = ResponseMemo::new(self.memo_capacity);
         snapshot.offers = self.offers.table(snapshot.mapped());
         self.current.store(Arc::new(snapshot));
+        true
+    }
+
+    /// Records that the current snapshot was just found to match the database.
+    pub fn confirm(&self) {
+        self.confirmed_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
+    }
+
+    /// When the current snapshot was last known to match the database (ms since the epoch).
+    pub fn confirmed_ms(&self) -> i64 {
+        self.confirmed_ms.load(Ordering::Relaxed)
     }
 }

@@ -33,7 +33,7 @@ impl RealServer {
         let key_path = dir.path().join("response.key");
         std::fs::write(&key_path, keys().response.to_pkcs8_pem().unwrap()).unwrap();
         let mut config = Config {
-            database: dir.path().join("kiln.db"),
+            database: updater_server::config::Database::Sqlite(dir.path().join("kiln.db")),
             workers: Some(1),
             response_signing_key: Some(key_path),
             signature_ttl_secs: 600,

@@ -103,7 +103,7 @@ pub fn update_server(
 ) -> anyhow::Result<UpdateServer> {
     std::fs::create_dir_all(dir)?;
     let mut config = updater_server::Config {
-        database: dir.join("updates.db"),
+        database: updater_server::config::Database::Sqlite(dir.join("updates.db")),
         workers: Some(1),
         scheduler_interval_ms: 200,
         response_signing_key: response_key.map(Path::to_owned),

@@ -234,7 +234,8 @@ pub fn attribute(snapshot: &Snapshot, r: &Report) -> Attribution {
     }
 }
 
-/// Stores one batch in one transaction and then lets the health guards look at the new data.
+/// Stores one batch in one transaction and then lets the health guards look at the new data. While
+/// the database is unreachable the batch stays, to be stored by a later flush.
 fn flush(state: &AppState, batch: &mut Vec<Report>) {
     if batch.is_empty() {
         return;
@@ -242,7 +243,7 @@ fn flush(state: &AppState, batch: &mut Vec<Report>) {
     let snapshot = state.snapshot.load();
     // Reports of one rollout repeat the same few targets: attribute each distinct one once.
     let mut seen: HashMap<[&str; 8], Attribution> = HashMap::new();
-    let stored = state.store.write(None, |tx| {
+    let stored = state.store.append(|tx| {
         for r in batch.iter() {
             let key = [
                 r.product.as_str(),
@@ -268,6 +269,15 @@ fn flush(state: &AppState, batch: &mut Vec<Report>) {
             if let Err(e) = guard::check_all(state) {
                 tracing::warn!(error = %e, "health guard check failed");
             }
+        }
+        Err(Error::Unavailable(_)) => {
+            // The database is unreachable: keep the batch for the next flush. Meanwhile the queue
+            // fills and the endpoint answers 503, so no accepted report is dropped.
+            tracing::warn!(
+                kept = batch.len(),
+                "database unreachable; reports kept for retry"
+            );
+            return;
         }
         Err(e) => tracing::error!(error = %e, lost = batch.len(), "cannot store reports"),
     }

@@ -21,6 +21,22 @@ pub struct HistoryEntry {
     pub row: Option<Value>,
 }
 
+fn history_entry(r: &Row) -> Result<HistoryEntry> {
+    Ok(HistoryEntry {
+        change_id: r.get(0)?,
+        object_kind: r.get(1)?,
+        object_key: r.get(2)?,
+        changed_by: r.get(3)?,
+        timestamp: r.get(4)?,
+        data_version: r.get(5)?,
+        row: r
+            .get::<Option<String>>(6)?
+            .as_deref()
+            .map(parse_json)
+            .transpose()?,
+    })
+}
+
 impl Tx<'_> {
     /// Appends a history row (`row` `None` records a deletion). Returns the change id.
     pub fn add_history(
@@ -40,12 +56,12 @@ impl Tx<'_> {
             "recording change"
         );
         let row = row.map(json_text).transpose()?;
-        self.tx.execute(
+        self.query_one(
             "INSERT INTO history (object_kind, object_key, changed_by, timestamp_ms, data_version, row)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![kind, key, changed_by, now_ms(), data_version, row],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING change_id",
+            args![kind, key, changed_by, now_ms(), data_version, row],
+        )?
+        .get(0)
     }
 
     /// History rows, newest first, optionally of one kind and object.
@@ -55,71 +71,24 @@ impl Tx<'_> {
         key: Option<&str>,
         limit: i64,
     ) -> Result<Vec<HistoryEntry>> {
-        type Raw = (
-            i64,
-            String,
-            String,
-            String,
-            i64,
-            Option<i64>,
-            Option<String>,
-        );
-        let raws: Vec<Raw> = self.collect(
+        self.collect(
             "SELECT change_id, object_kind, object_key, changed_by, timestamp_ms, data_version, row FROM history
-             WHERE (?1 IS NULL OR object_kind = ?1) AND (?2 IS NULL OR object_key = ?2)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR object_kind = ?1) AND (CAST(?2 AS TEXT) IS NULL OR object_key = ?2)
              ORDER BY change_id DESC LIMIT ?3",
-            params![kind, key, limit],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-        )?;
-        raws.into_iter()
-            .map(
-                |(change_id, object_kind, object_key, changed_by, timestamp, data_version, row)| {
-                    Ok(HistoryEntry {
-                        change_id,
-                        object_kind,
-                        object_key,
-                        changed_by,
-                        timestamp,
-                        data_version,
-                        row: row.as_deref().map(parse_json).transpose()?,
-                    })
-                },
-            )
-            .collect()
+            args![kind, key, limit],
+            history_entry,
+        )
     }
 
     /// One history row.
     pub fn history_entry(&self, change_id: i64) -> Result<Option<HistoryEntry>> {
-        let raw = self
-            .tx
-            .query_row(
-                "SELECT object_kind, object_key, changed_by, timestamp_ms, data_version, row FROM history WHERE change_id = ?1",
-                [change_id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        raw.map(
-            |(object_kind, object_key, changed_by, timestamp, data_version, row)| {
-                Ok(HistoryEntry {
-                    change_id,
-                    object_kind,
-                    object_key,
-                    changed_by,
-                    timestamp,
-                    data_version,
-                    row: row.as_deref().map(parse_json).transpose()?,
-                })
-            },
-        )
+        self.query_opt(
+            "SELECT change_id, object_kind, object_key, changed_by, timestamp_ms, data_version, row
+             FROM history WHERE change_id = ?1",
+            args![change_id],
+        )?
+        .as_ref()
+        .map(history_entry)
         .transpose()
     }
 }

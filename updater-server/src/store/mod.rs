@@ -1,38 +1,52 @@
-//! All SQLite access: the schema, a writer connection behind a mutex and a pool of read-only
-//! connections, transactions, and typed queries.
+//! All database access: the schema and its migrations, SQLite (a writer connection behind a
+//! mutex and a pool of read-only connections) or PostgreSQL (a connection pool), transactions,
+//! and typed queries written once for both.
 //!
-//! The database runs in WAL mode with `synchronous=FULL`, so a write acknowledged to a client has
-//! been committed durably. Every admin write is one `BEGIN IMMEDIATE` transaction; the snapshot for
-//! the client endpoint is read inside that same transaction and published before the lock is
-//! released, so snapshots appear in commit order.
+//! SQLite runs in WAL mode with `synchronous=FULL`, so a write acknowledged to a client has been
+//! committed durably; every admin write is one `BEGIN IMMEDIATE` transaction. On PostgreSQL every
+//! admin write is one transaction that first takes a transaction-scoped advisory lock
+//! ([`postgres::WRITE_LOCK`]), so writes from any number of replicas are serialized exactly as
+//! SQLite serializes them on one node: `data_version` checks, signoffs and the enactment of a
+//! scheduled change see the state left by the previous write.
 //!
-//! [`Store`] and [`Tx`] live here with the schema; the typed queries on [`Tx`] and their row
-//! types are split by table: `releases`, `rules`, `objects` (shutoffs, pins, required signoffs),
-//! `users` (permissions, roles, tokens), `scheduled`, `reports` (reports, health guards) and
-//! `history`.
+//! Every write that can change a snapshot bumps `kiln_state.version` in its transaction (and on
+//! PostgreSQL sends a `NOTIFY` that is delivered at commit). The snapshot for the client endpoint
+//! is read inside that same transaction and published before the write returns, so a replica never
+//! serves a snapshot older than its own last write; other replicas reload on the notification or
+//! on their poll of the version (`crate::refresh`).
+//!
+//! [`Store`] and [`Tx`] live here; the typed queries on [`Tx`] and their row types are split by
+//! table: `releases`, `rules`, `objects` (shutoffs, pins, required signoffs), `users` (permissions,
+//! roles, tokens), `scheduled`, `reports` (reports, health guards) and `history`. [`value`] holds
+//! the values that cross the SQL boundary, [`schema`] the migrations.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::blob::Release;
+use crate::config::Database;
 use crate::error::{Error, Result};
 use crate::rule::RuleRow;
 use crate::snapshot::{Snapshot, SnapshotCell, SnapshotData};
 
 mod history;
 mod objects;
+pub mod postgres;
 mod releases;
 mod reports;
 mod rules;
 mod scheduled;
+pub mod schema;
 mod users;
+pub mod value;
 
 pub use history::HistoryEntry;
 pub use objects::{Pin, RequiredSignoff, Shutoff};
@@ -40,59 +54,11 @@ pub use releases::{ReleaseRow, ReleaseSummary};
 pub use reports::{Attribution, HealthGuard, ReportCount};
 pub use rules::StoredRule;
 pub use scheduled::ScheduledChange;
+pub use schema::Dialect;
 pub use users::{Permission, PermissionOptions};
+pub use value::{Row, SqlValue};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS releases (
-    name TEXT PRIMARY KEY, product TEXT NOT NULL, read_only INTEGER NOT NULL DEFAULT 0,
-    data_version INTEGER NOT NULL, blob TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rules (
-    rule_id INTEGER PRIMARY KEY, alias TEXT UNIQUE, product TEXT, channel TEXT,
-    mapping TEXT, fallback_mapping TEXT, data_version INTEGER NOT NULL, row TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS rules_mapping ON rules(mapping);
-CREATE INDEX IF NOT EXISTS rules_fallback_mapping ON rules(fallback_mapping);
-CREATE TABLE IF NOT EXISTS emergency_shutoffs (
-    product TEXT NOT NULL, channel TEXT NOT NULL, comment TEXT, data_version INTEGER NOT NULL,
-    PRIMARY KEY (product, channel));
-CREATE TABLE IF NOT EXISTS pinnable_releases (
-    product TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL, mapping TEXT NOT NULL,
-    data_version INTEGER NOT NULL, PRIMARY KEY (product, channel, version));
-CREATE TABLE IF NOT EXISTS required_signoffs (
-    product TEXT NOT NULL, channel TEXT NOT NULL, role TEXT NOT NULL,
-    signoffs_required INTEGER NOT NULL, data_version INTEGER NOT NULL,
-    PRIMARY KEY (product, channel, role));
-CREATE TABLE IF NOT EXISTS users (username TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS permissions (
-    username TEXT NOT NULL REFERENCES users(username), permission TEXT NOT NULL,
-    options TEXT NOT NULL, data_version INTEGER NOT NULL, PRIMARY KEY (username, permission));
-CREATE TABLE IF NOT EXISTS user_roles (
-    username TEXT NOT NULL REFERENCES users(username), role TEXT NOT NULL,
-    PRIMARY KEY (username, role));
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES users(username),
-    created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS scheduled_changes (
-    sc_id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, change_type TEXT NOT NULL,
-    row TEXT NOT NULL, base_data_version INTEGER, when_ms INTEGER, scheduled_by TEXT NOT NULL,
-    state TEXT NOT NULL, data_version INTEGER NOT NULL, created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS signoffs (
-    sc_id INTEGER NOT NULL REFERENCES scheduled_changes(sc_id), username TEXT NOT NULL,
-    role TEXT NOT NULL, PRIMARY KEY (sc_id, username));
-CREATE TABLE IF NOT EXISTS history (
-    change_id INTEGER PRIMARY KEY AUTOINCREMENT, object_kind TEXT NOT NULL, object_key TEXT NOT NULL,
-    changed_by TEXT NOT NULL, timestamp_ms INTEGER NOT NULL, data_version INTEGER, row TEXT);
-CREATE INDEX IF NOT EXISTS history_object ON history(object_kind, object_key);
-CREATE TABLE IF NOT EXISTS reports (
-    report_id INTEGER PRIMARY KEY AUTOINCREMENT, received_ms INTEGER NOT NULL,
-    product TEXT NOT NULL, channel TEXT NOT NULL, build_target TEXT NOT NULL, locale TEXT NOT NULL,
-    from_version TEXT NOT NULL, from_build_id TEXT NOT NULL, to_version TEXT NOT NULL,
-    to_build_id TEXT NOT NULL, patch_type TEXT NOT NULL, result TEXT NOT NULL, error_code INTEGER,
-    release TEXT, rule_id INTEGER);
-CREATE INDEX IF NOT EXISTS reports_release ON reports(release);
-CREATE TABLE IF NOT EXISTS health_guards (
-    rule_id INTEGER PRIMARY KEY, min_reports INTEGER NOT NULL, max_failure_rate REAL NOT NULL,
-    baseline_release TEXT, tripped_ms INTEGER, data_version INTEGER NOT NULL);
-";
+use value::args;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -115,29 +81,60 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
 /// while the writer writes, so reads never queue behind the write mutex.
 const READERS: usize = 4;
 
-/// The database: one writer connection behind a mutex, and a small pool of read-only ones.
+/// SQLite: one writer connection behind a mutex, and a small pool of read-only ones.
 #[derive(Debug)]
-pub struct Store {
+struct Sqlite {
     conn: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
 
+#[derive(Debug)]
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(postgres::Pg),
+}
+
+/// The database, SQLite or PostgreSQL.
+#[derive(Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+enum Inner<'a> {
+    Sqlite(rusqlite::Transaction<'a>),
+    Postgres(RefCell<::postgres::Transaction<'a>>),
+}
+
+impl std::fmt::Debug for Inner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inner::Sqlite(tx) => f.debug_tuple("Sqlite").field(tx).finish(),
+            Inner::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
+
 /// A transaction on the store; every typed query lives here.
 #[derive(Debug)]
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    inner: Inner<'a>,
 }
 
-impl Store {
-    /// Opens (creating if needed) the database at `path` in WAL mode and applies the schema.
-    pub fn open(path: &Path) -> Result<Self> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Sqlite {
+    fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let reader = Connection::open_with_flags(
@@ -147,18 +144,11 @@ impl Store {
             reader.busy_timeout(std::time::Duration::from_secs(5))?;
             readers.push(Mutex::new(reader));
         }
-        Ok(Store {
+        Ok(Sqlite {
             conn: Mutex::new(conn),
             readers,
             next_reader: AtomicUsize::new(0),
         })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        match self.conn.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
     }
 
     /// A read-only connection: the first free one, starting from a rotating index, else waits
@@ -173,42 +163,159 @@ impl Store {
                 Err(TryLockError::WouldBlock) => {}
             }
         }
-        match self.readers[start].lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
+        lock(&self.readers[start])
+    }
+}
+
+impl Store {
+    /// Opens the database named by `db` (creating a SQLite file if needed) and applies any
+    /// pending migrations.
+    pub fn open(db: &Database) -> Result<Self> {
+        let store = Store::connect(db)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens the database without migrating it (`updater-server migrate` then migrates it).
+    pub fn connect(db: &Database) -> Result<Self> {
+        let backend = match db {
+            Database::Sqlite(path) => Backend::Sqlite(Sqlite::open(path)?),
+            Database::Postgres(url) => Backend::Postgres(postgres::Pg::connect(url)?),
+        };
+        Ok(Store { backend })
+    }
+
+    /// The backend's SQL dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
         }
     }
 
-    /// Runs `f` in a read transaction on a read-only connection (the last committed state).
-    pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.reader();
-        let tx = Tx {
-            tx: conn.transaction_with_behavior(TransactionBehavior::Deferred)?,
-        };
-        f(&tx)
+    /// Applies the migrations the database lacks, in one transaction (on PostgreSQL under the
+    /// write lock, so replicas starting together migrate once). Returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<i64>> {
+        let dialect = self.dialect();
+        self.transaction(|tx| {
+            tx.execute(&dialect.render(schema::MIGRATIONS_TABLE), args![])?;
+            let applied: Vec<i64> =
+                tx.collect("SELECT version FROM kiln_migrations", args![], |r| r.get(0))?;
+            let mut done = Vec::new();
+            for (version, statements) in schema::MIGRATIONS {
+                if applied.contains(version) {
+                    continue;
+                }
+                for sql in *statements {
+                    tx.execute(&dialect.render(sql), args![])?;
+                }
+                tx.execute(
+                    "INSERT INTO kiln_migrations (version, applied_ms) VALUES (?1, ?2)",
+                    args![*version, now_ms()],
+                )?;
+                done.push(*version);
+            }
+            Ok(done)
+        })
     }
 
-    /// Runs `f` in a write transaction and commits it if `f` succeeds. When `publish` is given, the
-    /// snapshot is rebuilt from the same transaction and published before the lock is released.
+    /// Runs `f` in a read transaction that sees one committed state (a read-only connection on
+    /// SQLite, a read-only repeatable-read transaction on PostgreSQL).
+    pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let mut conn = db.reader();
+                let tx = Tx {
+                    inner: Inner::Sqlite(
+                        conn.transaction_with_behavior(TransactionBehavior::Deferred)?,
+                    ),
+                };
+                f(&tx)
+            }
+            Backend::Postgres(pg) => {
+                let mut conn = pg.get()?;
+                let tx = conn
+                    .build_transaction()
+                    .isolation_level(::postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()?;
+                let tx = Tx {
+                    inner: Inner::Postgres(RefCell::new(tx)),
+                };
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Runs `f` in a serialized write transaction and commits it if `f` succeeds.
+    fn transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let mut conn = lock(&db.conn);
+                let tx = Tx {
+                    inner: Inner::Sqlite(
+                        conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
+                    ),
+                };
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres(pg) => {
+                let mut conn = pg.get()?;
+                let mut tx = conn.transaction()?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&postgres::WRITE_LOCK])?;
+                let tx = Tx {
+                    inner: Inner::Postgres(RefCell::new(tx)),
+                };
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction that may change what a snapshot shows, and commits it if
+    /// `f` succeeds: the change version is bumped (and announced to the other replicas). When
+    /// `publish` is given, the snapshot is rebuilt from the same transaction and published right
+    /// after the commit.
     pub fn write<T>(
         &self,
         publish: Option<&SnapshotCell>,
         f: impl FnOnce(&Tx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = Tx {
-            tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
-        };
-        let out = f(&tx)?;
-        let data = match publish {
-            Some(cell) => Some(tx.snapshot_data(cell.load().releases())?),
-            None => None,
-        };
-        tx.tx.commit()?;
+        let (out, data) = self.transaction(|tx| {
+            let out = f(tx)?;
+            tx.bump_version()?;
+            let data = match publish {
+                Some(cell) => Some(tx.snapshot_data(cell.load().releases())?),
+                None => None,
+            };
+            Ok((out, data))
+        })?;
         if let (Some(cell), Some(data)) = (publish, data) {
-            cell.store(Snapshot::build(data));
+            cell.publish(Snapshot::build(data));
         }
         Ok(out)
+    }
+
+    /// Runs `f` in a write transaction that no snapshot depends on (update reports): no version
+    /// bump, so replicas keep their snapshots and answer memos.
+    pub fn append<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let mut conn = pg.get()?;
+                let tx = Tx {
+                    inner: Inner::Postgres(RefCell::new(conn.transaction()?)),
+                };
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Sqlite(_) => self.transaction(f),
+        }
     }
 
     /// Builds a snapshot from the current committed state.
@@ -217,30 +324,165 @@ impl Store {
         Ok(Snapshot::build(data))
     }
 
+    /// Rebuilds the snapshot when the database holds a newer version than the one `cell`
+    /// serves, reusing its parsed releases. Returns the version the database is at.
+    pub fn refresh(&self, cell: &SnapshotCell) -> Result<i64> {
+        let current = cell.load();
+        let version = self.version()?;
+        if version > current.version() {
+            let data = self.read(|tx| tx.snapshot_data(current.releases()))?;
+            let version = data.version;
+            cell.publish(Snapshot::build(data));
+            return Ok(version);
+        }
+        cell.confirm();
+        Ok(version)
+    }
+
+    /// The version of the last committed change.
+    pub fn version(&self) -> Result<i64> {
+        self.read(|tx| tx.version())
+    }
+
     /// Checks that the database answers.
     pub fn heartbeat(&self) -> Result<()> {
-        self.lock().query_row("SELECT 1", [], |_| Ok(()))?;
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                lock(&db.conn).query_row("SELECT 1", [], |_| Ok(()))?;
+            }
+            Backend::Postgres(pg) => {
+                pg.get()?.simple_query("SELECT 1")?;
+            }
+        }
         Ok(())
+    }
+
+    /// The PostgreSQL backend, if this is one (the change listener needs its URL).
+    pub fn postgres(&self) -> Option<&postgres::Pg> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
     }
 }
 
 impl Tx<'_> {
+    /// The backend's SQL dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self.inner {
+            Inner::Sqlite(_) => Dialect::Sqlite,
+            Inner::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    fn commit(self) -> Result<()> {
+        match self.inner {
+            Inner::Sqlite(tx) => tx.commit()?,
+            Inner::Postgres(tx) => tx.into_inner().commit()?,
+        }
+        Ok(())
+    }
+
+    /// Runs one statement (`?N` placeholders); returns the number of rows it changed.
+    pub fn execute(&self, sql: &str, params: Vec<SqlValue>) -> Result<u64> {
+        match &self.inner {
+            Inner::Sqlite(tx) => {
+                let n = tx
+                    .prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(params.iter()))?;
+                Ok(u64::try_from(n).unwrap_or(u64::MAX))
+            }
+            Inner::Postgres(tx) => {
+                let refs = pg_params(&params);
+                Ok(tx
+                    .borrow_mut()
+                    .execute(value::postgres_placeholders(sql).as_str(), &refs)?)
+            }
+        }
+    }
+
+    /// Runs one query (`?N` placeholders) and returns every row.
+    pub fn query(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Row>> {
+        match &self.inner {
+            Inner::Sqlite(tx) => {
+                let mut stmt = tx.prepare_cached(sql)?;
+                let n = stmt.column_count();
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let mut row = Vec::with_capacity(n);
+                    for i in 0..n {
+                        row.push(SqlValue::from_sqlite(r.get_ref(i)?)?);
+                    }
+                    out.push(Row(row));
+                }
+                Ok(out)
+            }
+            Inner::Postgres(tx) => {
+                let refs = pg_params(&params);
+                let rows = tx
+                    .borrow_mut()
+                    .query(value::postgres_placeholders(sql).as_str(), &refs)?;
+                rows.iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| SqlValue::from_postgres(r, i))
+                            .collect::<Result<Vec<_>>>()
+                            .map(Row)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The first row of a query, if any.
+    pub fn query_opt(&self, sql: &str, params: Vec<SqlValue>) -> Result<Option<Row>> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// The first row of a query that always returns one.
+    pub fn query_one(&self, sql: &str, params: Vec<SqlValue>) -> Result<Row> {
+        self.query_opt(sql, params)?
+            .ok_or_else(|| Error::Internal(format!("query returned no row: {sql}")))
+    }
+
     fn collect<T>(
         &self,
         sql: &str,
-        p: impl rusqlite::Params,
-        f: fn(&Row<'_>) -> rusqlite::Result<T>,
+        params: Vec<SqlValue>,
+        f: fn(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut stmt = self.tx.prepare_cached(sql)?;
-        let rows = stmt
-            .query_map(p, f)?
-            .collect::<rusqlite::Result<Vec<T>>>()?;
-        Ok(rows)
+        self.query(sql, params)?.iter().map(f).collect()
+    }
+
+    /// The version of the last committed change to anything a snapshot shows.
+    pub fn version(&self) -> Result<i64> {
+        self.query_one("SELECT version FROM kiln_state WHERE id = 1", args![])?
+            .get(0)
+    }
+
+    /// Bumps the change version; on PostgreSQL also queues the notification that tells the
+    /// other replicas at commit.
+    fn bump_version(&self) -> Result<i64> {
+        let version: i64 = self
+            .query_one(
+                "UPDATE kiln_state SET version = version + 1 WHERE id = 1 RETURNING version",
+                args![],
+            )?
+            .get(0)?;
+        if self.dialect() == Dialect::Postgres {
+            self.execute(
+                "SELECT pg_notify(?1, ?2)",
+                args![postgres::CHANNEL, version.to_string()],
+            )?;
+        }
+        Ok(version)
     }
 
     /// Reads everything a snapshot needs; releases whose `data_version` equals the one in `reuse`
     /// are taken from there instead of being parsed again.
     pub fn snapshot_data(&self, reuse: &HashMap<String, Arc<Release>>) -> Result<SnapshotData> {
+        let version = self.version()?;
         let rules = self
             .rules(None)?
             .into_iter()
@@ -277,6 +519,7 @@ impl Tx<'_> {
             .map(|p| (p.product, p.channel, p.version, p.mapping))
             .collect();
         Ok(SnapshotData {
+            version,
             rules,
             releases,
             shutoffs,
@@ -285,16 +528,54 @@ impl Tx<'_> {
     }
 }
 
+fn pg_params(params: &[SqlValue]) -> Vec<&(dyn ::postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p as &(dyn ::postgres::types::ToSql + Sync))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::mpsc;
     use std::time::Duration;
 
+    /// A database written before migrations existed (its tables, no `kiln_migrations`) is
+    /// adopted: its rows stay, both migrations are recorded, and the change version starts at 0.
+    #[test]
+    fn a_database_from_before_migrations_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE users (username TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);
+             INSERT INTO users VALUES ('old', 1);",
+        )
+        .unwrap();
+        drop(old);
+        let store = Store::open(&Database::Sqlite(path.clone())).unwrap();
+        assert_eq!(store.read(|tx| tx.users()).unwrap(), vec!["old".to_owned()]);
+        assert_eq!(store.version().unwrap(), 0);
+        let applied: Vec<i64> = store
+            .read(|tx| {
+                tx.collect(
+                    "SELECT version FROM kiln_migrations ORDER BY version",
+                    args![],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        assert_eq!(applied, vec![1, 2]);
+        drop(store);
+        let again = Store::connect(&Database::Sqlite(path)).unwrap();
+        assert_eq!(again.migrate().unwrap(), Vec::<i64>::new());
+    }
+
     #[test]
     fn reads_do_not_wait_for_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("kiln.db")).unwrap());
+        let store = Arc::new(Store::open(&Database::Sqlite(dir.path().join("kiln.db"))).unwrap());
         let (started_tx, started) = mpsc::channel();
         let (release_tx, release) = mpsc::channel::<()>();
         let writer = {

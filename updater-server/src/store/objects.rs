@@ -45,7 +45,7 @@ pub struct RequiredSignoff {
     pub data_version: i64,
 }
 
-fn shutoff(r: &Row<'_>) -> rusqlite::Result<Shutoff> {
+fn shutoff(r: &Row) -> Result<Shutoff> {
     Ok(Shutoff {
         product: r.get(0)?,
         channel: r.get(1)?,
@@ -54,7 +54,7 @@ fn shutoff(r: &Row<'_>) -> rusqlite::Result<Shutoff> {
     })
 }
 
-fn pin(r: &Row<'_>) -> rusqlite::Result<Pin> {
+fn pin(r: &Row) -> Result<Pin> {
     Ok(Pin {
         product: r.get(0)?,
         channel: r.get(1)?,
@@ -64,7 +64,7 @@ fn pin(r: &Row<'_>) -> rusqlite::Result<Pin> {
     })
 }
 
-fn required_signoff(r: &Row<'_>) -> rusqlite::Result<RequiredSignoff> {
+fn required_signoff(r: &Row) -> Result<RequiredSignoff> {
     Ok(RequiredSignoff {
         product: r.get(0)?,
         channel: r.get(1)?,
@@ -79,36 +79,36 @@ impl Tx<'_> {
     pub fn shutoffs(&self) -> Result<Vec<Shutoff>> {
         self.collect(
             "SELECT product, channel, comment, data_version FROM emergency_shutoffs ORDER BY product, channel",
-            [],
+            args![],
             shutoff,
         )
     }
 
     /// One emergency shutoff.
     pub fn shutoff(&self, product: &str, channel: &str) -> Result<Option<Shutoff>> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT product, channel, comment, data_version FROM emergency_shutoffs WHERE product = ?1 AND channel = ?2",
-            )?
-            .query_row([product, channel], shutoff)
-            .optional()?)
+        self.query_opt(
+            "SELECT product, channel, comment, data_version FROM emergency_shutoffs WHERE product = ?1 AND channel = ?2",
+            args![product, channel],
+        )?
+        .as_ref()
+        .map(shutoff)
+        .transpose()
     }
 
     /// Inserts an emergency shutoff.
     pub fn insert_shutoff(&self, s: &Shutoff) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "INSERT INTO emergency_shutoffs (product, channel, comment, data_version) VALUES (?1, ?2, ?3, ?4)",
-            params![s.product, s.channel, s.comment, s.data_version],
+            args![&s.product, &s.channel, &s.comment, s.data_version],
         )?;
         Ok(())
     }
 
     /// Deletes an emergency shutoff.
     pub fn delete_shutoff(&self, product: &str, channel: &str) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "DELETE FROM emergency_shutoffs WHERE product = ?1 AND channel = ?2",
-            [product, channel],
+            args![product, channel],
         )?;
         Ok(())
     }
@@ -117,49 +117,49 @@ impl Tx<'_> {
     pub fn pins(&self) -> Result<Vec<Pin>> {
         self.collect(
             "SELECT product, channel, version, mapping, data_version FROM pinnable_releases ORDER BY product, channel, version",
-            [],
+            args![],
             pin,
         )
     }
 
     /// One pinnable release.
     pub fn pin(&self, product: &str, channel: &str, version: &str) -> Result<Option<Pin>> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT product, channel, version, mapping, data_version FROM pinnable_releases
-                 WHERE product = ?1 AND channel = ?2 AND version = ?3",
-            )?
-            .query_row([product, channel, version], pin)
-            .optional()?)
+        self.query_opt(
+            "SELECT product, channel, version, mapping, data_version FROM pinnable_releases
+             WHERE product = ?1 AND channel = ?2 AND version = ?3",
+            args![product, channel, version],
+        )?
+        .as_ref()
+        .map(pin)
+        .transpose()
     }
 
     /// Inserts or replaces a pinnable release.
     pub fn put_pin(&self, p: &Pin) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "INSERT INTO pinnable_releases (product, channel, version, mapping, data_version) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(product, channel, version) DO UPDATE SET mapping = ?4, data_version = ?5",
-            params![p.product, p.channel, p.version, p.mapping, p.data_version],
+            args![&p.product, &p.channel, &p.version, &p.mapping, p.data_version],
         )?;
         Ok(())
     }
 
     /// Deletes a pinnable release.
     pub fn delete_pin(&self, product: &str, channel: &str, version: &str) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "DELETE FROM pinnable_releases WHERE product = ?1 AND channel = ?2 AND version = ?3",
-            [product, channel, version],
+            args![product, channel, version],
         )?;
         Ok(())
     }
 
     /// Is `name` the mapping of any pinnable release?
     pub fn release_is_pinnable(&self, name: &str) -> Result<bool> {
-        Ok(self.tx.query_row(
+        self.query_one(
             "SELECT EXISTS(SELECT 1 FROM pinnable_releases WHERE mapping = ?1)",
-            [name],
-            |r| r.get(0),
-        )?)
+            args![name],
+        )?
+        .get(0)
     }
 
     /// All required signoffs.
@@ -167,18 +167,18 @@ impl Tx<'_> {
         self.collect(
             "SELECT product, channel, role, signoffs_required, data_version FROM required_signoffs
              ORDER BY product, channel, role",
-            [],
+            args![],
             required_signoff,
         )
     }
 
     /// Inserts or replaces a required signoff.
     pub fn put_required_signoff(&self, r: &RequiredSignoff) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "INSERT INTO required_signoffs (product, channel, role, signoffs_required, data_version)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(product, channel, role) DO UPDATE SET signoffs_required = ?4, data_version = ?5",
-            params![r.product, r.channel, r.role, r.signoffs_required, r.data_version],
+            args![&r.product, &r.channel, &r.role, r.signoffs_required, r.data_version],
         )?;
         Ok(())
     }
@@ -190,9 +190,9 @@ impl Tx<'_> {
         channel: &str,
         role: &str,
     ) -> Result<bool> {
-        let n = self.tx.execute(
+        let n = self.execute(
             "DELETE FROM required_signoffs WHERE product = ?1 AND channel = ?2 AND role = ?3",
-            [product, channel, role],
+            args![product, channel, role],
         )?;
         Ok(n > 0)
     }

@@ -30,7 +30,7 @@ pub struct ReleaseSummary {
     pub data_version: i64,
 }
 
-fn release_summary(r: &Row<'_>) -> rusqlite::Result<ReleaseSummary> {
+fn release_summary(r: &Row) -> Result<ReleaseSummary> {
     Ok(ReleaseSummary {
         name: r.get(0)?,
         product: r.get(1)?,
@@ -42,28 +42,17 @@ fn release_summary(r: &Row<'_>) -> rusqlite::Result<ReleaseSummary> {
 impl Tx<'_> {
     /// One release.
     pub fn release(&self, name: &str) -> Result<Option<ReleaseRow>> {
-        let row = self
-            .tx
-            .prepare_cached(
-                "SELECT name, product, read_only, data_version, blob FROM releases WHERE name = ?1",
-            )?
-            .query_row([name], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })
-            .optional()?;
-        row.map(|(name, product, read_only, data_version, blob)| {
+        self.query_opt(
+            "SELECT name, product, read_only, data_version, blob FROM releases WHERE name = ?1",
+            args![name],
+        )?
+        .map(|r| {
             Ok(ReleaseRow {
-                name,
-                product,
-                read_only,
-                data_version,
-                blob: parse_json(&blob)?,
+                name: r.get(0)?,
+                product: r.get(1)?,
+                read_only: r.get(2)?,
+                data_version: r.get(3)?,
+                blob: parse_json(&r.get::<String>(4)?)?,
             })
         })
         .transpose()
@@ -73,26 +62,25 @@ impl Tx<'_> {
     pub fn releases(&self, product: Option<&str>) -> Result<Vec<ReleaseSummary>> {
         self.collect(
             "SELECT name, product, read_only, data_version FROM releases
-             WHERE ?1 IS NULL OR product = ?1 ORDER BY name",
-            [product],
+             WHERE CAST(?1 AS TEXT) IS NULL OR product = ?1 ORDER BY name",
+            args![product],
             release_summary,
         )
     }
 
     /// Inserts or replaces a release row.
     pub fn put_release(&self, row: &ReleaseRow) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "INSERT INTO releases (name, product, read_only, data_version, blob) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(name) DO UPDATE SET product = ?2, read_only = ?3, data_version = ?4, blob = ?5",
-            params![row.name, row.product, row.read_only, row.data_version, json_text(&row.blob)?],
+            args![&row.name, &row.product, row.read_only, row.data_version, json_text(&row.blob)?],
         )?;
         Ok(())
     }
 
     /// Deletes a release row.
     pub fn delete_release(&self, name: &str) -> Result<()> {
-        self.tx
-            .execute("DELETE FROM releases WHERE name = ?1", [name])?;
+        self.execute("DELETE FROM releases WHERE name = ?1", args![name])?;
         Ok(())
     }
 
@@ -100,7 +88,7 @@ impl Tx<'_> {
     pub fn rules_mapping(&self, name: &str) -> Result<Vec<i64>> {
         self.collect(
             "SELECT rule_id FROM rules WHERE mapping = ?1 OR fallback_mapping = ?1 ORDER BY rule_id",
-            [name],
+            args![name],
             |r| r.get(0),
         )
     }

@@ -43,7 +43,7 @@ pub struct HealthGuard {
     pub data_version: i64,
 }
 
-fn health_guard_row(row: &Row<'_>) -> rusqlite::Result<HealthGuard> {
+fn health_guard_row(row: &Row) -> Result<HealthGuard> {
     Ok(HealthGuard {
         rule_id: row.get(0)?,
         min_reports: row.get(1)?,
@@ -61,14 +61,14 @@ impl Tx<'_> {
         r: &crate::reports::Report,
         attributed: &Attribution,
     ) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "INSERT INTO reports (received_ms, product, channel, build_target, locale, from_version,
                 from_build_id, to_version, to_build_id, patch_type, result, error_code, release, rule_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                now_ms(), r.product, r.channel, r.build_target, r.locale, r.from_version,
-                r.from_build_id, r.to_version, r.to_build_id, r.patch_type, r.result, r.error_code,
-                attributed.release, attributed.rule_id
+            args![
+                now_ms(), &r.product, &r.channel, &r.build_target, &r.locale, &r.from_version,
+                &r.from_build_id, &r.to_version, &r.to_build_id, &r.patch_type, &r.result, r.error_code,
+                &attributed.release, attributed.rule_id
             ],
         )?;
         Ok(())
@@ -76,66 +76,67 @@ impl Tx<'_> {
 
     /// Report counts of `release` grouped by (rule, from-version, result, error code).
     pub fn report_counts(&self, release: &str) -> Result<Vec<ReportCount>> {
-        let mut stmt = self.tx.prepare(
+        self.collect(
             "SELECT rule_id, from_version, result, error_code, COUNT(*) FROM reports
              WHERE release = ?1 GROUP BY rule_id, from_version, result, error_code",
-        )?;
-        let rows = stmt.query_map(params![release], |row| {
-            Ok(ReportCount {
-                rule_id: row.get(0)?,
-                from_version: row.get(1)?,
-                success: row.get::<_, String>(2)? == "success",
-                error_code: row.get(3)?,
-                count: row.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            args![release],
+            |row| {
+                Ok(ReportCount {
+                    rule_id: row.get(0)?,
+                    from_version: row.get(1)?,
+                    success: row.get::<String>(2)? == "success",
+                    error_code: row.get(3)?,
+                    count: row.get(4)?,
+                })
+            },
+        )
     }
 
     /// Report totals by (release, result), for `/metrics`.
     pub fn report_totals(&self) -> Result<Vec<(String, String, i64)>> {
-        let mut stmt = self.tx.prepare(
+        self.collect(
             "SELECT release, result, COUNT(*) FROM reports WHERE release IS NOT NULL
              GROUP BY release, result ORDER BY release, result",
-        )?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            args![],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
     }
 
     /// The health guard of a rule.
     pub fn health_guard(&self, rule_id: i64) -> Result<Option<HealthGuard>> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT rule_id, min_reports, max_failure_rate, baseline_release, tripped_ms, data_version
-                 FROM health_guards WHERE rule_id = ?1",
-                params![rule_id],
-                health_guard_row,
-            )
-            .optional()?)
+        self.query_opt(
+            "SELECT rule_id, min_reports, max_failure_rate, baseline_release, tripped_ms, data_version
+             FROM health_guards WHERE rule_id = ?1",
+            args![rule_id],
+        )?
+        .as_ref()
+        .map(health_guard_row)
+        .transpose()
     }
 
     /// Every health guard.
     pub fn health_guards(&self) -> Result<Vec<HealthGuard>> {
-        let mut stmt = self.tx.prepare(
+        self.collect(
             "SELECT rule_id, min_reports, max_failure_rate, baseline_release, tripped_ms, data_version
              FROM health_guards ORDER BY rule_id",
-        )?;
-        let rows = stmt.query_map([], health_guard_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            args![],
+            health_guard_row,
+        )
     }
 
     /// Creates or replaces a health guard.
     pub fn put_health_guard(&self, g: &HealthGuard) -> Result<()> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO health_guards
+        self.execute(
+            "INSERT INTO health_guards
                 (rule_id, min_reports, max_failure_rate, baseline_release, tripped_ms, data_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(rule_id) DO UPDATE SET min_reports = ?2, max_failure_rate = ?3,
+                 baseline_release = ?4, tripped_ms = ?5, data_version = ?6",
+            args![
                 g.rule_id,
                 g.min_reports,
                 g.max_failure_rate,
-                g.baseline_release,
+                &g.baseline_release,
                 g.tripped_ms,
                 g.data_version
             ],
@@ -145,9 +146,9 @@ impl Tx<'_> {
 
     /// Removes a health guard.
     pub fn delete_health_guard(&self, rule_id: i64) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "DELETE FROM health_guards WHERE rule_id = ?1",
-            params![rule_id],
+            args![rule_id],
         )?;
         Ok(())
     }

@@ -38,20 +38,20 @@ impl Tx<'_> {
         when: Option<i64>,
         scheduled_by: &str,
     ) -> Result<i64> {
-        self.tx.execute(
+        self.query_one(
             "INSERT INTO scheduled_changes (kind, change_type, row, base_data_version, when_ms, scheduled_by,
                  state, data_version, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7)",
-            params![kind, change_type, json_text(row)?, base_data_version, when, scheduled_by, now_ms()],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7) RETURNING sc_id",
+            args![kind, change_type, json_text(row)?, base_data_version, when, scheduled_by, now_ms()],
+        )?
+        .get(0)
     }
 
     fn sc_signoffs(&self, sc_id: i64) -> Result<HashMap<String, String>> {
         Ok(self
             .collect(
                 "SELECT username, role FROM signoffs WHERE sc_id = ?1",
-                [sc_id],
+                args![sc_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?
             .into_iter()
@@ -65,77 +65,55 @@ impl Tx<'_> {
         state: Option<&str>,
         sc_id: Option<i64>,
     ) -> Result<Vec<ScheduledChange>> {
-        type Raw = (
-            i64,
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            String,
-            String,
-            i64,
-        );
-        let raws: Vec<Raw> = self.collect(
+        let rows = self.query(
             "SELECT sc_id, kind, change_type, row, base_data_version, when_ms, scheduled_by, state, data_version
              FROM scheduled_changes
-             WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR sc_id = ?3)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1) AND (CAST(?2 AS TEXT) IS NULL OR state = ?2)
+                 AND (CAST(?3 AS BIGINT) IS NULL OR sc_id = ?3)
              ORDER BY sc_id",
-            params![kind, state, sc_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)),
+            args![kind, state, sc_id],
         )?;
-        raws.into_iter()
-            .map(
-                |(
+        rows.iter()
+            .map(|r| {
+                let sc_id = r.get(0)?;
+                Ok(ScheduledChange {
+                    signoffs: self.sc_signoffs(sc_id)?,
                     sc_id,
-                    kind,
-                    change_type,
-                    row,
-                    base_data_version,
-                    when,
-                    scheduled_by,
-                    state,
-                    data_version,
-                )| {
-                    Ok(ScheduledChange {
-                        signoffs: self.sc_signoffs(sc_id)?,
-                        sc_id,
-                        kind,
-                        change_type,
-                        row: parse_json(&row)?,
-                        base_data_version,
-                        when,
-                        scheduled_by,
-                        state,
-                        data_version,
-                    })
-                },
-            )
+                    kind: r.get(1)?,
+                    change_type: r.get(2)?,
+                    row: parse_json(&r.get::<String>(3)?)?,
+                    base_data_version: r.get(4)?,
+                    when: r.get(5)?,
+                    scheduled_by: r.get(6)?,
+                    state: r.get(7)?,
+                    data_version: r.get(8)?,
+                })
+            })
             .collect()
     }
 
     /// Sets a scheduled change's state and bumps its data_version.
     pub fn set_scheduled_change_state(&self, sc_id: i64, state: &str) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "UPDATE scheduled_changes SET state = ?2, data_version = data_version + 1 WHERE sc_id = ?1",
-            params![sc_id, state],
+            args![sc_id, state],
         )?;
         Ok(())
     }
 
     /// Records a signoff; returns false if the user had signed already.
     pub fn insert_signoff(&self, sc_id: i64, username: &str, role: &str) -> Result<bool> {
-        Ok(self.tx.execute(
-            "INSERT OR IGNORE INTO signoffs (sc_id, username, role) VALUES (?1, ?2, ?3)",
-            params![sc_id, username, role],
+        Ok(self.execute(
+            "INSERT INTO signoffs (sc_id, username, role) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            args![sc_id, username, role],
         )? > 0)
     }
 
     /// Withdraws a signoff; returns whether it existed.
     pub fn delete_signoff(&self, sc_id: i64, username: &str) -> Result<bool> {
-        Ok(self.tx.execute(
+        Ok(self.execute(
             "DELETE FROM signoffs WHERE sc_id = ?1 AND username = ?2",
-            params![sc_id, username],
+            args![sc_id, username],
         )? > 0)
     }
 }

@@ -53,6 +53,7 @@ fn addons_path(product: &str, target: &str) -> String {
     format!("/update/3/{product}/50.0/20160101000000/{target}/en-US/release/Windows_NT%206.1/default/default/update.xml")
 }
 
+both_backends! {
 #[test]
 fn gmp_superblob_evaluates_the_rules_per_product() {
     let srv = server();
@@ -94,7 +95,9 @@ fn gmp_superblob_evaluates_the_rules_per_product() {
         );
     }
 }
+}
 
+both_backends! {
 #[test]
 fn system_addons_superblob_by_name_and_uninstall() {
     let srv = server();
@@ -158,7 +161,9 @@ fn system_addons_superblob_by_name_and_uninstall() {
         "<?xml version=\"1.0\"?>\n<updates>\n\n\n</updates>"
     );
 }
+}
 
+both_backends! {
 #[test]
 fn guardian_answers_json() {
     let srv = server();
@@ -209,7 +214,9 @@ fn guardian_answers_json() {
     let xml = srv.get("/update/6/Guardian/2.0/1/WINNT_x86_64/en-US/release/x/SSE3/d/1/update.xml");
     assert_eq!(xml.status, 500);
 }
+}
 
+both_backends! {
 #[test]
 fn admin_validates_addon_blobs_as_balrog() {
     let srv = server();
@@ -254,7 +261,9 @@ fn admin_validates_addon_blobs_as_balrog() {
         assert!(error.contains(reason), "{error} should mention {reason}");
     }
 }
+}
 
+both_backends! {
 /// Balrog's `testGetWithResponseProducts*`: a SuperBlob whose products map App Release blobs
 /// contributes their patch lines only (their inner XML), and a product whose release lacks the
 /// platform contributes nothing.
@@ -310,4 +319,5 @@ fn superblob_of_app_releases_takes_their_patches() {
         ])
     );
     assert_eq!(at("q"), doc(&[patch("response-a", "q", 22)]));
+}
 }

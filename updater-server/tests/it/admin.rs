@@ -12,6 +12,7 @@ fn base() -> Server {
     srv
 }
 
+both_backends! {
 #[test]
 fn unauthenticated_and_unauthorized() {
     let srv = base();
@@ -109,7 +110,9 @@ fn unauthenticated_and_unauthorized() {
         403
     );
 }
+}
 
+both_backends! {
 #[test]
 fn bad_input_is_400_with_a_reason() {
     let srv = base();
@@ -190,7 +193,9 @@ fn bad_input_is_400_with_a_reason() {
         );
     }
 }
+}
 
+both_backends! {
 #[test]
 fn concurrent_writers_exactly_one_wins() {
     let srv = Arc::new(base());
@@ -259,7 +264,9 @@ fn concurrent_writers_exactly_one_wins() {
         404
     );
 }
+}
 
+both_backends! {
 /// Writers race on one rule with the same `data_version` through two servers, each with two
 /// HTTP workers and its own SQLite connection to the same file (so neither the in-process write
 /// mutex nor a single worker can serialise them: only the check inside SQLite's write
@@ -330,7 +337,9 @@ fn concurrent_writers_two_connections_four_workers() {
         }
     }
 }
+}
 
+both_backends! {
 #[test]
 fn history_and_revert() {
     let srv = base();
@@ -392,7 +401,9 @@ fn history_and_revert() {
     let history = srv.admin("GET", "/history?object_kind=release", None);
     assert_eq!(history["count"], 2);
 }
+}
 
+both_backends! {
 #[test]
 fn delete_guards() {
     let srv = base();
@@ -470,7 +481,9 @@ fn delete_guards() {
         404
     );
 }
+}
 
+both_backends! {
 #[test]
 fn build_submission_merges_one_locale() {
     let srv = base();
@@ -524,7 +537,9 @@ fn build_submission_merges_one_locale() {
     let list = srv.admin("GET", "/releases?product=Firefox", None);
     assert_eq!(list["releases"].as_array().unwrap().len(), 4);
 }
+}
 
+both_backends! {
 #[test]
 fn snapshot_is_visible_right_after_commit_and_never_dangles() {
     let srv = Arc::new(base());
@@ -589,6 +604,7 @@ fn snapshot_is_visible_right_after_commit_and_never_dangles() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
 }
+}
 
 fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -601,6 +617,7 @@ fn wait_until(mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
+both_backends! {
 #[test]
 fn signoff_flow_end_to_end() {
     let srv = base();
@@ -862,7 +879,9 @@ fn signoff_flow_end_to_end() {
         .body
         .contains("displayVersion=\"56.0 (respin)\"")));
 }
+}
 
+both_backends! {
 #[test]
 fn pending_scheduled_changes_block_direct_changes_until_cancelled() {
     let srv = base();
@@ -922,4 +941,5 @@ fn pending_scheduled_changes_block_direct_changes_until_cancelled() {
         Some(json!({"change_type": "delete", "rule_id": id, "data_version": 1})),
     );
     assert_eq!(stale.status, 409);
+}
 }

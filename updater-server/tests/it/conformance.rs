@@ -295,6 +295,7 @@ fn run_value_table(case: &Value) -> Vec<String> {
     wrong
 }
 
+both_backends! {
 #[test]
 fn balrog_captured_cases() {
     let all = cases();
@@ -342,7 +343,9 @@ fn balrog_captured_cases() {
     );
     assert_eq!(passed, PASSING);
 }
+}
 
+both_backends! {
 /// `util::FX56_EN`, the document many HTTP tests compare with, is Balrog's captured answer for
 /// the same update (56.0 with a partial from 54.0.1) except for the fixture's short hash values;
 /// `util::EMPTY` is Balrog's empty answer.
@@ -376,4 +379,5 @@ fn hand_written_reference_is_balrogs_document() {
         .find(|c| c["id"] == "no-update-to-yourself")
         .unwrap();
     assert_eq!(crate::util::EMPTY, empty["expected"]["body"]);
+}
 }

@@ -58,7 +58,7 @@ fn rule_ids(base: &str, token: &str) -> Vec<i64> {
 #[test]
 fn restart_keeps_everything_and_sigkill_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("kiln.db");
+    let db = updater_server::config::Database::Sqlite(dir.path().join("kiln.db"));
     commands::add_user(&db, "admin", true, &[]).unwrap();
     let token = commands::create_token(&db, "admin").unwrap();
     let mut server = Binary::spawn(dir.path());

@@ -18,6 +18,7 @@ fn loaded() -> Server {
 
 const FROM_54: &str = "/update/6/Firefox/54.0.1/20170628075643/WINNT_x86-msvc/en-US/release/";
 
+both_backends! {
 #[test]
 fn every_url_version_and_esrpre_give_the_same_document() {
     let srv = loaded();
@@ -43,7 +44,9 @@ fn every_url_version_and_esrpre_give_the_same_document() {
         assert_eq!(resp.header("Rule-Data-Version"), Some("1"));
     }
 }
+}
 
+both_backends! {
 #[test]
 fn response_headers() {
     let srv = loaded();
@@ -67,7 +70,9 @@ fn response_headers() {
     assert_eq!(none.header("Rule-ID"), Some("unknown"));
     assert_eq!(none.header("Rule-Data-Version"), Some("unknown"));
 }
+}
 
+both_backends! {
 #[test]
 fn avast_quirks_and_percent_decoding() {
     let srv = loaded();
@@ -82,7 +87,9 @@ fn avast_quirks_and_percent_decoding() {
     assert_eq!(forced.status, 200);
     assert_eq!(forced.body, FX56_EN);
 }
+}
 
+both_backends! {
 #[test]
 fn bad_requests() {
     let srv = loaded();
@@ -128,7 +135,9 @@ fn bad_requests() {
         "No such locale 'xx' in platform 'WINNT_x86-msvc'"
     );
 }
+}
 
+both_backends! {
 #[test]
 fn unmatched_paths() {
     let srv = loaded();
@@ -166,7 +175,9 @@ fn unmatched_paths() {
     );
     assert_eq!(unmatched.header("X-Content-Type-Options"), Some("nosniff"));
 }
+}
 
+both_backends! {
 #[test]
 fn partial_only_for_the_exact_from_build_including_aliases() {
     let srv = loaded();
@@ -226,7 +237,9 @@ fn partial_only_for_the_exact_from_build_including_aliases() {
         "{de_right}"
     );
 }
+}
 
+both_backends! {
 #[test]
 fn file_urls_resolve_without_fall_through_and_special_force_hosts() {
     let srv = loaded();
@@ -283,7 +296,9 @@ fn file_urls_resolve_without_fall_through_and_special_force_hosts() {
     let other = srv.get(&format!("{FROM_54}{Q6}?force=-1"));
     assert_eq!(other.body, FX56_EN);
 }
+}
 
+both_backends! {
 #[test]
 fn exact_xml_schema_6_9_and_desupport() {
     let srv = loaded();
@@ -364,7 +379,9 @@ fn exact_xml_schema_6_9_and_desupport() {
 </update>
 </updates>");
 }
+}
 
+both_backends! {
 #[test]
 fn downgrade_protection_and_null_mapping() {
     let srv = loaded();
@@ -412,7 +429,9 @@ fn downgrade_protection_and_null_mapping() {
     assert_eq!(blocked.header("Rule-ID"), Some(block.to_string().as_str()));
     assert_ne!(block, id);
 }
+}
 
+both_backends! {
 #[test]
 fn throttling_with_the_test_dice() {
     let srv = loaded();
@@ -468,7 +487,9 @@ fn throttling_with_the_test_dice() {
     assert_eq!(throttled.body, EMPTY);
     assert_eq!(throttled.header("Rule-ID"), Some(id.to_string().as_str()));
 }
+}
 
+both_backends! {
 #[test]
 fn dice_header_is_ignored_unless_enabled() {
     let srv = Server::start_with(|c| c.testing.dice_header = false);
@@ -503,7 +524,9 @@ fn dice_header_is_ignored_unless_enabled() {
         "with the header disabled the real dice must roll"
     );
 }
+}
 
+both_backends! {
 #[test]
 fn emergency_shutoff_covers_channel_and_cck_fallback() {
     let srv = loaded();
@@ -549,7 +572,9 @@ fn emergency_shutoff_covers_channel_and_cck_fallback() {
     );
     assert_eq!(srv.get(&format!("{FROM_54}{Q6}")).body, FX56_EN);
 }
+}
 
+both_backends! {
 #[test]
 fn pinning() {
     let srv = loaded();
@@ -585,7 +610,9 @@ fn pinning() {
     // Pinned release not servable (client already on it): empty.
     assert_eq!(with_pin("release", "56.0", "20170918210324", "56."), EMPTY);
 }
+}
 
+both_backends! {
 #[test]
 fn watershed_and_desupport_rules_by_priority() {
     let srv = loaded();
@@ -618,12 +645,25 @@ fn watershed_and_desupport_rules_by_priority() {
         .contains("appVersion=\"54.0.1\""));
     assert_eq!(srv.get(&format!("{FROM_54}{Q6}")).body, FX56_EN);
 }
+}
 
+both_backends! {
 #[test]
 fn health_and_metrics() {
     let srv = loaded();
     srv.add_rule(rule(100, "Firefox-56.0-build1", json!({})));
-    assert_eq!(srv.get("/__heartbeat__").status, 200);
+    let heartbeat = srv.get("/__heartbeat__");
+    assert_eq!(heartbeat.status, 200);
+    let health = heartbeat.json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], "ok");
+    let backend = match backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(health["backend"], backend);
+    assert!(health["snapshot_version"].as_i64().unwrap() > 0, "{health}");
+    assert!(health["snapshot_age_ms"].as_i64().unwrap() < 5000, "{health}");
     assert_eq!(srv.get("/__lbheartbeat__").status, 200);
     srv.get(&format!("{FROM_54}{Q6}"));
     let metrics = srv.get("/metrics").body;
@@ -640,7 +680,9 @@ fn health_and_metrics() {
     assert!(metrics
         .contains("kiln_http_request_duration_seconds_bucket{route=\"update\",le=\"+Inf\"} 1"));
 }
+}
 
+both_backends! {
 #[test]
 fn internal_errors_do_not_leak() {
     let srv = loaded();
@@ -667,7 +709,9 @@ fn internal_errors_do_not_leak() {
         resp.body
     );
 }
+}
 
+both_backends! {
 #[test]
 fn nightly_latest_quirk_of_bug_1517743() {
     let srv = Server::start();
@@ -704,7 +748,9 @@ fn nightly_latest_quirk_of_bug_1517743() {
         .body;
     assert!(normal.contains("\n    <update"));
 }
+}
 
+both_backends! {
 #[test]
 fn memoized_answers_equal_fresh_ones_and_die_with_the_snapshot() {
     let memo = loaded();
@@ -768,7 +814,9 @@ fn memoized_answers_equal_fresh_ones_and_die_with_the_snapshot() {
         "a new snapshot starts with an empty memo"
     );
 }
+}
 
+both_backends! {
 #[test]
 fn balrog_edge_cases_of_urls_build_ids_and_interpolation() {
     let srv = Server::start();
@@ -817,7 +865,9 @@ fn balrog_edge_cases_of_urls_build_ids_and_interpolation() {
         EMPTY
     );
 }
+}
 
+both_backends! {
 /// Balrog (Python) never finds a numeric buildID equal to the query's string and cannot order the
 /// two: a partial from a release whose buildID is a number is never offered, and a same-version
 /// request against a numeric buildID is a 500. No captured case covers this; it follows from
@@ -870,7 +920,9 @@ fn numeric_build_ids_behave_as_in_python() {
     // Same version as h2: Python compares "40" >= 50 and raises.
     assert_eq!(srv.get(&path("31.0", "40", "c2")).status, 500);
 }
+}
 
+both_backends! {
 #[test]
 fn robots_txt_keeps_crawlers_out() {
     let srv = Server::start();
@@ -881,4 +933,5 @@ fn robots_txt_keeps_crawlers_out() {
         Some("text/plain; charset=utf-8")
     );
     assert!(resp.body.starts_with("User-agent: *"), "{}", resp.body);
+}
 }

@@ -1,7 +1,9 @@
 //! Integration tests of the update server, one binary grouped by topic. Every test gets its own
-//! temporary directory and SQLite file; HTTP tests talk to a real server bound on 127.0.0.1:0.
+//! temporary directory and database; HTTP tests talk to a real server bound on 127.0.0.1:0. The
+//! tests wrapped in `both_backends!` run on SQLite and on PostgreSQL (`KILN_TEST_POSTGRES_URL`).
 
 /// Shared helpers: a real server per test, an HTTP client, fixtures.
+#[macro_use]
 mod util;
 
 /// Rule matching, column by column, with the examples of `docs/update-protocol.md` Part B (b).
@@ -33,3 +35,12 @@ mod schemas;
 
 /// Update reports, rollout summaries, metrics and health guards.
 mod reports;
+
+/// Real `updater-server serve` processes on one PostgreSQL database, and a TCP proxy to it.
+mod cluster;
+
+/// Two and three replicas on one PostgreSQL: convergence, conflicts, scheduled changes.
+mod replicas;
+
+/// Fault injection: killed sessions, a SIGKILLed replica, network delay and cut.
+mod faults;

@@ -52,6 +52,7 @@ fn wait_for(srv: &Server, release: &str, reports: u64) -> Value {
     }
 }
 
+both_backends! {
 #[test]
 fn reports_are_accepted_checked_capped_and_summarised() {
     let srv = server();
@@ -127,7 +128,9 @@ fn reports_are_accepted_checked_capped_and_summarised() {
         "kiln_update_reports_total{release=\"Firefox-56.0-build1\",result=\"failure\"} 2"
     ));
 }
+}
 
+both_backends! {
 #[test]
 fn reports_are_rate_limited_per_address() {
     let srv = Server::start_with(|c| c.reports.per_minute = 3);
@@ -140,6 +143,7 @@ fn reports_are_rate_limited_per_address() {
         srv.get(&v6("1.0", "1", "X", "en-US", "release")).status,
         200
     );
+}
 }
 
 /// A rule that served 54.0.1 (the previous release) and now serves 56.0, with a guard.
@@ -171,6 +175,7 @@ fn background_rate(srv: &Server, id: i64) -> i64 {
         .unwrap()
 }
 
+both_backends! {
 #[test]
 fn health_guard_halts_a_bad_release_through_the_write_path() {
     let (srv, id) = guarded(0.05);
@@ -211,7 +216,9 @@ fn health_guard_halts_a_bad_release_through_the_write_path() {
     );
     assert_eq!(srv.get_with(&from54, &[("X-Test-Dice", "0")]).body, EMPTY);
 }
+}
 
+both_backends! {
 #[test]
 fn health_guard_leaves_a_good_release_and_one_at_the_bound_alone() {
     for (fail_every_prev, fail_every_new, label) in [(50, 33, "good"), (20, 16, "at the bound")] {
@@ -227,4 +234,5 @@ fn health_guard_leaves_a_good_release_and_one_at_the_bound_alone() {
         assert!(guard["guard"]["tripped_ms"].is_null(), "{label}: {guard}");
         assert_eq!(guard["verdict"]["halt"], false, "{label}: {guard}");
     }
+}
 }

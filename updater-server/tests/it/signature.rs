@@ -47,6 +47,7 @@ fn spec_message(expires: u64, body: &[u8]) -> Vec<u8> {
     msg
 }
 
+both_backends! {
 #[test]
 fn content_signature_verifies_with_openssl() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,4 +123,5 @@ fn content_signature_verifies_with_openssl() {
             &sig
         ));
     }
+}
 }

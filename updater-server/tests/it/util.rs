@@ -1,22 +1,163 @@
+//! Shared helpers: a real server per test on SQLite or PostgreSQL (the backend matrix), an HTTP
+//! client, fixtures.
+
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use serde_json::{json, Value};
-use updater_server::config::Allowlist;
+use updater_server::config::{Allowlist, Database};
 use updater_server::{commands, AppState, Config};
 
 pub(crate) const ADMIN: &str = "admin";
 
+/// The database backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+thread_local! {
+    static BACKEND: Cell<Backend> = const { Cell::new(Backend::Sqlite) };
+    static CREATED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The backend of the running test (set by [`run`]; SQLite outside the matrix).
+pub(crate) fn backend() -> Backend {
+    BACKEND.with(Cell::get)
+}
+
+/// The PostgreSQL server the tests use: `KILN_TEST_POSTGRES_URL` (`scripts/test.sh` starts a
+/// throwaway cluster and sets it). A PostgreSQL test without it fails here, saying so.
+pub(crate) fn postgres_url() -> String {
+    std::env::var("KILN_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "KILN_TEST_POSTGRES_URL is not set: the PostgreSQL tests need a server. \
+             Run scripts/test.sh (it starts a throwaway cluster), or set \
+             KILN_TEST_POSTGRES_URL=postgres://user@host:port/db for one that may create databases"
+        )
+    })
+}
+
+/// `url` with its database name replaced by `name`.
+pub(crate) fn with_dbname(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{root}/{name}{query}")
+}
+
+/// Runs SQL on the test server's maintenance database.
+pub(crate) fn postgres_admin(sql: &str) {
+    let mut client = postgres::Client::connect(&postgres_url(), postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to KILN_TEST_POSTGRES_URL: {e}"));
+    client
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A new, empty PostgreSQL database of its own (dropped when the test ends), as a URL.
+pub(crate) fn fresh_postgres() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "kiln_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    postgres_admin(&format!("CREATE DATABASE {name}"));
+    CREATED.with(|c| c.borrow_mut().push(name.clone()));
+    with_dbname(&postgres_url(), &name)
+}
+
+/// A fresh database for the running test's backend: `dir/kiln.db`, or a new PostgreSQL database.
+pub(crate) fn fresh_database(dir: &Path) -> Database {
+    match backend() {
+        Backend::Sqlite => Database::Sqlite(dir.join("kiln.db")),
+        Backend::Postgres => Database::Postgres(fresh_postgres()),
+    }
+}
+
+/// Drops the PostgreSQL databases the test created, also when it panicked.
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let names = CREATED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        for name in names {
+            if let Ok(mut client) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// PostgreSQL tests share one server: they hold this shared, and the test that stops and starts
+/// the server holds it exclusively, so it never pulls the server from under another test.
+static SERVER: RwLock<()> = RwLock::new(());
+
+/// Runs a test body on `backend`.
+pub(crate) fn run(backend: Backend, body: fn()) {
+    let _shared = (backend == Backend::Postgres)
+        .then(|| SERVER.read().unwrap_or_else(PoisonError::into_inner));
+    BACKEND.with(|b| b.set(backend));
+    let _cleanup = Cleanup;
+    body();
+}
+
+/// Runs a PostgreSQL test body while no other PostgreSQL test runs.
+pub(crate) fn run_alone(body: fn()) {
+    let _exclusive = SERVER.write().unwrap_or_else(PoisonError::into_inner);
+    BACKEND.with(|b| b.set(Backend::Postgres));
+    let _cleanup = Cleanup;
+    body();
+}
+
+/// Every test inside runs twice, as `name::sqlite` and `name::postgres`: one test matrix.
+macro_rules! both_backends {
+    ($($(#[doc = $doc:expr])* #[test] fn $name:ident() $body:block)*) => {
+        $(
+            $(#[doc = $doc])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn body() $body
+
+                #[test]
+                fn sqlite() {
+                    $crate::util::run($crate::util::Backend::Sqlite, body);
+                }
+
+                #[test]
+                fn postgres() {
+                    $crate::util::run($crate::util::Backend::Postgres, body);
+                }
+            }
+        )*
+    };
+}
+
 /// A real server on a loopback port with its own database.
 pub(crate) struct Server {
     pub(crate) base: String,
-    pub(crate) dir: tempfile::TempDir,
+    pub(crate) database: Database,
+    /// Keeps the SQLite file's directory for the server's lifetime.
+    _dir: tempfile::TempDir,
     pub(crate) admin_token: String,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -44,7 +185,7 @@ impl Resp {
 
 pub(crate) fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config {
-        database: dir.join("kiln.db"),
+        database: fresh_database(dir),
         workers: Some(1),
         scheduler_interval_ms: 50,
         ..Config::default()
@@ -75,7 +216,7 @@ pub(crate) fn agent() -> ureq::Agent {
         .into()
 }
 
-fn to_resp(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+pub(crate) fn to_resp(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
     let mut resp = result.expect("request failed at the transport level");
     let headers = resp
         .headers()
@@ -119,6 +260,7 @@ impl Server {
     ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let database = state.config.database.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -130,7 +272,8 @@ impl Server {
         let handle = rx.recv().unwrap();
         Server {
             base,
-            dir,
+            database,
+            _dir: dir,
             admin_token,
             handle,
             thread: Some(thread),
@@ -138,8 +281,8 @@ impl Server {
         }
     }
 
-    pub(crate) fn db(&self) -> PathBuf {
-        self.dir.path().join("kiln.db")
+    pub(crate) fn db(&self) -> Database {
+        self.database.clone()
     }
 
     pub(crate) fn get(&self, path: &str) -> Resp {
@@ -369,7 +512,15 @@ pub(crate) struct Binary {
     pub(crate) base: String,
 }
 
-fn free_port() -> u16 {
+impl Drop for Binary {
+    /// A test that fails before stopping its server does not leave the process behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
