@@ -5,7 +5,7 @@
 //! `update-settings.ini` and `channel-prefs.js` byte-identical, and `precomplete` listing exactly
 //! the build's files.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::release::items::{fingerprint, Item};
-use crate::release::stages::{fail_on, Ctx, StageReport};
+use crate::release::stages::{fail_on, Ctx, Memo, StageReport};
 use crate::signing::ed25519::ArtifactVerifier;
 
 /// A tree's files: path relative to its root → SHA-256 of the contents.
@@ -165,31 +165,6 @@ fn build_contents(
     Ok((files(&tree)?, text))
 }
 
-/// Listings of reference trees (en-US, and the locale builds partners derive from), each made
-/// once per run however many builds are compared with it.
-#[derive(Default)]
-struct References(std::sync::Mutex<HashMap<String, Arc<Listing>>>);
-
-impl References {
-    fn listing(&self, ctx: &Ctx<'_>, key: &str) -> anyhow::Result<Arc<Listing>> {
-        let known = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned();
-        if let Some(listing) = known {
-            return Ok(listing);
-        }
-        let listing = Arc::new(files(&ctx.built_tree(key)?)?);
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_owned(), listing.clone());
-        Ok(listing)
-    }
-}
-
 /// Runs certify.
 pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
@@ -206,7 +181,10 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let stage = ctx.items("certify", &ctx.build_dir);
     let bar = crate::release::items::stage_bar("certify");
     let build_dir = &ctx.build_dir;
-    let references = References::default();
+    // Reference listings (en-US, and the locale builds partners derive from): each made once.
+    let references = Memo::<Arc<Listing>>::default();
+    let reference =
+        |key: String| references.get_or_make(&key, || Ok(Arc::new(files(&ctx.built_tree(&key)?)?)));
     let (counts, failures) = stage.run(
         &items,
         &bar,
@@ -224,14 +202,14 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             let (listing, precomplete) = build_contents(ctx, &item.key, &path, p)?;
             let mut problems = precomplete_problems_in(&precomplete, &listing, p);
             if parts[0] == "partner" {
-                let reference = references.listing(ctx, &format!("l10n/{platform}/{locale}"))?;
+                let reference = reference(format!("l10n/{platform}/{locale}"))?;
                 problems.extend(differences(&reference, &listing, |path| {
                     path.contains("/distribution/")
                         || path.contains("/extensions/")
                         || path.ends_with("/precomplete")
                 }));
             } else if locale != "en-US" {
-                let reference = references.listing(ctx, &format!("l10n/{platform}/en-US"))?;
+                let reference = reference(format!("l10n/{platform}/en-US"))?;
                 problems.extend(differences(&reference, &listing, is_localized));
             }
             anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));

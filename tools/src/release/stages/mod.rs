@@ -8,7 +8,9 @@ pub mod construct;
 pub mod deploy;
 pub mod package;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -162,5 +164,43 @@ impl Ctx<'_> {
             &self.build_dir.join(&row.output),
             &row.sha256,
         )
+    }
+}
+
+/// Values a stage's workers share, made on first use under a key: a value two racing workers
+/// both made is kept once (they agree), the maker runs outside the lock.
+#[derive(Debug)]
+pub struct Memo<V>(Mutex<HashMap<String, V>>);
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    /// The value under `key`, made by `make` if there is none yet.
+    pub fn get_or_make(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> anyhow::Result<V>,
+    ) -> anyhow::Result<V> {
+        let known = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        if let Some(value) = known {
+            return Ok(value);
+        }
+        let value = make()?;
+        Ok(self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_insert(value)
+            .clone())
     }
 }

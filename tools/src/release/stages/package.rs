@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::layout;
 use crate::release::name::ReleaseName;
-use crate::release::stages::{fail_on, Ctx, StageReport};
+use crate::release::stages::{fail_on, Ctx, Memo, StageReport};
 use crate::signing::openpgp::ReleaseCert;
 
 /// Where a release's complete MAR for (platform, locale) is: `releases/V/` once pushed, else
@@ -140,23 +140,13 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     };
     // Each build's tree is read once and shared by its complete and partial MARs, so each of
     // its files is hashed once however many MARs carry it.
-    let read_trees = std::sync::Mutex::new(std::collections::HashMap::<String, Tree>::new());
+    let read_trees = Memo::<Tree>::default();
     let app_tree = |build: &str, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
-        let known = read_trees
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(build)
-            .cloned();
-        if let Some(tree) = known {
-            return Ok(tree);
-        }
-        let tree = Tree::from_dir(&ctx.built_tree(build)?.join(platform.app_root()))?;
-        Ok(read_trees
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(build.to_owned())
-            .or_insert(tree)
-            .clone())
+        read_trees.get_or_make(build, || {
+            Ok(Tree::from_dir(
+                &ctx.built_tree(build)?.join(platform.app_root()),
+            )?)
+        })
     };
     let (mut counts, mut failures) = stage.run(
         &items,
