@@ -243,15 +243,19 @@ struct CheckedWriter<'a> {
 
 impl Write for CheckedWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.written + buf.len() as u64 > self.limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "patch output exceeds the target length",
-            ));
-        }
+        let written = self
+            .written
+            .checked_add(buf.len() as u64)
+            .filter(|&n| n <= self.limit)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "patch output exceeds the target length",
+                )
+            })?;
         self.out.write_all(buf)?;
         self.hasher.update(buf);
-        self.written += buf.len() as u64;
+        self.written = written;
         Ok(buf.len())
     }
 
@@ -278,7 +282,7 @@ fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
 }
 
 /// Appends a LEB128 varint.
-#[cfg(feature = "generate")]
+#[cfg(any(test, feature = "generate"))]
 pub(crate) fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
@@ -316,7 +320,12 @@ fn apply_split(body: &[u8], old: &[u8], out: &mut CheckedWriter<'_>) -> Result<(
         let zigzag = read_leb128(&mut controls)?;
         let seek = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
         // Bounds first: the output limit also bounds every length read from the patch.
-        if out.written + add + copy > out.limit || copy > copies.len() as u64 {
+        let fits = out
+            .written
+            .checked_add(add)
+            .and_then(|n| n.checked_add(copy))
+            .is_some_and(|n| n <= out.limit);
+        if !fits || copy > copies.len() as u64 {
             return Err(corrupt("control past the target or copy section"));
         }
         let end = pos
@@ -389,6 +398,43 @@ mod tests {
             header.check_source(7, &[0; 32]),
             Err(PatchError::SourceHash)
         ));
+    }
+
+    /// Lengths near `u64::MAX` in an algorithm-2 body are refused, never wrapped.
+    #[test]
+    fn huge_lengths_in_a_patch_are_refused_not_wrapped() {
+        let old = b"0123456789".to_vec();
+        let header = PatchHeader {
+            algorithm: PatchAlgorithm::BidiffSplit,
+            source_len: old.len() as u64,
+            source_sha256: Sha256::digest(&old).into(),
+            target_len: u64::MAX,
+            target_sha256: [0; 32],
+        };
+        for (add, copy) in [
+            (u64::MAX, 1),
+            (1, u64::MAX),
+            (u64::MAX / 2 + 1, u64::MAX / 2 + 1),
+        ] {
+            let mut controls = Vec::new();
+            for v in [add, copy, 0] {
+                write_leb128(&mut controls, v);
+            }
+            let mut patch = header.encode().to_vec();
+            for len in [controls.len() as u64, 0, 0] {
+                patch.extend_from_slice(&len.to_be_bytes());
+            }
+            patch.extend_from_slice(&controls);
+            let result = apply_kiln_patch(&patch, &mut io::Cursor::new(&old), &mut io::sink());
+            assert!(matches!(result, Err(PatchError::Decode(_))), "{add} {copy}");
+        }
+        // Section lengths whose sum overflows.
+        let mut patch = header.encode().to_vec();
+        for len in [u64::MAX, 2, 0] {
+            patch.extend_from_slice(&len.to_be_bytes());
+        }
+        let result = apply_kiln_patch(&patch, &mut io::Cursor::new(&old), &mut io::sink());
+        assert!(matches!(result, Err(PatchError::Decode(_))));
     }
 
     /// Algorithm 1 (a plain bidiff stream, applied by bipatch) still applies, with every check.
