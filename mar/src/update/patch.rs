@@ -4,7 +4,7 @@
 //! off len field
 //! 0   8   magic             "KILNDIFF"
 //! 8   2   format version    u16 BE, 1
-//! 10  2   algorithm id      u16 BE: 1 = bidiff stream, 2 = bidiff split (below)
+//! 10  2   algorithm id      u16 BE: 1 = bidiff stream, 2 = bidiff split (below), 3 = sections
 //! 12  8   source length     u64 BE
 //! 20  32  source SHA-256
 //! 52  8   target length     u64 BE
@@ -12,9 +12,10 @@
 //! 92  ... the body
 //! ```
 //!
-//! Algorithm 1's body is a `bidiff` 1.0 stream, applied with `bipatch` 1.0. Algorithm 2 (what
-//! Kiln writes) keeps bidiff's matches but stores them the way bsdiff does, in three sections,
-//! because the add bytes (new minus old, mostly zeros) compress far better on their own:
+//! Algorithm 1's body is a `bidiff` 1.0 stream, applied with `bipatch` 1.0. Algorithm 2 keeps
+//! bidiff's matches but stores them the way bsdiff does, in three sections, because the add
+//! bytes (new minus old, mostly zeros) compress far better on their own (algorithm 3, what Kiln
+//! writes, is in [`sections`](crate::update::sections)):
 //!
 //! ```text
 //! u64 BE controls length, u64 BE adds length, u64 BE copies length
@@ -49,8 +50,11 @@ pub const KILN_PATCH_HEADER_LEN: usize = 92;
 pub enum PatchAlgorithm {
     /// A `bidiff` 1.0 stream, applied with `bipatch` 1.0 (id 1).
     Bidiff1,
-    /// bidiff's matches in three sections, adds bzip2-compressed (id 2, what Kiln writes).
+    /// bidiff's matches in three sections, adds bzip2-compressed (id 2).
     BidiffSplit,
+    /// bidiff's matches in five separately compressed sections (id 3, what Kiln writes; see
+    /// [`sections`](crate::update::sections)).
+    Sections,
 }
 
 impl PatchAlgorithm {
@@ -59,6 +63,7 @@ impl PatchAlgorithm {
         match self {
             PatchAlgorithm::Bidiff1 => 1,
             PatchAlgorithm::BidiffSplit => 2,
+            PatchAlgorithm::Sections => 3,
         }
     }
 
@@ -66,6 +71,7 @@ impl PatchAlgorithm {
         match id {
             1 => Some(PatchAlgorithm::Bidiff1),
             2 => Some(PatchAlgorithm::BidiffSplit),
+            3 => Some(PatchAlgorithm::Sections),
             _ => None,
         }
     }
@@ -169,6 +175,16 @@ impl PatchHeader {
     }
 }
 
+/// Decodes the header of a whole patch entry and checks what can be checked without the source:
+/// for algorithm 3, that the sections' framing adds up (a truncated patch is refused here).
+pub fn check_patch(patch: &[u8]) -> Result<PatchHeader, PatchError> {
+    let header = PatchHeader::decode(patch)?;
+    if header.algorithm == PatchAlgorithm::Sections {
+        crate::update::sections::check_framing(&patch[KILN_PATCH_HEADER_LEN..])?;
+    }
+    Ok(header)
+}
+
 /// True when `bytes` start like a Kiln patch.
 pub fn is_kiln_patch(bytes: &[u8]) -> bool {
     bytes.starts_with(KILN_PATCH_MAGIC)
@@ -218,12 +234,16 @@ pub fn apply_kiln_patch<S: Read + Seek>(
             let mut limited = reader.take(header.target_len.saturating_add(1));
             io::copy(&mut limited, &mut checked).map_err(PatchError::Decode)?;
         }
-        PatchAlgorithm::BidiffSplit => {
+        PatchAlgorithm::BidiffSplit | PatchAlgorithm::Sections => {
             let mut old = Vec::new();
             source.read_to_end(&mut old).map_err(PatchError::Decode)?;
             let sha: [u8; 32] = Sha256::digest(&old).into();
             header.check_source(old.len() as u64, &sha)?;
-            apply_split(body, &old, &mut checked)?;
+            if header.algorithm == PatchAlgorithm::Sections {
+                crate::update::sections::apply_sections(body, &old, &mut checked)?;
+            } else {
+                apply_split(body, &old, &mut checked)?;
+            }
         }
     }
     let digest: [u8; 32] = checked.hasher.finalize().into();
@@ -234,11 +254,13 @@ pub fn apply_kiln_patch<S: Read + Seek>(
 }
 
 /// Hashes and counts what passes through, refusing to go past `limit` bytes.
-struct CheckedWriter<'a> {
+pub(crate) struct CheckedWriter<'a> {
     out: &'a mut dyn Write,
     hasher: Sha256,
-    written: u64,
-    limit: u64,
+    /// Bytes written so far.
+    pub(crate) written: u64,
+    /// The target length.
+    pub(crate) limit: u64,
 }
 
 impl Write for CheckedWriter<'_> {
@@ -264,7 +286,8 @@ impl Write for CheckedWriter<'_> {
     }
 }
 
-fn corrupt(what: &'static str) -> PatchError {
+/// A decode error for a malformed patch body.
+pub(crate) fn corrupt(what: &'static str) -> PatchError {
     PatchError::Decode(io::Error::new(io::ErrorKind::InvalidData, what))
 }
 

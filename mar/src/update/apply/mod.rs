@@ -39,7 +39,7 @@ use crate::keys::PublicKey;
 use crate::reader::Mar;
 use crate::update::manifest::{Instruction, Manifest, UpdateKind};
 use crate::update::mbdiff::{apply_mbdiff, MbdiffHeader, MBDIFF_MAGIC};
-use crate::update::patch::{apply_kiln_patch, is_kiln_patch, sha256_of, PatchHeader};
+use crate::update::patch::{apply_kiln_patch, check_patch, is_kiln_patch, sha256_of};
 use crate::update::precomplete::PRECOMPLETE;
 use crate::verify::{VerifiedMar, Verifier};
 use journal::{sidecar, JournalOp, BACKUP_EXT, COMMITTED_NAME, DRAFT_EXT, JOURNAL_NAME};
@@ -448,7 +448,7 @@ impl Plan {
             _ => return Err(ApplyError::SourceMissing { path: full }),
         };
         let kind = if is_kiln_patch(&bytes) {
-            let header = PatchHeader::decode(&bytes).map_err(|source| ApplyError::KilnPatch {
+            let header = check_patch(&bytes).map_err(|source| ApplyError::KilnPatch {
                 path: full.clone(),
                 source,
             })?;

@@ -1,0 +1,120 @@
+//! Kiln's algorithm-3 patches inside a partial: a tampered or truncated patch is refused with
+//! Firefox's error code before the install is touched.
+
+use mar::update::generate::{partial_mar, PartialOptions, Tree};
+use mar::update::patch::{PatchAlgorithm, PatchHeader, KILN_PATCH_HEADER_LEN};
+use mar::{EntryPath, Mar, MarBuilder};
+
+use crate::trees::{apply_kiln, ed_key, file, materialize, params, snapshot, with_precomplete};
+
+/// A 300 KB text-like library and its edited successor, as a partial with one patch entry.
+fn partial_with_a_patch(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = |edit: usize| -> Vec<u8> {
+        (0..12_000)
+            .flat_map(|i| {
+                if i == edit {
+                    b"an edited line of the library\n".to_vec()
+                } else {
+                    format!("symbol_{i:06} = {}\n", i * 7919 % 100_003).into_bytes()
+                }
+            })
+            .collect()
+    };
+    let old = with_precomplete([("lib.so".to_owned(), file(&text(usize::MAX), 0o755))].into());
+    let new = with_precomplete([("lib.so".to_owned(), file(&text(6000), 0o755))].into());
+    materialize(&dir.join("old"), &old);
+    materialize(&dir.join("new"), &new);
+    materialize(&dir.join("install"), &old);
+    let out = dir.join("partial.mar");
+    partial_mar(
+        &Tree::from_dir(&dir.join("old")).unwrap(),
+        &Tree::from_dir(&dir.join("new")).unwrap(),
+        &params("2.0"),
+        &PartialOptions::default(),
+        &out,
+    )
+    .unwrap();
+    out
+}
+
+/// Rewrites `mar` (re-signed) with its `lib.so.patch` entry replaced by `tamper(patch)`.
+fn with_patch(mar: &std::path::Path, out: &std::path::Path, tamper: impl Fn(&mut Vec<u8>)) {
+    let mut archive =
+        Mar::open(std::io::BufReader::new(std::fs::File::open(mar).unwrap())).unwrap();
+    let mut builder = MarBuilder::new();
+    builder
+        .product_info(archive.product_info().unwrap().clone())
+        .sign_with(ed_key().clone());
+    let entries: Vec<(String, u32)> = archive
+        .entries()
+        .iter()
+        .map(|e| (e.name().to_string(), e.mode()))
+        .collect();
+    for (name, mode) in entries {
+        let mut bytes = archive.read_entry_to_vec(&name).unwrap();
+        if name == "lib.so.patch" {
+            let header = PatchHeader::decode(&bytes).unwrap();
+            assert_eq!(header.algorithm, PatchAlgorithm::Sections);
+            tamper(&mut bytes);
+        }
+        builder
+            .add_bytes(EntryPath::new(&name).unwrap(), mode, bytes)
+            .unwrap();
+    }
+    builder.write(out).unwrap();
+}
+
+/// The install directory's modification time: creating the journal (the first write of an
+/// apply) changes it.
+fn mtime(path: &std::path::Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[test]
+fn corrupt_or_truncated_algorithm_3_patch_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = partial_with_a_patch(dir.path());
+    let install = dir.path().join("install");
+    let before = snapshot(&install);
+    // (what, tampering, expected code)
+    type Tamper = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Tamper, u8)> = vec![
+        ("source length", Box::new(|p| p[19] ^= 1), 2),
+        ("source hash", Box::new(|p| p[20] ^= 1), 4),
+        ("truncated body", Box::new(|p| p.truncate(p.len() - 7)), 41),
+        (
+            "truncated header",
+            Box::new(|p| p.truncate(KILN_PATCH_HEADER_LEN - 1)),
+            41,
+        ),
+        ("unknown algorithm", Box::new(|p| p[11] = 99), 41),
+        (
+            "section past the end",
+            Box::new(|p| p[KILN_PATCH_HEADER_LEN + 16] ^= 0x40),
+            41,
+        ),
+    ];
+    for (what, tamper, code) in cases {
+        let bad = dir.path().join("bad.mar");
+        with_patch(&good, &bad, tamper);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let stamp = mtime(&install);
+        let err = apply_kiln(&install, &bad).unwrap_err();
+        assert_eq!(err.code(), code, "{what}: {err}");
+        assert_eq!(mtime(&install), stamp, "{what}: the install was written to");
+        assert_eq!(snapshot(&install), before, "{what}");
+    }
+    // A flipped byte inside a compressed section passes the framing check; it fails while
+    // drafting (41) and the journal rolls the install back to exactly what it was.
+    let bad = dir.path().join("bad.mar");
+    with_patch(&good, &bad, |p| {
+        let at = p.len() - 40;
+        p[at] ^= 0x5a;
+    });
+    let err = apply_kiln(&install, &bad).unwrap_err();
+    assert_eq!(err.code(), 41, "{err}");
+    assert_eq!(snapshot(&install), before);
+    // The untampered partial applies.
+    apply_kiln(&install, &good).unwrap();
+    assert_eq!(snapshot(&install), snapshot(&dir.path().join("new")));
+}
