@@ -9,8 +9,16 @@
 //! 20  32  source SHA-256
 //! 52  8   target length     u64 BE
 //! 60  32  target SHA-256
-//! 92  ... the body
+//! 92  ... the body                   (format version 1)
+//! 92  2   source path length u16 BE  (format version 2: a rename)
+//! 94  n   source path        UTF-8, a valid MAR entry path
+//! 94+n ... the body
 //! ```
+//!
+//! Version 1 patches the file at the instruction's own path. Version 2 names the installed file
+//! the patch was made from (a file renamed between releases, e.g. `pkg-1.2.dist-info/RECORD` →
+//! `pkg-1.3.dist-info/RECORD`): the applier reads and checks that source instead, and writes the
+//! result to the instruction's path, which need not exist yet.
 //!
 //! Algorithm 1's body is a `bidiff` 1.0 stream, applied with `bipatch` 1.0. Algorithm 2 keeps
 //! bidiff's matches but stores them the way bsdiff does, in three sections, because the add
@@ -37,12 +45,18 @@ use std::io::{self, Read, Seek, Write};
 
 use sha2::{Digest, Sha256};
 
+use crate::entry_path::EntryPath;
+
 /// The 8 bytes every Kiln patch starts with.
 pub const KILN_PATCH_MAGIC: &[u8; 8] = b"KILNDIFF";
-/// The header format version this crate writes and reads.
+/// The header format version of a patch of the file at its own path.
 pub const KILN_PATCH_VERSION: u16 = 1;
-/// Length of the header in bytes.
+/// The header format version of a patch whose source is another file (named in the header).
+pub const KILN_PATCH_VERSION_RENAMED: u16 = 2;
+/// Length of the fixed header in bytes (a version-2 header adds the source path).
 pub const KILN_PATCH_HEADER_LEN: usize = 92;
+/// The longest source path a version-2 header may name.
+const MAX_SOURCE_PATH_LEN: usize = 4096;
 
 /// The diff algorithm of a Kiln patch's body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,7 +160,7 @@ impl PatchHeader {
         let u16_at = |at: usize| u16::from_be_bytes([patch[at], patch[at + 1]]);
         let u64_at = |at: usize| u64::from_be_bytes(patch[at..at + 8].try_into().expect("8 bytes"));
         let version = u16_at(8);
-        if version != KILN_PATCH_VERSION {
+        if version != KILN_PATCH_VERSION && version != KILN_PATCH_VERSION_RENAMED {
             return Err(PatchError::UnsupportedVersion(version));
         }
         let algorithm = PatchAlgorithm::from_id(u16_at(10))
@@ -175,14 +189,70 @@ impl PatchHeader {
     }
 }
 
-/// Decodes the header of a whole patch entry and checks what can be checked without the source:
-/// for algorithm 3, that the sections' framing adds up (a truncated patch is refused here).
-pub fn check_patch(patch: &[u8]) -> Result<PatchHeader, PatchError> {
+/// A whole Kiln patch entry split into its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedPatch<'a> {
+    /// The fixed header.
+    pub header: PatchHeader,
+    /// The file the patch was made from, when it is not the patched path (version 2).
+    pub source_path: Option<EntryPath>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Splits a whole patch entry into header, source path and body.
+pub fn parse_patch(patch: &[u8]) -> Result<ParsedPatch<'_>, PatchError> {
     let header = PatchHeader::decode(patch)?;
-    if header.algorithm == PatchAlgorithm::Sections {
-        crate::update::sections::check_framing(&patch[KILN_PATCH_HEADER_LEN..])?;
+    let version = u16::from_be_bytes([patch[8], patch[9]]);
+    let rest = &patch[KILN_PATCH_HEADER_LEN..];
+    if version == KILN_PATCH_VERSION {
+        return Ok(ParsedPatch {
+            header,
+            source_path: None,
+            body: rest,
+        });
     }
-    Ok(header)
+    let (len, rest) = rest.split_first_chunk::<2>().ok_or(PatchError::BadHeader)?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if len == 0 || len > MAX_SOURCE_PATH_LEN || len > rest.len() {
+        return Err(PatchError::BadHeader);
+    }
+    let (path, body) = rest.split_at(len);
+    let path = std::str::from_utf8(path)
+        .ok()
+        .and_then(|p| EntryPath::new(p).ok())
+        .ok_or(PatchError::BadHeader)?;
+    Ok(ParsedPatch {
+        header,
+        source_path: Some(path),
+        body,
+    })
+}
+
+/// Turns a version-1 patch into a version-2 patch made from `source` (the same body).
+pub fn with_source_path(patch: &[u8], source: &EntryPath) -> Result<Vec<u8>, PatchError> {
+    let parsed = parse_patch(patch)?;
+    let path = source.as_str().as_bytes();
+    if parsed.source_path.is_some() || path.len() > MAX_SOURCE_PATH_LEN {
+        return Err(PatchError::BadHeader);
+    }
+    let mut out = Vec::with_capacity(patch.len() + 2 + path.len());
+    out.extend_from_slice(&patch[..KILN_PATCH_HEADER_LEN]);
+    out[8..10].copy_from_slice(&KILN_PATCH_VERSION_RENAMED.to_be_bytes());
+    out.extend_from_slice(&(path.len() as u16).to_be_bytes());
+    out.extend_from_slice(path);
+    out.extend_from_slice(parsed.body);
+    Ok(out)
+}
+
+/// Parses a whole patch entry and checks what can be checked without the source: for
+/// algorithm 3, that the sections' framing adds up (a truncated patch is refused here).
+pub fn check_patch(patch: &[u8]) -> Result<ParsedPatch<'_>, PatchError> {
+    let parsed = parse_patch(patch)?;
+    if parsed.header.algorithm == PatchAlgorithm::Sections {
+        crate::update::sections::check_framing(parsed.body)?;
+    }
+    Ok(parsed)
 }
 
 /// True when `bytes` start like a Kiln patch.
@@ -214,8 +284,7 @@ pub fn apply_kiln_patch<S: Read + Seek>(
     source: &mut S,
     out: &mut dyn Write,
 ) -> Result<PatchHeader, PatchError> {
-    let header = PatchHeader::decode(patch)?;
-    let body = &patch[KILN_PATCH_HEADER_LEN..];
+    let ParsedPatch { header, body, .. } = parse_patch(patch)?;
     let mut checked = CheckedWriter {
         out,
         hasher: Sha256::new(),
@@ -391,11 +460,30 @@ mod tests {
         let bytes = header.encode();
         assert_eq!(PatchHeader::decode(&bytes).unwrap(), header);
         let mut bad = bytes;
-        bad[9] = 2;
+        bad[9] = 3;
         assert!(matches!(
             PatchHeader::decode(&bad),
-            Err(PatchError::UnsupportedVersion(2))
+            Err(PatchError::UnsupportedVersion(3))
         ));
+        // Version 2 names its source after the fixed header.
+        let source = EntryPath::new("pkg-1.2.dist-info/RECORD").unwrap();
+        let mut v1 = bytes.to_vec();
+        v1.extend_from_slice(b"body");
+        let v2 = with_source_path(&v1, &source).unwrap();
+        let parsed = parse_patch(&v2).unwrap();
+        assert_eq!(parsed.header, header);
+        assert_eq!(parsed.source_path, Some(source.clone()));
+        assert_eq!(parsed.body, b"body");
+        assert!(with_source_path(&v2, &source).is_err());
+        for cut in [KILN_PATCH_HEADER_LEN + 1, KILN_PATCH_HEADER_LEN + 5] {
+            assert!(matches!(
+                parse_patch(&v2[..cut]),
+                Err(PatchError::BadHeader)
+            ));
+        }
+        let mut evil = v2.clone();
+        evil[KILN_PATCH_HEADER_LEN + 2..KILN_PATCH_HEADER_LEN + 5].copy_from_slice(b"../");
+        assert!(matches!(parse_patch(&evil), Err(PatchError::BadHeader)));
         let mut bad = bytes;
         bad[11] = 9;
         assert_eq!(

@@ -1,7 +1,8 @@
 //! Kiln's algorithm-3 patches inside a partial: a tampered or truncated patch is refused with
-//! Firefox's error code before the install is touched.
+//! Firefox's error code before the install is touched; renamed files are patched from their
+//! old bytes.
 
-use mar::update::generate::{partial_mar, PartialOptions, Tree};
+use mar::update::generate::{partial_mar, Decision, PartialOptions, Tree};
 use mar::update::patch::{PatchAlgorithm, PatchHeader, KILN_PATCH_HEADER_LEN};
 use mar::{EntryPath, Mar, MarBuilder};
 
@@ -117,4 +118,151 @@ fn corrupt_or_truncated_algorithm_3_patch_is_refused_before_anything_is_written(
     // The untampered partial applies.
     apply_kiln(&install, &good).unwrap();
     assert_eq!(snapshot(&install), snapshot(&dir.path().join("new")));
+}
+
+/// Pseudo-random but compressible library bytes (a few hundred distinct 16-byte words).
+fn library(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let words: Vec<[u8; 16]> = (0..300)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut word = [0u8; 16];
+            word[..8].copy_from_slice(&state.to_le_bytes());
+            word[8..].copy_from_slice(&state.rotate_left(17).to_le_bytes());
+            word
+        })
+        .collect();
+    (0..len / 16)
+        .flat_map(|i| words[(i * 7 + i / 13) % words.len()])
+        .collect()
+}
+
+#[test]
+fn renamed_files_are_patched_against_their_old_bytes() {
+    let lib_old = library(256 << 10, 7);
+    let mut lib_new = lib_old.clone();
+    lib_new[1000..1016].copy_from_slice(b"a new function!!");
+    lib_new.extend_from_slice(&library(4096, 9));
+    let record = |v: &str| -> Vec<u8> {
+        (0..400)
+            .map(|i| format!("pkg/module_{i}.py,sha256=entry{i:05},{}\n", 1000 + i))
+            .chain([format!("pkg-{v}.dist-info/METADATA,,\n")])
+            .collect::<String>()
+            .into_bytes()
+    };
+    let old = with_precomplete(
+        [
+            (
+                "pkg.libs/libfoo-1a2b3c4d.so".to_owned(),
+                file(&lib_old, 0o755),
+            ),
+            (
+                "pkg-1.2.dist-info/RECORD".to_owned(),
+                file(&record("1.2"), 0o644),
+            ),
+            (
+                "pkg/__init__.py".to_owned(),
+                file(b"version = '1.2'\n", 0o644),
+            ),
+        ]
+        .into(),
+    );
+    let new = with_precomplete(
+        [
+            (
+                "pkg.libs/libfoo-5e6f7a8b.so".to_owned(),
+                file(&lib_new, 0o755),
+            ),
+            (
+                "pkg-1.3.dist-info/RECORD".to_owned(),
+                file(&record("1.3"), 0o644),
+            ),
+            (
+                "pkg/__init__.py".to_owned(),
+                file(b"version = '1.3'\n", 0o644),
+            ),
+        ]
+        .into(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    materialize(&dir.path().join("old"), &old);
+    materialize(&dir.path().join("new"), &new);
+    let out = dir.path().join("partial.mar");
+    let report = partial_mar(
+        &Tree::from_dir(&dir.path().join("old")).unwrap(),
+        &Tree::from_dir(&dir.path().join("new")).unwrap(),
+        &params("2.0"),
+        &PartialOptions::default(),
+        &out,
+    )
+    .unwrap();
+    let renamed: Vec<(String, String)> = report
+        .decisions
+        .iter()
+        .filter_map(|(path, d)| match d {
+            Decision::Patch {
+                from: Some(from), ..
+            } => Some((path.to_string(), from.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        renamed,
+        [
+            (
+                "pkg.libs/libfoo-5e6f7a8b.so".to_owned(),
+                "pkg.libs/libfoo-1a2b3c4d.so".to_owned()
+            ),
+            (
+                "pkg-1.3.dist-info/RECORD".to_owned(),
+                "pkg-1.2.dist-info/RECORD".to_owned()
+            ),
+        ]
+    );
+    let lines: Vec<String> = report
+        .manifest
+        .instructions()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    for line in [
+        "patch \"pkg.libs/libfoo-5e6f7a8b.so.patch\" \"pkg.libs/libfoo-5e6f7a8b.so\"",
+        "remove \"pkg.libs/libfoo-1a2b3c4d.so\"",
+        "rmdir \"pkg-1.2.dist-info/\"",
+    ] {
+        assert!(
+            lines.contains(&line.to_owned()),
+            "{line} missing from {lines:?}"
+        );
+    }
+    // The patch names its source (header version 2) and is far smaller than the library.
+    let mut archive =
+        Mar::open(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).unwrap();
+    let patch = archive
+        .read_entry_to_vec("pkg.libs/libfoo-5e6f7a8b.so.patch")
+        .unwrap();
+    let parsed = mar::update::patch::parse_patch(&patch).unwrap();
+    assert_eq!(
+        parsed.source_path.unwrap().as_str(),
+        "pkg.libs/libfoo-1a2b3c4d.so"
+    );
+    assert!(patch.len() < lib_new.len() / 20, "{}", patch.len());
+    // Applied: exactly the new tree, the renamed library keeps its source's mode.
+    let install = dir.path().join("install");
+    materialize(&install, &old);
+    apply_kiln(&install, &out).unwrap();
+    assert_eq!(snapshot(&install), snapshot(&dir.path().join("new")));
+    // A changed rename source is refused (4) before anything is written.
+    let install = dir.path().join("install-2");
+    materialize(&install, &old);
+    let lib = install.join("pkg.libs/libfoo-1a2b3c4d.so");
+    let mut bytes = std::fs::read(&lib).unwrap();
+    bytes[5] ^= 1;
+    std::fs::write(&lib, &bytes).unwrap();
+    let before = snapshot(&install);
+    let err = apply_kiln(&install, &out).unwrap_err();
+    assert_eq!(err.code(), 4, "{err}");
+    assert_eq!(snapshot(&install), before);
 }

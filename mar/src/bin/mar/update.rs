@@ -102,8 +102,9 @@ impl PackageArgs {
                     Decision::Add { reason, bytes, patch_bytes } => json!({
                         "decision": "add", "reason": reason, "bytes": bytes, "patch_bytes": patch_bytes,
                     }),
-                    Decision::Patch { bytes, full_bytes, cached } => json!({
+                    Decision::Patch { bytes, full_bytes, cached, from } => json!({
                         "decision": "patch", "bytes": bytes, "full_bytes": full_bytes, "cached": cached,
+                        "from": from.as_ref().map(|f| f.as_str()),
                     }),
                 };
                 value["path"] = json!(path.as_str());

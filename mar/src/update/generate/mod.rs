@@ -16,6 +16,7 @@
 
 mod diff;
 mod entries;
+mod renames;
 mod tree;
 
 use std::collections::BTreeSet;
@@ -34,6 +35,7 @@ use crate::product_info::ProductInfo;
 use crate::update::apply::MANIFEST_ENTRY;
 use crate::update::cache::{CacheKey, CacheStats, DiffCache};
 use crate::update::manifest::{Instruction, Manifest, ManifestError, UpdateKind};
+use crate::update::patch::with_source_path;
 use crate::update::precomplete::{removed_files_instructions, PRECOMPLETE, REMOVED_FILES};
 use crate::writer::MarBuilder;
 
@@ -168,6 +170,9 @@ pub enum Decision {
         full_bytes: u64,
         /// Whether the patch came from the cache.
         cached: bool,
+        /// The old file the patch was made from, when the file was renamed (else `None`: the
+        /// file at the same path).
+        from: Option<EntryPath>,
     },
     /// Removed.
     Remove,
@@ -435,16 +440,40 @@ fn cached_patch(
     Ok((patch, false))
 }
 
+/// The zstd-wrapped patch entry `patch` rewritten as a version-2 patch made from `source`.
+fn renamed_patch(
+    path: &EntryPath,
+    patch: &[u8],
+    source: &EntryPath,
+) -> Result<Vec<u8>, GenerateError> {
+    let fail = |reason: String| GenerateError::Diff {
+        path: path.to_string(),
+        reason,
+    };
+    let plain = zstd::stream::decode_all(patch).map_err(|e| fail(e.to_string()))?;
+    let renamed = with_source_path(&plain, source).map_err(|e| fail(e.to_string()))?;
+    zstd::stream::encode_all(&renamed[..], PATCH_ZSTD_LEVEL).map_err(|e| fail(e.to_string()))
+}
+
+/// Decides a file of the new tree against `old`: the file at the same path, or (`renamed_from`)
+/// the old file it was renamed from.
 fn decide_changed(
     path: &EntryPath,
     old: &TreeFile,
     new: &TreeFile,
     params: &UpdateParams,
     cache: Option<&DiffCache>,
+    renamed_from: Option<&EntryPath>,
 ) -> Result<Changed, GenerateError> {
     let s = path.as_str();
     let new_bytes = new.read()?;
     let full = |reason: &'static str, patch_bytes: Option<u64>| -> Result<Changed, GenerateError> {
+        // For a rename the file is new at this path, whatever made the patch lose.
+        let reason = if renamed_from.is_some() {
+            "new"
+        } else {
+            reason
+        };
         let bytes = params.compress_entry(&new_bytes)?;
         let (instruction, add_reason) = add_instruction(path, reason == "forced");
         Ok(Changed {
@@ -472,7 +501,7 @@ fn decide_changed(
         // A patched file keeps its old mode, so a mode change needs the whole file.
         return full("mode", None);
     }
-    if old_bytes == new_bytes {
+    if old_bytes == new_bytes && renamed_from.is_none() {
         return Ok(Changed {
             decision: Decision::Unchanged,
             instruction: None,
@@ -483,7 +512,7 @@ fn decide_changed(
         // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
         return full("changed", None);
     }
-    let (patch, cached) = cached_patch(path, &old_bytes, &new_bytes, cache)?;
+    let (mut patch, cached) = cached_patch(path, &old_bytes, &new_bytes, cache)?;
     // Compressing a large file at level 19 can take longer than diffing it, and the decision
     // only needs its size: the diff cache may remember it, and when the patch is under a quarter
     // of the file at zstd level 1, no level compresses the file below the patch.
@@ -510,6 +539,9 @@ fn decide_changed(
         .as_ref()
         .is_none_or(|full| patch.len() < full.len())
     {
+        if let Some(source) = renamed_from {
+            patch = renamed_patch(path, &patch, source)?;
+        }
         let patch_name =
             EntryPath::new(&format!("{s}.patch")).map_err(|reason| GenerateError::BadName {
                 path: PathBuf::from(format!("{s}.patch")),
@@ -531,6 +563,7 @@ fn decide_changed(
                 bytes: patch.len() as u64,
                 full_bytes: full_len,
                 cached,
+                from: renamed_from.cloned(),
             },
             instruction: Some(instruction),
             entry: Some((patch_name, new.mode(), patch)),
@@ -540,7 +573,11 @@ fn decide_changed(
         let full_bytes = full_bytes.expect("computed unless the patch won");
         Ok(Changed {
             decision: Decision::Add {
-                reason: "changed",
+                reason: if renamed_from.is_some() {
+                    "new"
+                } else {
+                    "changed"
+                },
                 bytes: full_len,
                 patch_bytes: Some(patch.len() as u64),
             },
@@ -576,7 +613,7 @@ pub fn partial_mar(
     let changed: Vec<Changed> = common
         .par_iter()
         .map(|(path, o, n)| {
-            let result = decide_changed(path, o, n, params, options.cache);
+            let result = decide_changed(path, o, n, params, options.cache, None);
             report(path, n);
             result
         })
@@ -589,33 +626,44 @@ pub fn partial_mar(
         instructions.extend(c.instruction);
         entries.extend(c.entry);
     }
-    // New files, reverse-sorted.
+    // New files, reverse-sorted: patched from the old file they were renamed from when that
+    // patch is smaller, else added.
+    let renames = renames::rename_sources(old, new);
     let added: Vec<(&EntryPath, &TreeFile)> = new
         .files()
         .iter()
         .rev()
         .filter(|(path, _)| !old.files().contains_key(*path))
         .collect();
-    let compressed: Vec<Vec<u8>> = added
+    let decided: Vec<Changed> = added
         .par_iter()
         .map(|(path, file)| {
-            let bytes = params.compress_entry(&file.read()?);
+            let result = match renames.get(path) {
+                Some(&source) => {
+                    let from = old.files().get(source).expect("a file of the old tree");
+                    decide_changed(path, from, file, params, options.cache, Some(source))
+                }
+                None => params.compress_entry(&file.read()?).map(|bytes| {
+                    let (instruction, reason) = add_instruction(path, false);
+                    Changed {
+                        decision: Decision::Add {
+                            reason,
+                            bytes: bytes.len() as u64,
+                            patch_bytes: None,
+                        },
+                        instruction: Some(instruction),
+                        entry: Some(((*path).clone(), file.mode(), bytes)),
+                    }
+                }),
+            };
             report(path, file);
-            bytes
+            result
         })
         .collect::<Result<_, _>>()?;
-    for ((path, file), bytes) in added.into_iter().zip(compressed) {
-        let (instruction, reason) = add_instruction(path, false);
-        instructions.push(instruction);
-        decisions.push((
-            path.clone(),
-            Decision::Add {
-                reason,
-                bytes: bytes.len() as u64,
-                patch_bytes: None,
-            },
-        ));
-        entries.push((path.clone(), file.mode(), bytes));
+    for ((path, _), c) in added.into_iter().zip(decided) {
+        decisions.push((path.clone(), c.decision));
+        instructions.extend(c.instruction);
+        entries.extend(c.entry);
     }
     // Removed files, after every add and patch.
     for path in old.files().keys().rev() {
