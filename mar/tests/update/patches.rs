@@ -2,7 +2,7 @@
 //! Firefox's error code before the install is touched; renamed files are patched from their
 //! old bytes.
 
-use mar::update::generate::{partial_mar, Decision, PartialOptions, Tree};
+use mar::update::generate::{partial_mar, Decision, PartialOptions, PatchFormat, Tree};
 use mar::update::patch::{PatchAlgorithm, PatchHeader, KILN_PATCH_HEADER_LEN};
 use mar::{EntryPath, Mar, MarBuilder};
 
@@ -265,4 +265,80 @@ fn renamed_files_are_patched_against_their_old_bytes() {
     let err = apply_kiln(&install, &out).unwrap_err();
     assert_eq!(err.code(), 4, "{err}");
     assert_eq!(snapshot(&install), before);
+}
+
+/// `--patch-format mbdiff`: MBDIFF10 patch entries in xz-compressed entries, as Firefox's own
+/// partials; a renamed file falls back to `add`; Kiln's MBDIFF10 applier (which applies
+/// Mozilla's own fixture partial) brings the old tree to exactly the new one.
+#[test]
+fn mbdiff_partial_applies_to_exactly_the_target() {
+    let lib_old = library(192 << 10, 3);
+    let mut lib_new = lib_old.clone();
+    lib_new[4096..4112].copy_from_slice(b"patched function");
+    let old = with_precomplete(
+        [
+            ("libxul.so".to_owned(), file(&lib_old, 0o755)),
+            (
+                "pkg-1.2/data.bin".to_owned(),
+                file(&library(64 << 10, 5), 0o644),
+            ),
+            ("gone.txt".to_owned(), file(b"bye\n", 0o644)),
+        ]
+        .into(),
+    );
+    let new = with_precomplete(
+        [
+            ("libxul.so".to_owned(), file(&lib_new, 0o755)),
+            (
+                "pkg-1.3/data.bin".to_owned(),
+                file(&library(64 << 10, 5), 0o644),
+            ),
+            ("new.txt".to_owned(), file(b"hello\n", 0o644)),
+        ]
+        .into(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    materialize(&dir.path().join("old"), &old);
+    materialize(&dir.path().join("new"), &new);
+    let out = dir.path().join("partial.mar");
+    let report = partial_mar(
+        &Tree::from_dir(&dir.path().join("old")).unwrap(),
+        &Tree::from_dir(&dir.path().join("new")).unwrap(),
+        &params("2.0").compression(mar::Compression::Xz { preset: 6 }),
+        &PartialOptions::default().patch_format(PatchFormat::Mbdiff),
+        &out,
+    )
+    .unwrap();
+    let lines: Vec<String> = report
+        .manifest
+        .instructions()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    assert!(
+        lines.contains(&"patch \"libxul.so.patch\" \"libxul.so\"".to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"add \"pkg-1.3/data.bin\"".to_owned()),
+        "{lines:?}"
+    );
+    let mut archive =
+        Mar::open(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).unwrap();
+    let entries: Vec<mar::Entry> = archive.entries().to_vec();
+    for entry in &entries {
+        assert_eq!(
+            archive.stored_format(entry).unwrap(),
+            mar::StoredFormat::Xz,
+            "{}",
+            entry.name()
+        );
+    }
+    let patch = archive.read_entry_to_vec("libxul.so.patch").unwrap();
+    assert_eq!(&patch[..8], mar::update::mbdiff::MBDIFF_MAGIC);
+    let install = dir.path().join("install");
+    materialize(&install, &old);
+    let summary = apply_kiln(&install, &out).unwrap();
+    assert_eq!((summary.added, summary.patched, summary.removed), (3, 1, 2));
+    assert_eq!(snapshot(&install), snapshot(&dir.path().join("new")));
 }

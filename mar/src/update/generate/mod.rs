@@ -16,6 +16,7 @@
 
 mod diff;
 mod entries;
+mod mbdiff;
 mod renames;
 mod tree;
 
@@ -26,6 +27,7 @@ use rayon::prelude::*;
 
 pub use diff::{make_patch, patch_is_valid, sha256, DIFF_PARAMS_VERSION, PATCH_ZSTD_LEVEL};
 pub use entries::{EntryCache, ENTRY_CACHE_THRESHOLD};
+pub use mbdiff::make_mbdiff;
 pub use tree::{Tree, TreeFile};
 
 use crate::compression::Compression;
@@ -369,11 +371,24 @@ pub fn complete_mar(
     })
 }
 
+/// The format of a partial's patch entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PatchFormat {
+    /// Kiln's patch entry (algorithm 3; renamed files patched from their old bytes).
+    #[default]
+    Kiln,
+    /// Mozilla's MBDIFF10, which Firefox's own updater applies (pair it with xz entries). No diff
+    /// cache, and renamed files are added in full: Mozilla's `patch` patches the file at its
+    /// own path.
+    Mbdiff,
+}
+
 /// Options of partial generation beyond [`UpdateParams`].
 #[derive(Default)]
 pub struct PartialOptions<'a> {
     cache: Option<&'a DiffCache>,
     progress: Option<&'a ProgressFn>,
+    format: PatchFormat,
 }
 
 impl std::fmt::Debug for PartialOptions<'_> {
@@ -381,6 +396,7 @@ impl std::fmt::Debug for PartialOptions<'_> {
         f.debug_struct("PartialOptions")
             .field("cache", &self.cache)
             .field("progress", &self.progress.is_some())
+            .field("format", &self.format)
             .finish()
     }
 }
@@ -397,6 +413,34 @@ impl<'a> PartialOptions<'a> {
         self.progress = Some(progress);
         self
     }
+
+    /// Writes patch entries in `format` (Kiln's by default).
+    pub fn patch_format(mut self, format: PatchFormat) -> PartialOptions<'a> {
+        self.format = format;
+        self
+    }
+}
+
+/// A checked MBDIFF10 patch of `old` → `new`, compressed like every other entry.
+fn mbdiff_patch(
+    path: &EntryPath,
+    old: &[u8],
+    new: &[u8],
+    params: &UpdateParams,
+) -> Result<Vec<u8>, GenerateError> {
+    let fail = |reason: String| GenerateError::Diff {
+        path: path.to_string(),
+        reason,
+    };
+    let patch = make_mbdiff(old, new).map_err(|e| fail(e.to_string()))?;
+    let applied =
+        crate::update::mbdiff::apply_mbdiff(&patch, old).map_err(|e| fail(e.to_string()))?;
+    if applied != new {
+        return Err(fail(
+            "the MBDIFF10 patch does not reproduce the new file".to_owned(),
+        ));
+    }
+    compress(params.compression, &patch)
 }
 
 /// The outcome for one file present in both trees.
@@ -462,9 +506,10 @@ fn decide_changed(
     old: &TreeFile,
     new: &TreeFile,
     params: &UpdateParams,
-    cache: Option<&DiffCache>,
+    options: &PartialOptions<'_>,
     renamed_from: Option<&EntryPath>,
 ) -> Result<Changed, GenerateError> {
+    let cache = options.cache;
     let s = path.as_str();
     let new_bytes = new.read()?;
     let full = |reason: &'static str, patch_bytes: Option<u64>| -> Result<Changed, GenerateError> {
@@ -512,7 +557,10 @@ fn decide_changed(
         // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
         return full("changed", None);
     }
-    let (mut patch, cached) = cached_patch(path, &old_bytes, &new_bytes, cache)?;
+    let (mut patch, cached) = match options.format {
+        PatchFormat::Kiln => cached_patch(path, &old_bytes, &new_bytes, cache)?,
+        PatchFormat::Mbdiff => (mbdiff_patch(path, &old_bytes, &new_bytes, params)?, false),
+    };
     // Compressing a large file at level 19 can take longer than diffing it, and the decision
     // only needs its size: the diff cache may remember it, and when the patch is under a quarter
     // of the file at zstd level 1, no level compresses the file below the patch.
@@ -613,7 +661,7 @@ pub fn partial_mar(
     let changed: Vec<Changed> = common
         .par_iter()
         .map(|(path, o, n)| {
-            let result = decide_changed(path, o, n, params, options.cache, None);
+            let result = decide_changed(path, o, n, params, options, None);
             report(path, n);
             result
         })
@@ -628,7 +676,10 @@ pub fn partial_mar(
     }
     // New files, reverse-sorted: patched from the old file they were renamed from when that
     // patch is smaller, else added.
-    let renames = renames::rename_sources(old, new);
+    let renames = match options.format {
+        PatchFormat::Kiln => renames::rename_sources(old, new),
+        PatchFormat::Mbdiff => Default::default(),
+    };
     let added: Vec<(&EntryPath, &TreeFile)> = new
         .files()
         .iter()
@@ -641,7 +692,7 @@ pub fn partial_mar(
             let result = match renames.get(path) {
                 Some(&source) => {
                     let from = old.files().get(source).expect("a file of the old tree");
-                    decide_changed(path, from, file, params, options.cache, Some(source))
+                    decide_changed(path, from, file, params, options, Some(source))
                 }
                 None => params.compress_entry(&file.read()?).map(|bytes| {
                     let (instruction, reason) = add_instruction(path, false);
