@@ -15,7 +15,7 @@
 //!    restored and new files and directories deleted, and the error carries Firefox's code.
 //!
 //! Added files get the entry's mode masked to `0o777`; patched files keep the mode of the file
-//! they replace. Paths never pass through a symlink. Staged mode applies into a fresh copy of the
+//! they replace (for a version-2 Kiln patch, a rename: the mode of the source file it names). Paths never pass through a symlink. Staged mode applies into a fresh copy of the
 //! install instead of the install itself.
 
 mod checks;

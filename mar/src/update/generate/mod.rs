@@ -168,7 +168,8 @@ pub enum Decision {
         bytes: u64,
         /// Compressed size of the full file it beat: at the entry's compression (computed, or
         /// remembered by the diff cache), or at zstd level 1 when the patch is under a quarter
-        /// of that (the full compression is then skipped).
+        /// of that, or estimated from samples when the patch is under half the estimate (the
+        /// full compression is then skipped).
         full_bytes: u64,
         /// Whether the patch came from the cache.
         cached: bool,
@@ -199,6 +200,43 @@ pub struct GenerateReport {
 const QUICK_ESTIMATE: Compression = Compression::Zstd { level: 1 };
 /// A patch this many times smaller than the quick estimate wins without the full compression.
 const QUICK_MARGIN: usize = 4;
+
+/// Files at least this large get their full compressed size estimated from samples first.
+const SAMPLE_MIN: usize = 4 << 20;
+/// Number of evenly spaced samples, and their length.
+const SAMPLES: usize = 8;
+const SAMPLE_LEN: usize = 256 << 10;
+/// A patch this many times smaller than the sampled estimate wins without the full compression.
+/// Samples compressed alone lose the long-range matches of the whole file, so the estimate
+/// errs high; the margin covers that (a 24 MB executable: level 19 of the whole file took 20 s).
+const SAMPLE_MARGIN: usize = 2;
+
+/// An estimate of `bytes` compressed in full with the entry compression, for files of at least
+/// [`SAMPLE_MIN`]: the level-1 size `quick_len` scaled by the ratio of the entry compression to
+/// level 1 on [`SAMPLES`] evenly spaced samples (compressed in parallel).
+fn sampled_full_size(
+    params: &UpdateParams,
+    bytes: &[u8],
+    quick_len: usize,
+) -> Result<Option<usize>, GenerateError> {
+    if bytes.len() < SAMPLE_MIN {
+        return Ok(None);
+    }
+    let step = bytes.len() / SAMPLES;
+    let sizes: Vec<(usize, usize)> = (0..SAMPLES)
+        .into_par_iter()
+        .map(|i| {
+            let sample = &bytes[i * step..(i * step + SAMPLE_LEN).min(bytes.len())];
+            let quick = compress(QUICK_ESTIMATE, sample)?.len();
+            let full = compress(params.compression, sample)?.len();
+            Ok((quick, full))
+        })
+        .collect::<Result<_, GenerateError>>()?;
+    let (quick, full): (usize, usize) = sizes
+        .iter()
+        .fold((0, 0), |(q, f), (sq, sf)| (q + sq, f + sf));
+    Ok((quick > 0).then(|| (quick_len as u128 * full as u128 / quick as u128) as usize))
+}
 
 /// A short name of a compression setting, for the cache's remembered sizes.
 fn compression_tag(compression: Compression) -> String {
@@ -571,8 +609,13 @@ fn decide_changed(
         Some(size) if (patch.len() as u64) < size => (None, size),
         _ => {
             let quick = compress(QUICK_ESTIMATE, &new_bytes)?;
+            let sampled = || sampled_full_size(params, &new_bytes, quick.len());
             if patch.len().saturating_mul(QUICK_MARGIN) < quick.len() {
                 (None, quick.len() as u64)
+            } else if let Some(estimate) =
+                sampled()?.filter(|&estimate| patch.len().saturating_mul(SAMPLE_MARGIN) < estimate)
+            {
+                (None, estimate as u64)
             } else {
                 let full = params.compress_entry(&new_bytes)?;
                 if let Some(cache) = cache {
