@@ -360,7 +360,8 @@ pub(crate) fn corrupt(what: &'static str) -> PatchError {
     PatchError::Decode(io::Error::new(io::ErrorKind::InvalidData, what))
 }
 
-fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
+/// Reads one LEB128 number from the front of `input`.
+pub(crate) fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = input.split_first().ok_or(corrupt("truncated control"))?;

@@ -8,7 +8,7 @@
 //!   seeks         zigzag LEB128, one per control
 //!   adds          the add bytes of every control (new minus old, mod 256)
 //!   copies        the copy bytes of every control (new bytes, as they are)
-//! section = u8 codec (0 raw, 1 bzip2, 2 xz), u64 BE decoded length, u64 BE stored length, bytes
+//! section = u8 codec (0 raw, 1 bzip2, 2 xz), LEB128 decoded length, LEB128 stored length, bytes
 //! ```
 //!
 //! A section may be several concatenated bzip2 or xz streams (pieces compressed in parallel).
@@ -20,7 +20,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use crate::update::patch::{corrupt, CheckedWriter, PatchError};
+use crate::update::patch::{corrupt, read_leb128, CheckedWriter, PatchError};
 
 /// How one section's bytes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,8 +55,6 @@ impl SectionCodec {
 
 /// Number of sections of an algorithm-3 body.
 pub const SECTION_COUNT: usize = 5;
-/// Bytes before each section's data: codec, decoded length, stored length.
-pub const SECTION_HEADER_LEN: usize = 17;
 /// The xz decoder refuses streams needing more memory than this (Kiln writes 8 MiB dictionaries).
 const XZ_MEMORY_LIMIT: u64 = 64 << 20;
 
@@ -138,18 +136,18 @@ impl<'a> Section<'a> {
 fn split_sections(mut body: &[u8]) -> Result<Vec<Section<'_>>, PatchError> {
     let mut sections = Vec::with_capacity(SECTION_COUNT);
     for _ in 0..SECTION_COUNT {
-        if body.len() < SECTION_HEADER_LEN {
-            return Err(corrupt("truncated section header"));
-        }
-        let codec = SectionCodec::from_id(body[0]).ok_or(corrupt("unknown section codec"))?;
-        let u64_at = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
-        let (decoded_len, stored_len) = (u64_at(1), u64_at(9));
-        let rest = &body[SECTION_HEADER_LEN..];
+        let (&codec, rest) = body
+            .split_first()
+            .ok_or(corrupt("truncated section header"))?;
+        let codec = SectionCodec::from_id(codec).ok_or(corrupt("unknown section codec"))?;
+        body = rest;
+        let decoded_len = read_leb128(&mut body)?;
+        let stored_len = read_leb128(&mut body)?;
         let stored_len = usize::try_from(stored_len)
             .ok()
-            .filter(|&n| n <= rest.len())
+            .filter(|&n| n <= body.len())
             .ok_or(corrupt("section past the end of the patch"))?;
-        let (stored, rest) = rest.split_at(stored_len);
+        let (stored, rest) = body.split_at(stored_len);
         sections.push(Section::new(codec, stored, decoded_len)?);
         body = rest;
     }

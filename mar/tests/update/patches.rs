@@ -91,7 +91,11 @@ fn corrupt_or_truncated_algorithm_3_patch_is_refused_before_anything_is_written(
         ("unknown algorithm", Box::new(|p| p[11] = 99), 41),
         (
             "section past the end",
-            Box::new(|p| p[KILN_PATCH_HEADER_LEN + 16] ^= 0x40),
+            // The first section: raw, 5 bytes decoded, 200 stored (LEB128 0xc8 0x01), but only 2 bytes follow.
+            Box::new(|p| {
+                p.truncate(KILN_PATCH_HEADER_LEN);
+                p.extend_from_slice(&[0, 5, 200, 1, 1, 1, 1]);
+            }),
             41,
         ),
     ];

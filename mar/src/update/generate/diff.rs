@@ -32,7 +32,7 @@ const DENSE_ADDS_PERCENT: usize = 8;
 
 /// A version string of everything that shapes a patch's bytes; part of every cache key.
 pub const DIFF_PARAMS_VERSION: &str =
-    "bidiff1.0.0-chunk4m-sections5-xz9e-bz9-sparse4-dense8-large32m-v3";
+    "bidiff1.0.0-chunk4m-sections5leb-xz9e-bz9-sparse4-dense8-large32m-v3";
 
 /// SHA-256 of a byte slice.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -217,9 +217,10 @@ pub fn make_patch(old: &[u8], new: &[u8]) -> io::Result<Vec<u8>> {
     encoder.include_checksum(false)?;
     encoder.write_all(&header.encode())?;
     for ((codec, bytes), data) in encoded.iter().zip(&sections) {
-        encoder.write_all(&[codec.id()])?;
-        encoder.write_all(&(data.len() as u64).to_be_bytes())?;
-        encoder.write_all(&(bytes.len() as u64).to_be_bytes())?;
+        let mut head = vec![codec.id()];
+        write_leb128(&mut head, data.len() as u64);
+        write_leb128(&mut head, bytes.len() as u64);
+        encoder.write_all(&head)?;
         encoder.write_all(bytes)?;
     }
     encoder.finish()
