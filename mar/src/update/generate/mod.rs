@@ -723,7 +723,11 @@ pub fn partial_mar(
     // New files, reverse-sorted: patched from the old file they were renamed from when that
     // patch is smaller, else added.
     let renames = match options.format {
-        PatchFormat::Kiln => renames::rename_sources(old, new),
+        // Settings, forced files and partner extensions may differ on the user's disk.
+        PatchFormat::Kiln => renames::rename_sources(old, new, |s| {
+            !(is_add_if_not(s) || is_forced(s) || extension_dir(s).is_some())
+                && !s.contains("distribution/")
+        }),
         PatchFormat::Mbdiff => Default::default(),
     };
     let added: Vec<(&EntryPath, &TreeFile)> = new

@@ -43,13 +43,16 @@ pub(crate) fn rename_key(path: &str) -> String {
 
 /// For each file only in `new`, the file only in `old` it was most likely renamed from: the same
 /// [`rename_key`], non-empty, the closest in size (ties: the first by path), within a factor 4.
+/// Only old files for which `may_be_source` holds are considered (the generator leaves out files
+/// a user or partner may have changed, such as settings, whose hash would fail the update).
 pub(crate) fn rename_sources<'a>(
     old: &'a Tree,
     new: &'a Tree,
+    may_be_source: impl Fn(&str) -> bool,
 ) -> BTreeMap<&'a EntryPath, &'a EntryPath> {
     let mut gone: BTreeMap<String, Vec<(&EntryPath, u64)>> = BTreeMap::new();
     for (path, file) in old.files() {
-        if !new.files().contains_key(path) && !file.is_empty() {
+        if !new.files().contains_key(path) && !file.is_empty() && may_be_source(path.as_str()) {
             gone.entry(rename_key(path.as_str()))
                 .or_default()
                 .push((path, file.len()));
@@ -99,5 +102,29 @@ mod tests {
         // Words made of hex letters only, and short hex runs, stay.
         assert_eq!(rename_key("decade/beef1.txt"), "decade/beef1.txt");
         assert_ne!(rename_key("a/RECORD"), rename_key("b/RECORD"));
+    }
+
+    #[test]
+    fn sources_match_by_key_and_size_and_skip_ineligible_files() {
+        let p = |s: &str| EntryPath::new(s).unwrap();
+        let mut old = Tree::default();
+        old.insert(p("lib/libfoo-1a2b3c4d.so"), 0o755, vec![1; 1000]);
+        old.insert(p("lib/libfoo-99aa88bb.so"), 0o755, vec![1; 5000]);
+        old.insert(p("lib/libbar-1a2b3c4d.so"), 0o755, vec![1; 100_000]);
+        old.insert(p("settings/v1/prefs.ini"), 0o644, vec![1; 10]);
+        let mut new = Tree::default();
+        new.insert(p("lib/libfoo-5e6f7a8b.so"), 0o755, vec![2; 1100]);
+        new.insert(p("lib/libbar-5e6f7a8b.so"), 0o755, vec![2; 1000]);
+        new.insert(p("settings/v2/prefs.ini"), 0o644, vec![2; 10]);
+        let sources = rename_sources(&old, &new, |s| !s.starts_with("settings/"));
+        let found: Vec<(&str, &str)> = sources
+            .iter()
+            .map(|(n, o)| (n.as_str(), o.as_str()))
+            .collect();
+        // libbar's only candidate is 100x larger; the settings file is not eligible.
+        assert_eq!(
+            found,
+            [("lib/libfoo-5e6f7a8b.so", "lib/libfoo-1a2b3c4d.so")]
+        );
     }
 }
