@@ -725,8 +725,10 @@ pub fn partial_mar(
     let renames = match options.format {
         // Settings, forced files and partner extensions may differ on the user's disk.
         PatchFormat::Kiln => renames::rename_sources(old, new, |s| {
-            !(is_add_if_not(s) || is_forced(s) || extension_dir(s).is_some())
-                && !s.contains("distribution/")
+            !(is_add_if_not(s)
+                || is_forced(s)
+                || extension_dir(s).is_some()
+                || s.contains("distribution/"))
         }),
         PatchFormat::Mbdiff => Default::default(),
     };
