@@ -116,6 +116,11 @@ impl Tree {
         }
     }
 
+    /// The entry at `path`, if any.
+    pub(crate) fn node(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
     /// Removes every entry for which `remove(path, node)` is true.
     pub(crate) fn remove_where(&mut self, mut remove: impl FnMut(&str, &Node) -> bool) {
         self.nodes.retain(|path, node| !remove(path, node));

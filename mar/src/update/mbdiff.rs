@@ -121,6 +121,8 @@ impl MbdiffHeader {
 pub fn apply_mbdiff(patch: &[u8], source: &[u8]) -> Result<Vec<u8>, MbdiffError> {
     let header = MbdiffHeader::parse(patch)?;
     header.check_source(source)?;
+    // `parse` checked that the three blocks add up to the patch's length, so these slices are in
+    // bounds; every run below is checked with `checked_add` against its block and the output.
     let control_end = HEADER_LEN + header.cblen as usize;
     let diff_end = control_end + header.difflen as usize;
     let control = &patch[HEADER_LEN..control_end];
@@ -129,38 +131,46 @@ pub fn apply_mbdiff(patch: &[u8], source: &[u8]) -> Result<Vec<u8>, MbdiffError>
     let dlen = header.dlen as usize;
     let mut out = Vec::with_capacity(dlen);
     let (mut diff_pos, mut extra_pos, mut old_pos) = (0usize, 0usize, 0i64);
+    let within =
+        |pos: usize, len: usize, limit: usize| pos.checked_add(len).filter(|&end| end <= limit);
     for triple in control.chunks_exact(12) {
         let x = be32(&triple[0..]) as usize;
         let y = be32(&triple[4..]) as usize;
         let z = i64::from(be32(&triple[8..]) as i32);
-        if out.len() + x > dlen || diff_pos + x > diff.len() {
+        let (Some(_), Some(diff_end)) =
+            (within(out.len(), x, dlen), within(diff_pos, x, diff.len()))
+        else {
             return Err(MbdiffError::Corrupt(
                 "diff run past the output or diff block",
             ));
-        }
+        };
         let old_start = usize::try_from(old_pos)
             .ok()
-            .filter(|&start| start + x <= source.len())
+            .filter(|&start| within(start, x, source.len()).is_some())
             .ok_or(MbdiffError::Corrupt("diff run past the source"))?;
         out.extend(
-            diff[diff_pos..diff_pos + x]
+            diff[diff_pos..diff_end]
                 .iter()
                 .zip(&source[old_start..old_start + x])
                 .map(|(d, o)| d.wrapping_add(*o)),
         );
-        diff_pos += x;
-        old_pos += x as i64;
-        if out.len() + y > dlen || extra_pos + y > extra.len() {
+        diff_pos = diff_end;
+        let (Some(_), Some(extra_end)) = (
+            within(out.len(), y, dlen),
+            within(extra_pos, y, extra.len()),
+        ) else {
             return Err(MbdiffError::Corrupt(
                 "extra run past the output or extra block",
             ));
-        }
-        out.extend_from_slice(&extra[extra_pos..extra_pos + y]);
-        extra_pos += y;
-        old_pos += z;
-        if old_pos < 0 || old_pos > source.len() as i64 {
-            return Err(MbdiffError::Corrupt("seek outside the source"));
-        }
+        };
+        out.extend_from_slice(&extra[extra_pos..extra_end]);
+        extra_pos = extra_end;
+        // x < 2^32 and |z| < 2^31, so old_pos stays far from i64's limits; checked all the same.
+        old_pos = (old_start as i64)
+            .checked_add(x as i64)
+            .and_then(|p| p.checked_add(z))
+            .filter(|&p| (0..=source.len() as i64).contains(&p))
+            .ok_or(MbdiffError::Corrupt("seek outside the source"))?;
     }
     if out.len() != dlen {
         return Err(MbdiffError::Corrupt("output is not dlen bytes"));

@@ -4,17 +4,26 @@
 //! off len field
 //! 0   8   magic             "KILNDIFF"
 //! 8   2   format version    u16 BE, 1
-//! 10  2   algorithm id      u16 BE: 1 = bidiff stream, 2 = bidiff split (below)
+//! 10  2   algorithm id      u16 BE: 1 = bidiff stream, 2 = bidiff split (below), 3 = sections
 //! 12  8   source length     u64 BE
 //! 20  32  source SHA-256
 //! 52  8   target length     u64 BE
 //! 60  32  target SHA-256
-//! 92  ... the body
+//! 92  ... the body                   (format version 1)
+//! 92  2   source path length u16 BE  (format version 2: a rename)
+//! 94  n   source path        UTF-8, a valid MAR entry path
+//! 94+n ... the body
 //! ```
 //!
-//! Algorithm 1's body is a `bidiff` 1.0 stream, applied with `bipatch` 1.0. Algorithm 2 (what
-//! Kiln writes) keeps bidiff's matches but stores them the way bsdiff does, in three sections,
-//! because the add bytes (new minus old, mostly zeros) compress far better on their own:
+//! Version 1 patches the file at the instruction's own path. Version 2 names the installed file
+//! the patch was made from (a file renamed between releases, e.g. `pkg-1.2.dist-info/RECORD` →
+//! `pkg-1.3.dist-info/RECORD`): the applier reads and checks that source instead, and writes the
+//! result to the instruction's path, which need not exist yet.
+//!
+//! Algorithm 1's body is a `bidiff` 1.0 stream, applied with `bipatch` 1.0. Algorithm 2 keeps
+//! bidiff's matches but stores them the way bsdiff does, in three sections, because the add
+//! bytes (new minus old, mostly zeros) compress far better on their own (algorithm 3, what Kiln
+//! writes, is in [`sections`](crate::update::sections)):
 //!
 //! ```text
 //! u64 BE controls length, u64 BE adds length, u64 BE copies length
@@ -36,12 +45,18 @@ use std::io::{self, Read, Seek, Write};
 
 use sha2::{Digest, Sha256};
 
+use crate::entry_path::EntryPath;
+
 /// The 8 bytes every Kiln patch starts with.
 pub const KILN_PATCH_MAGIC: &[u8; 8] = b"KILNDIFF";
-/// The header format version this crate writes and reads.
+/// The header format version of a patch of the file at its own path.
 pub const KILN_PATCH_VERSION: u16 = 1;
-/// Length of the header in bytes.
+/// The header format version of a patch whose source is another file (named in the header).
+pub const KILN_PATCH_VERSION_RENAMED: u16 = 2;
+/// Length of the fixed header in bytes (a version-2 header adds the source path).
 pub const KILN_PATCH_HEADER_LEN: usize = 92;
+/// The longest source path a version-2 header may name.
+const MAX_SOURCE_PATH_LEN: usize = 4096;
 
 /// The diff algorithm of a Kiln patch's body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,8 +64,11 @@ pub const KILN_PATCH_HEADER_LEN: usize = 92;
 pub enum PatchAlgorithm {
     /// A `bidiff` 1.0 stream, applied with `bipatch` 1.0 (id 1).
     Bidiff1,
-    /// bidiff's matches in three sections, adds bzip2-compressed (id 2, what Kiln writes).
+    /// bidiff's matches in three sections, adds bzip2-compressed (id 2).
     BidiffSplit,
+    /// bidiff's matches in five separately compressed sections (id 3, what Kiln writes; see
+    /// [`sections`](crate::update::sections)).
+    Sections,
 }
 
 impl PatchAlgorithm {
@@ -59,6 +77,7 @@ impl PatchAlgorithm {
         match self {
             PatchAlgorithm::Bidiff1 => 1,
             PatchAlgorithm::BidiffSplit => 2,
+            PatchAlgorithm::Sections => 3,
         }
     }
 
@@ -66,6 +85,7 @@ impl PatchAlgorithm {
         match id {
             1 => Some(PatchAlgorithm::Bidiff1),
             2 => Some(PatchAlgorithm::BidiffSplit),
+            3 => Some(PatchAlgorithm::Sections),
             _ => None,
         }
     }
@@ -140,7 +160,7 @@ impl PatchHeader {
         let u16_at = |at: usize| u16::from_be_bytes([patch[at], patch[at + 1]]);
         let u64_at = |at: usize| u64::from_be_bytes(patch[at..at + 8].try_into().expect("8 bytes"));
         let version = u16_at(8);
-        if version != KILN_PATCH_VERSION {
+        if version != KILN_PATCH_VERSION && version != KILN_PATCH_VERSION_RENAMED {
             return Err(PatchError::UnsupportedVersion(version));
         }
         let algorithm = PatchAlgorithm::from_id(u16_at(10))
@@ -167,6 +187,72 @@ impl PatchHeader {
         }
         Ok(())
     }
+}
+
+/// A whole Kiln patch entry split into its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedPatch<'a> {
+    /// The fixed header.
+    pub header: PatchHeader,
+    /// The file the patch was made from, when it is not the patched path (version 2).
+    pub source_path: Option<EntryPath>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// Splits a whole patch entry into header, source path and body.
+pub fn parse_patch(patch: &[u8]) -> Result<ParsedPatch<'_>, PatchError> {
+    let header = PatchHeader::decode(patch)?;
+    let version = u16::from_be_bytes([patch[8], patch[9]]);
+    let rest = &patch[KILN_PATCH_HEADER_LEN..];
+    if version == KILN_PATCH_VERSION {
+        return Ok(ParsedPatch {
+            header,
+            source_path: None,
+            body: rest,
+        });
+    }
+    let (len, rest) = rest.split_first_chunk::<2>().ok_or(PatchError::BadHeader)?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if len == 0 || len > MAX_SOURCE_PATH_LEN || len > rest.len() {
+        return Err(PatchError::BadHeader);
+    }
+    let (path, body) = rest.split_at(len);
+    let path = std::str::from_utf8(path)
+        .ok()
+        .and_then(|p| EntryPath::new(p).ok())
+        .ok_or(PatchError::BadHeader)?;
+    Ok(ParsedPatch {
+        header,
+        source_path: Some(path),
+        body,
+    })
+}
+
+/// Turns a version-1 patch into a version-2 patch made from `source` (the same body).
+pub fn with_source_path(patch: &[u8], source: &EntryPath) -> Result<Vec<u8>, PatchError> {
+    let parsed = parse_patch(patch)?;
+    let path = source.as_str().as_bytes();
+    if parsed.source_path.is_some() || path.len() > MAX_SOURCE_PATH_LEN {
+        return Err(PatchError::BadHeader);
+    }
+    let mut out = Vec::with_capacity(patch.len() + 2 + path.len());
+    out.extend_from_slice(&patch[..KILN_PATCH_HEADER_LEN]);
+    out[8..10].copy_from_slice(&KILN_PATCH_VERSION_RENAMED.to_be_bytes());
+    out.extend_from_slice(&(path.len() as u16).to_be_bytes());
+    out.extend_from_slice(path);
+    out.extend_from_slice(parsed.body);
+    Ok(out)
+}
+
+/// Parses a whole patch entry and checks what can be checked without the source: for
+/// algorithm 3, that the sections' framing adds up (a truncated patch is refused here).
+pub fn check_patch(patch: &[u8]) -> Result<ParsedPatch<'_>, PatchError> {
+    let parsed = parse_patch(patch)?;
+    if parsed.header.algorithm == PatchAlgorithm::Sections {
+        crate::update::sections::check_framing(parsed.body)?;
+    }
+    Ok(parsed)
 }
 
 /// True when `bytes` start like a Kiln patch.
@@ -198,8 +284,7 @@ pub fn apply_kiln_patch<S: Read + Seek>(
     source: &mut S,
     out: &mut dyn Write,
 ) -> Result<PatchHeader, PatchError> {
-    let header = PatchHeader::decode(patch)?;
-    let body = &patch[KILN_PATCH_HEADER_LEN..];
+    let ParsedPatch { header, body, .. } = parse_patch(patch)?;
     let mut checked = CheckedWriter {
         out,
         hasher: Sha256::new(),
@@ -218,12 +303,16 @@ pub fn apply_kiln_patch<S: Read + Seek>(
             let mut limited = reader.take(header.target_len.saturating_add(1));
             io::copy(&mut limited, &mut checked).map_err(PatchError::Decode)?;
         }
-        PatchAlgorithm::BidiffSplit => {
+        PatchAlgorithm::BidiffSplit | PatchAlgorithm::Sections => {
             let mut old = Vec::new();
             source.read_to_end(&mut old).map_err(PatchError::Decode)?;
             let sha: [u8; 32] = Sha256::digest(&old).into();
             header.check_source(old.len() as u64, &sha)?;
-            apply_split(body, &old, &mut checked)?;
+            if header.algorithm == PatchAlgorithm::Sections {
+                crate::update::sections::apply_sections(body, &old, &mut checked)?;
+            } else {
+                apply_split(body, &old, &mut checked)?;
+            }
         }
     }
     let digest: [u8; 32] = checked.hasher.finalize().into();
@@ -234,24 +323,30 @@ pub fn apply_kiln_patch<S: Read + Seek>(
 }
 
 /// Hashes and counts what passes through, refusing to go past `limit` bytes.
-struct CheckedWriter<'a> {
+pub(crate) struct CheckedWriter<'a> {
     out: &'a mut dyn Write,
     hasher: Sha256,
-    written: u64,
-    limit: u64,
+    /// Bytes written so far.
+    pub(crate) written: u64,
+    /// The target length.
+    pub(crate) limit: u64,
 }
 
 impl Write for CheckedWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.written + buf.len() as u64 > self.limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "patch output exceeds the target length",
-            ));
-        }
+        let written = self
+            .written
+            .checked_add(buf.len() as u64)
+            .filter(|&n| n <= self.limit)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "patch output exceeds the target length",
+                )
+            })?;
         self.out.write_all(buf)?;
         self.hasher.update(buf);
-        self.written += buf.len() as u64;
+        self.written = written;
         Ok(buf.len())
     }
 
@@ -260,11 +355,13 @@ impl Write for CheckedWriter<'_> {
     }
 }
 
-fn corrupt(what: &'static str) -> PatchError {
+/// A decode error for a malformed patch body.
+pub(crate) fn corrupt(what: &'static str) -> PatchError {
     PatchError::Decode(io::Error::new(io::ErrorKind::InvalidData, what))
 }
 
-fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
+/// Reads one LEB128 number from the front of `input`.
+pub(crate) fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = input.split_first().ok_or(corrupt("truncated control"))?;
@@ -278,7 +375,7 @@ fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
 }
 
 /// Appends a LEB128 varint.
-#[cfg(feature = "generate")]
+#[cfg(any(test, feature = "generate"))]
 pub(crate) fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
@@ -316,7 +413,12 @@ fn apply_split(body: &[u8], old: &[u8], out: &mut CheckedWriter<'_>) -> Result<(
         let zigzag = read_leb128(&mut controls)?;
         let seek = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
         // Bounds first: the output limit also bounds every length read from the patch.
-        if out.written + add + copy > out.limit || copy > copies.len() as u64 {
+        let fits = out
+            .written
+            .checked_add(add)
+            .and_then(|n| n.checked_add(copy))
+            .is_some_and(|n| n <= out.limit);
+        if !fits || copy > copies.len() as u64 {
             return Err(corrupt("control past the target or copy section"));
         }
         let end = pos
@@ -359,11 +461,30 @@ mod tests {
         let bytes = header.encode();
         assert_eq!(PatchHeader::decode(&bytes).unwrap(), header);
         let mut bad = bytes;
-        bad[9] = 2;
+        bad[9] = 3;
         assert!(matches!(
             PatchHeader::decode(&bad),
-            Err(PatchError::UnsupportedVersion(2))
+            Err(PatchError::UnsupportedVersion(3))
         ));
+        // Version 2 names its source after the fixed header.
+        let source = EntryPath::new("pkg-1.2.dist-info/RECORD").unwrap();
+        let mut v1 = bytes.to_vec();
+        v1.extend_from_slice(b"body");
+        let v2 = with_source_path(&v1, &source).unwrap();
+        let parsed = parse_patch(&v2).unwrap();
+        assert_eq!(parsed.header, header);
+        assert_eq!(parsed.source_path, Some(source.clone()));
+        assert_eq!(parsed.body, b"body");
+        assert!(with_source_path(&v2, &source).is_err());
+        for cut in [KILN_PATCH_HEADER_LEN + 1, KILN_PATCH_HEADER_LEN + 5] {
+            assert!(matches!(
+                parse_patch(&v2[..cut]),
+                Err(PatchError::BadHeader)
+            ));
+        }
+        let mut evil = v2.clone();
+        evil[KILN_PATCH_HEADER_LEN + 2..KILN_PATCH_HEADER_LEN + 5].copy_from_slice(b"../");
+        assert!(matches!(parse_patch(&evil), Err(PatchError::BadHeader)));
         let mut bad = bytes;
         bad[11] = 9;
         assert_eq!(
@@ -389,6 +510,43 @@ mod tests {
             header.check_source(7, &[0; 32]),
             Err(PatchError::SourceHash)
         ));
+    }
+
+    /// Lengths near `u64::MAX` in an algorithm-2 body are refused, never wrapped.
+    #[test]
+    fn huge_lengths_in_a_patch_are_refused_not_wrapped() {
+        let old = b"0123456789".to_vec();
+        let header = PatchHeader {
+            algorithm: PatchAlgorithm::BidiffSplit,
+            source_len: old.len() as u64,
+            source_sha256: Sha256::digest(&old).into(),
+            target_len: u64::MAX,
+            target_sha256: [0; 32],
+        };
+        for (add, copy) in [
+            (u64::MAX, 1),
+            (1, u64::MAX),
+            (u64::MAX / 2 + 1, u64::MAX / 2 + 1),
+        ] {
+            let mut controls = Vec::new();
+            for v in [add, copy, 0] {
+                write_leb128(&mut controls, v);
+            }
+            let mut patch = header.encode().to_vec();
+            for len in [controls.len() as u64, 0, 0] {
+                patch.extend_from_slice(&len.to_be_bytes());
+            }
+            patch.extend_from_slice(&controls);
+            let result = apply_kiln_patch(&patch, &mut io::Cursor::new(&old), &mut io::sink());
+            assert!(matches!(result, Err(PatchError::Decode(_))), "{add} {copy}");
+        }
+        // Section lengths whose sum overflows.
+        let mut patch = header.encode().to_vec();
+        for len in [u64::MAX, 2, 0] {
+            patch.extend_from_slice(&len.to_be_bytes());
+        }
+        let result = apply_kiln_patch(&patch, &mut io::Cursor::new(&old), &mut io::sink());
+        assert!(matches!(result, Err(PatchError::Decode(_))));
     }
 
     /// Algorithm 1 (a plain bidiff stream, applied by bipatch) still applies, with every check.

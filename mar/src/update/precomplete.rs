@@ -1,13 +1,17 @@
 //! `precomplete` generation and `removed-files` handling (`docs/mar-format.md` B2.3).
 //!
 //! `precomplete` lists `remove "f"` for every file of an install, then `rmdir "d/"` for every
-//! directory, each list reverse-sorted, leaving out channel and update settings and everything
-//! under `distribution/` (as `config/createprecomplete.py` does). It lists itself. A complete
+//! directory, each list reverse-sorted, leaving out channel and update settings, the files inside
+//! the two settings frameworks and everything under `distribution/` (exactly as
+//! `config/createprecomplete.py` does; [`precomplete_text_at`]). It lists itself. This is Kiln's
+//! one implementation: `l10n-repack` uses it too. A complete
 //! update runs the installed `precomplete` before anything else, which wipes the old file set.
 //!
 //! `removed-files` (a file of the new build) names what a new version drops: `foo/` becomes
 //! `rmdir "foo/"`, `foo/*` becomes `rmrfdir "foo/"`, anything else `remove "foo"`; comments and
 //! blank lines are skipped and entries are reverse-sorted (`append_remove_instructions`).
+
+use std::collections::BTreeSet;
 
 use crate::entry_path::EntryPath;
 use crate::update::manifest::{DirPath, Instruction, ManifestError, ManifestErrorKind};
@@ -17,7 +21,9 @@ pub const PRECOMPLETE: &str = "precomplete";
 /// Name of the removed-files list at the root of an install.
 pub const REMOVED_FILES: &str = "removed-files";
 
-/// True for files a precomplete must not list: channel/update settings and `distribution/`.
+/// True for files `createprecomplete.py` leaves out: paths ending in `channel-prefs.js` or
+/// `update-settings.ini`, anything inside a `ChannelPrefs.framework/` or
+/// `UpdateSettings.framework/` directory, and any path containing `distribution/`.
 fn excluded_file(path: &str) -> bool {
     path.ends_with("channel-prefs.js")
         || path.ends_with("update-settings.ini")
@@ -26,30 +32,51 @@ fn excluded_file(path: &str) -> bool {
         || path.contains("distribution/")
 }
 
+/// `"/<framework>" in path or path.startswith("<framework>")`, as the script tests it.
 fn in_framework(path: &str, framework: &str) -> bool {
     path.starts_with(framework) || path.contains(&format!("/{framework}"))
 }
 
 /// The precomplete text for an install holding `files` and `dirs` (relative paths; directories
-/// without a trailing `/`). `precomplete` itself is always listed.
+/// without a trailing `/`), with `precomplete` at the root, which is always listed.
 pub fn precomplete_text<'a>(
     files: impl IntoIterator<Item = &'a str>,
     dirs: impl IntoIterator<Item = &'a str>,
 ) -> String {
-    let mut files: Vec<&str> = files
+    precomplete_text_at(PRECOMPLETE, files, dirs)
+}
+
+/// The precomplete text, exactly as Mozilla's `config/createprecomplete.py` writes it, for an
+/// install (a `.app` bundle on mac) holding `files` and `dirs`, as `os.walk` reports them
+/// (relative, `/`-separated, directories without a trailing `/`; a symlink to a directory counts
+/// as a directory). `own` is where the precomplete itself lives (`precomplete`, or
+/// `Contents/Resources/precomplete` in a bundle): the script creates it before walking the tree,
+/// so it is always listed, and so are the directories holding it.
+///
+/// Files: every path except settings, files inside `ChannelPrefs.framework/` or
+/// `UpdateSettings.framework/` and anything containing `distribution/`. Directories: every
+/// directory whose path (with its trailing `/`) does not contain `distribution/` — the two
+/// framework directories themselves *are* listed, only the files inside them are not. Each list
+/// is deduplicated and reverse-sorted by code point; `remove "f"` lines come first, then
+/// `rmdir "d/"`.
+pub fn precomplete_text_at<'a>(
+    own: &'a str,
+    files: impl IntoIterator<Item = &'a str>,
+    dirs: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let files: BTreeSet<&str> = files
         .into_iter()
-        .chain([PRECOMPLETE])
+        .chain([own])
         .filter(|f| !excluded_file(f))
         .collect();
-    files.sort_unstable();
-    files.dedup();
-    let mut dirs: Vec<String> = dirs
+    // The directories holding `own` exist: the script could not have created it otherwise.
+    let own_dirs = own.match_indices('/').map(|(at, _)| &own[..at]);
+    let dirs: BTreeSet<String> = dirs
         .into_iter()
+        .chain(own_dirs)
         .map(|d| format!("{d}/"))
-        .filter(|d| !d.contains("distribution/") && !excluded_dir(d))
+        .filter(|d| !d.contains("distribution/"))
         .collect();
-    dirs.sort_unstable();
-    dirs.dedup();
     let mut out = String::new();
     for file in files.iter().rev() {
         out.push_str(&format!("remove \"{file}\"\n"));
@@ -58,10 +85,6 @@ pub fn precomplete_text<'a>(
         out.push_str(&format!("rmdir \"{dir}\"\n"));
     }
     out
-}
-
-fn excluded_dir(dir: &str) -> bool {
-    in_framework(dir, "ChannelPrefs.framework/") || in_framework(dir, "UpdateSettings.framework/")
 }
 
 /// Turns a `removed-files` list into manifest instructions (reverse-sorted; `foo/` → `rmdir`,
@@ -156,9 +179,12 @@ mod tests {
                 "Contents",
             ],
         );
+        // The framework directory itself is listed (the script only filters files by it).
         assert_eq!(
             text,
-            "remove \"precomplete\"\nremove \"keep\"\nrmdir \"Contents/Frameworks/\"\nrmdir \"Contents/\"\n"
+            "remove \"precomplete\"\nremove \"keep\"\n\
+             rmdir \"Contents/Frameworks/ChannelPrefs.framework/\"\n\
+             rmdir \"Contents/Frameworks/\"\nrmdir \"Contents/\"\n"
         );
         assert!(Manifest::parse_precomplete(text.as_bytes()).is_ok());
     }

@@ -10,5 +10,7 @@ mod equivalence;
 mod generation;
 /// The Mozilla-made update pair: applies to equality; tampering, channel, version, key checks.
 mod mozilla_fixtures;
+/// Algorithm-3 patches: tampered or truncated ones are refused before anything is written.
+mod patches;
 /// Shared helpers: fixture paths, tree copies and snapshots, building and applying MARs.
 mod trees;

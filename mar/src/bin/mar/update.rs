@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use mar::keys::SigningKey;
 use mar::update::cache::DiffCache;
 use mar::update::generate::{
-    complete_mar, partial_mar, Decision, GenerateReport, PartialOptions, Tree, UpdateParams,
+    complete_mar, partial_mar, Decision, GenerateReport, PartialOptions, PatchFormat, Tree,
+    UpdateParams,
 };
 use mar::update::{apply, recover, verify_update, ApplyOptions};
 use mar::{Compression, Mar, ProductInfo};
@@ -60,9 +61,10 @@ struct PackageArgs {
     /// Sign with this private key (Ed25519 or RSA PEM); repeat for several signatures.
     #[arg(long = "sign-key")]
     sign_keys: Vec<PathBuf>,
-    /// How to compress entries (zstd by default; xz for Firefox's own updater).
-    #[arg(long, value_enum, default_value = "zstd")]
-    compression: CompressionArg,
+    /// How to compress entries (zstd by default, xz with `--patch-format mbdiff`; xz for
+    /// Firefox's own updater).
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
     /// Compression level (zstd 1-22, default 19; xz 0-9, default 6).
     #[arg(long)]
     level: Option<i32>,
@@ -72,8 +74,10 @@ struct PackageArgs {
 }
 
 impl PackageArgs {
-    fn params(&self) -> anyhow::Result<UpdateParams> {
-        let compression: Compression = compression_setting(self.compression, self.level)?;
+    /// The update parameters; entries are compressed with `default` unless `--compression` says.
+    fn params(&self, default: CompressionArg) -> anyhow::Result<UpdateParams> {
+        let choice = self.compression.unwrap_or(default);
+        let compression: Compression = compression_setting(choice, self.level)?;
         let mut params = UpdateParams::new(ProductInfo::new(&self.channel, &self.version)?)
             .compression(compression);
         for path in &self.sign_keys {
@@ -102,8 +106,9 @@ impl PackageArgs {
                     Decision::Add { reason, bytes, patch_bytes } => json!({
                         "decision": "add", "reason": reason, "bytes": bytes, "patch_bytes": patch_bytes,
                     }),
-                    Decision::Patch { bytes, full_bytes, cached } => json!({
+                    Decision::Patch { bytes, full_bytes, cached, from } => json!({
                         "decision": "patch", "bytes": bytes, "full_bytes": full_bytes, "cached": cached,
+                        "from": from.as_ref().map(|f| f.as_str()),
                     }),
                 };
                 value["path"] = json!(path.as_str());
@@ -142,8 +147,12 @@ struct CompleteArgs {
 impl CompleteArgs {
     fn run(self) -> anyhow::Result<ExitCode> {
         let tree = Tree::from_dir(&self.dir)?;
-        let report = complete_mar(&tree, &self.package.params()?, &self.package.output)
-            .with_context(|| format!("writing {}", self.package.output.display()))?;
+        let report = complete_mar(
+            &tree,
+            &self.package.params(CompressionArg::Zstd)?,
+            &self.package.output,
+        )
+        .with_context(|| format!("writing {}", self.package.output.display()))?;
         self.package.print(&report)?;
         Ok(ExitCode::SUCCESS)
     }
@@ -158,11 +167,24 @@ struct PartialArgs {
     /// The new version: an install tree or a complete MAR.
     #[arg(long = "to")]
     to: PathBuf,
-    /// A diff cache directory shared across runs and processes.
+    /// A diff cache directory shared across runs and processes (Kiln patches only).
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Patch entries: Kiln's (smallest; renamed files patched) or Mozilla's MBDIFF10 with xz
+    /// entries, which Firefox's own updater applies.
+    #[arg(long, value_enum, default_value = "kiln")]
+    patch_format: PatchFormatArg,
     #[command(flatten)]
     package: PackageArgs,
+}
+
+/// `--patch-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PatchFormatArg {
+    /// Kiln's patch entry.
+    Kiln,
+    /// Mozilla's MBDIFF10 (bsdiff), as Firefox's partials.
+    Mbdiff,
 }
 
 fn load_tree(path: &Path) -> anyhow::Result<Tree> {
@@ -183,14 +205,24 @@ impl PartialArgs {
         let bar = progress::bytes_bar(total, "diffing");
         let progress_bar = bar.clone();
         let on_progress = move |_: &mar::EntryPath, bytes: u64| progress_bar.inc(bytes);
-        let mut options = PartialOptions::default().progress(&on_progress);
+        let (format, compression) = match self.patch_format {
+            PatchFormatArg::Kiln => (PatchFormat::Kiln, CompressionArg::Zstd),
+            PatchFormatArg::Mbdiff => (PatchFormat::Mbdiff, CompressionArg::Xz),
+        };
+        let mut options = PartialOptions::default()
+            .progress(&on_progress)
+            .patch_format(format);
         if let Some(cache) = &cache {
+            anyhow::ensure!(
+                format == PatchFormat::Kiln,
+                "--cache holds Kiln patches only"
+            );
             options = options.cache(cache);
         }
         let report = partial_mar(
             &old,
             &new,
-            &self.package.params()?,
+            &self.package.params(compression)?,
             &options,
             &self.package.output,
         )

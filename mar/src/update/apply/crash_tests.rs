@@ -3,7 +3,9 @@
 //! exactly new.
 //!
 //! `kill_point()` exists only under `cfg(test)`. In the child, `KILN_CRASH_AT=N` makes the N-th
-//! kill point print a marker and hang until the parent kills it.
+//! kill point print a marker and hang until the parent kills it. A second phase interrupts an
+//! update where recovery has the most to do (just before and just after the commit marker) and
+//! then kills `recover` itself at each of its kill points: recovery must be restartable.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -52,7 +54,8 @@ fn apply_file(install: &Path, mar: &Path) {
     apply(install, &mut verified, &ApplyOptions::default()).unwrap();
 }
 
-/// The child side: does nothing unless the parent set the environment.
+/// The child side: does nothing unless the parent set the environment. With `KILN_CRASH_MAR`
+/// set to the empty string it only runs `recover`.
 #[test]
 fn crash_child_process() {
     let (Ok(install), Ok(mar)) = (
@@ -61,12 +64,17 @@ fn crash_child_process() {
     ) else {
         return;
     };
-    apply_file(Path::new(&install), Path::new(&mar));
+    if mar.is_empty() {
+        recover(Path::new(&install)).unwrap();
+    } else {
+        apply_file(Path::new(&install), Path::new(&mar));
+    }
     println!("KILN-APPLY-DONE");
 }
 
-/// Kills the applier at kill point `n`; returns false when the run finished without reaching it.
-fn run_child_until(n: usize, install: &Path, mar: &Path) -> bool {
+/// Kills the applier (or, with `mar` `None`, `recover`) at kill point `n`; returns false when
+/// the run finished without reaching it.
+fn run_child_until(n: usize, install: &Path, mar: Option<&Path>) -> bool {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -76,7 +84,7 @@ fn run_child_until(n: usize, install: &Path, mar: &Path) -> bool {
         ])
         .env("KILN_CRASH_AT", n.to_string())
         .env("KILN_CRASH_INSTALL", install)
-        .env("KILN_CRASH_MAR", mar)
+        .env("KILN_CRASH_MAR", mar.map_or(Path::new(""), |m| m))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -101,27 +109,74 @@ fn run_child_until(n: usize, install: &Path, mar: &Path) -> bool {
     killed
 }
 
-fn normalized_new() -> BTreeMap<String, Option<(Vec<u8>, u32)>> {
+fn normalized_new() -> Snapshot {
     let dir = tempfile::tempdir().unwrap();
     kiln_test_support::copy_tree(&fixtures().join("update/install-120.0"), dir.path());
     kiln_test_support::snapshot(dir.path())
 }
 
+/// Checks the state after a crash and a recovery, then that the next apply finishes the update.
+fn check_recovered(
+    install: &Path,
+    mar: &Path,
+    recovered: Recovery,
+    old: &Snapshot,
+    new: &Snapshot,
+    what: &str,
+) {
+    let after = kiln_test_support::snapshot(install);
+    match recovered {
+        Recovery::RolledBack => assert!(after == *old, "{what}: not old"),
+        Recovery::RolledForward => assert!(after == *new, "{what}: not new"),
+        // Killed before the journal existed, or after it was deleted.
+        Recovery::Clean => assert!(after == *old || after == *new, "{what}: a mix"),
+    }
+    if after == *old {
+        // The next apply then brings the install to the new version.
+        apply_file(install, mar);
+        assert_eq!(
+            kiln_test_support::snapshot(install),
+            *new,
+            "re-apply after {what}"
+        );
+    }
+    assert_eq!(recover(install).unwrap(), Recovery::Clean);
+}
+
+type Snapshot = BTreeMap<String, Option<(Vec<u8>, u32)>>;
+
+fn fresh_old_install() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    kiln_test_support::copy_tree(&fixtures().join("update/install-119.0"), dir.path());
+    dir
+}
+
+/// Kill points of applying the fixture partial and complete (119.0 → 120.0), in order: 35 and
+/// 39. A change to the applier's steps changes these on purpose.
+const APPLY_KILL_POINTS: [usize; 2] = [35, 39];
+/// Kill points inside `recover` after an interruption just before the commit (roll back of the
+/// partial) and just after it (roll forward).
+const RECOVER_KILL_POINTS: [usize; 2] = [20, 10];
+
 #[test]
 fn sigkill_at_every_point_leaves_old_or_new() {
     let new = normalized_new();
-    let mut total = 0;
-    for mar in [
+    let old = kiln_test_support::snapshot(fresh_old_install().path());
+    let mut per_mar = Vec::new();
+    // For the partial: the last point that rolls back and the first that rolls forward.
+    let mut edges = (0, 0);
+    for (i, mar) in [
         "firefox-119.0-120.0.partial.mar",
         "firefox-120.0.complete.mar",
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mar = fixtures().join("update").join(mar);
         let mut n = 1;
         loop {
-            let dir = tempfile::tempdir().unwrap();
-            kiln_test_support::copy_tree(&fixtures().join("update/install-119.0"), dir.path());
-            let old = kiln_test_support::snapshot(dir.path());
-            if !run_child_until(n, dir.path(), &mar) {
+            let dir = fresh_old_install();
+            if !run_child_until(n, dir.path(), Some(&mar)) {
                 assert_eq!(
                     kiln_test_support::snapshot(dir.path()),
                     new,
@@ -130,28 +185,49 @@ fn sigkill_at_every_point_leaves_old_or_new() {
                 break;
             }
             let recovered = recover(dir.path()).unwrap();
-            let after = kiln_test_support::snapshot(dir.path());
+            if i == 0 {
+                match recovered {
+                    Recovery::RolledBack => edges.0 = n,
+                    Recovery::RolledForward if edges.1 == 0 => edges.1 = n,
+                    _ => {}
+                }
+            }
             let what = format!("point {n} of {}, {recovered:?}", mar.display());
-            match recovered {
-                Recovery::RolledBack => assert!(after == old, "{what}: not old"),
-                Recovery::RolledForward => assert!(after == new, "{what}: not new"),
-                // Killed before the journal existed, or after it was deleted.
-                Recovery::Clean => assert!(after == old || after == new, "{what}: a mix"),
-            }
-            if after == old {
-                // The next apply then brings the install to the new version.
-                apply_file(dir.path(), &mar);
-                assert_eq!(
-                    kiln_test_support::snapshot(dir.path()),
-                    new,
-                    "re-apply after {what}"
-                );
-            }
-            assert_eq!(recover(dir.path()).unwrap(), Recovery::Clean);
+            check_recovered(dir.path(), &mar, recovered, &old, &new, &what);
             n += 1;
         }
-        total += n - 1;
+        per_mar.push(n - 1);
     }
-    eprintln!("kill points exercised: {total}");
-    assert!(total >= 50, "only {total} kill points");
+    assert_eq!(
+        per_mar, APPLY_KILL_POINTS,
+        "kill points exercised while applying"
+    );
+
+    // Recovery interrupted: stop the partial at each edge, then kill `recover` at every point.
+    let mar = fixtures().join("update/firefox-119.0-120.0.partial.mar");
+    let mut recover_points = Vec::new();
+    for edge in [edges.0, edges.1] {
+        let mut m = 1;
+        loop {
+            let dir = fresh_old_install();
+            assert!(run_child_until(edge, dir.path(), Some(&mar)));
+            if !run_child_until(m, dir.path(), None) {
+                let expected = if edge == edges.0 { &old } else { &new };
+                assert!(
+                    kiln_test_support::snapshot(dir.path()) == *expected,
+                    "recovery from {edge}"
+                );
+                break;
+            }
+            let recovered = recover(dir.path()).unwrap();
+            let what = format!("recover point {m} after apply point {edge}, {recovered:?}");
+            check_recovered(dir.path(), &mar, recovered, &old, &new, &what);
+            m += 1;
+        }
+        recover_points.push(m - 1);
+    }
+    assert_eq!(
+        recover_points, RECOVER_KILL_POINTS,
+        "kill points exercised inside recover (roll back, roll forward)"
+    );
 }

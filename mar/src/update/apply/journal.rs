@@ -169,12 +169,15 @@ pub(crate) fn roll_back(install: &Path, ops: &[JournalOp]) -> Result<(), ApplyEr
                 if *existed {
                     if exists(&backup) {
                         remove_file_if_exists(&target)?;
+                        kill_point();
                         fs::rename(&backup, &target).map_err(ApplyError::write(&target))?;
+                        kill_point();
                     }
                 } else {
                     remove_file_if_exists(&target)?;
                 }
                 remove_file_if_exists(&sidecar(install, path, DRAFT_EXT))?;
+                kill_point();
             }
             JournalOp::Remove(path) => {
                 let target = install.join(path.to_relative_path());
@@ -182,10 +185,13 @@ pub(crate) fn roll_back(install: &Path, ops: &[JournalOp]) -> Result<(), ApplyEr
                 if exists(&backup) {
                     remove_file_if_exists(&target)?;
                     fs::rename(&backup, &target).map_err(ApplyError::write(&target))?;
+                    kill_point();
                 }
             }
             JournalOp::Mkdir(path) => {
-                let _ = fs::remove_dir(install.join(path.to_relative_path()));
+                if fs::remove_dir(install.join(path.to_relative_path())).is_ok() {
+                    kill_point();
+                }
             }
             JournalOp::Rmdir(_) => {}
         }

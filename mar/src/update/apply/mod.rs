@@ -15,7 +15,7 @@
 //!    restored and new files and directories deleted, and the error carries Firefox's code.
 //!
 //! Added files get the entry's mode masked to `0o777`; patched files keep the mode of the file
-//! they replace. Paths never pass through a symlink. Staged mode applies into a fresh copy of the
+//! they replace (for a version-2 Kiln patch, a rename: the mode of the source file it names). Paths never pass through a symlink. Staged mode applies into a fresh copy of the
 //! install instead of the install itself.
 
 mod checks;
@@ -39,7 +39,7 @@ use crate::keys::PublicKey;
 use crate::reader::Mar;
 use crate::update::manifest::{Instruction, Manifest, UpdateKind};
 use crate::update::mbdiff::{apply_mbdiff, MbdiffHeader, MBDIFF_MAGIC};
-use crate::update::patch::{apply_kiln_patch, is_kiln_patch, sha256_of, PatchHeader};
+use crate::update::patch::{apply_kiln_patch, check_patch, is_kiln_patch, sha256_of};
 use crate::update::precomplete::PRECOMPLETE;
 use crate::verify::{VerifiedMar, Verifier};
 use journal::{sidecar, JournalOp, BACKUP_EXT, COMMITTED_NAME, DRAFT_EXT, JOURNAL_NAME};
@@ -240,11 +240,13 @@ fn copy_tree(from: &Path, to: &Path, top: Option<&[std::ffi::OsString]>) -> Resu
 enum Content {
     /// An archive entry, written with its mode.
     Entry { name: EntryPath, mode: u32 },
-    /// A patch of the existing file, which keeps its mode.
+    /// A patch of `source` (the file itself, or the old file of a rename), whose mode the
+    /// result keeps.
     Patch {
         kind: PatchKind,
         bytes: Vec<u8>,
         mode: u32,
+        source: EntryPath,
     },
 }
 
@@ -443,21 +445,37 @@ impl Plan {
                 })?;
         let full = root.join(file.to_relative_path());
         self.prepare_parents(root, &file)?;
-        let meta = match fs::symlink_metadata(&full) {
-            Ok(meta) if meta.is_file() => meta,
-            _ => return Err(ApplyError::SourceMissing { path: full }),
-        };
-        let kind = if is_kiln_patch(&bytes) {
-            let header = PatchHeader::decode(&bytes).map_err(|source| ApplyError::KilnPatch {
+        // A Kiln patch of version 2 names its source (a renamed file); any other patches the
+        // file at its own path.
+        let parsed = if is_kiln_patch(&bytes) {
+            Some(check_patch(&bytes).map_err(|source| ApplyError::KilnPatch {
                 path: full.clone(),
                 source,
-            })?;
-            let mut source = fs::File::open(&full).map_err(ApplyError::read(&full))?;
-            let (len, sha) = sha256_of(&mut source).map_err(ApplyError::read(&full))?;
-            header
+            })?)
+        } else {
+            None
+        };
+        let source = match parsed.as_ref().and_then(|p| p.source_path.clone()) {
+            Some(source) => {
+                self.prepare_parents(root, &source)?;
+                source
+            }
+            None => file.clone(),
+        };
+        let source_full = root.join(source.to_relative_path());
+        let meta = match fs::symlink_metadata(&source_full) {
+            Ok(meta) if meta.is_file() => meta,
+            _ => return Err(ApplyError::SourceMissing { path: source_full }),
+        };
+        let kind = if let Some(parsed) = parsed {
+            let mut reader =
+                fs::File::open(&source_full).map_err(ApplyError::read(&source_full))?;
+            let (len, sha) = sha256_of(&mut reader).map_err(ApplyError::read(&source_full))?;
+            parsed
+                .header
                 .check_source(len, &sha)
                 .map_err(|source| ApplyError::KilnPatch {
-                    path: full.clone(),
+                    path: source_full.clone(),
                     source,
                 })?;
             PatchKind::Kiln
@@ -479,14 +497,16 @@ impl Plan {
                 name: patch.to_string(),
             });
         };
+        let existed = source == file || Plan::target_exists(root, &file)?;
         self.push(Op::Write {
             path: file,
             content: Content::Patch {
                 kind,
                 bytes,
                 mode: mode_of(&meta),
+                source,
             },
-            existed: true,
+            existed,
         });
         Ok(())
     }
@@ -636,10 +656,16 @@ fn write_draft<R: Read + Seek>(
                 })?;
             *mode
         }
-        Content::Patch { kind, bytes, mode } => {
+        Content::Patch {
+            kind,
+            bytes,
+            mode,
+            source,
+        } => {
+            let source = root.join(source.to_relative_path());
             match kind {
                 PatchKind::Kiln => {
-                    let mut source = fs::File::open(&target).map_err(ApplyError::read(&target))?;
+                    let mut source = fs::File::open(&source).map_err(ApplyError::read(&source))?;
                     apply_kiln_patch(bytes, &mut source, &mut file).map_err(|source| {
                         ApplyError::KilnPatch {
                             path: target.clone(),
@@ -648,7 +674,7 @@ fn write_draft<R: Read + Seek>(
                     })?;
                 }
                 PatchKind::Mbdiff => {
-                    let source = fs::read(&target).map_err(ApplyError::read(&target))?;
+                    let source = fs::read(&source).map_err(ApplyError::read(&source))?;
                     let out =
                         apply_mbdiff(bytes, &source).map_err(|source| ApplyError::Mbdiff {
                             path: target.clone(),
