@@ -100,6 +100,17 @@ fn precomplete_path(platform: l10n_repack::Platform) -> String {
     format!("{}/precomplete", platform.resources_dir())
 }
 
+/// The paths of a precomplete text's `remove "…"` lines.
+fn removed_paths(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            l.strip_prefix("remove \"")?
+                .strip_suffix('"')
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
 /// [`precomplete_problems`] for a build whose files are listed (relative to the archive root)
 /// and whose `precomplete` reads `text`.
 fn precomplete_problems_in(
@@ -107,25 +118,18 @@ fn precomplete_problems_in(
     listing: &Listing,
     platform: l10n_repack::Platform,
 ) -> Vec<String> {
-    let listed: BTreeSet<String> = text
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("remove \"")?
-                .strip_suffix('"')
-                .map(str::to_owned)
-        })
-        .collect();
+    let listed = removed_paths(text);
+    // What Mozilla's createprecomplete.py would list for these files (mar's one implementation
+    // of its rules); empty directories are not in a listing, so only `remove` lines are compared.
     let app = format!("{}/", platform.app_root());
-    let present: BTreeSet<String> = listing
-        .keys()
-        .filter_map(|p| p.strip_prefix(&app))
-        .filter(|p| {
-            !(p.ends_with("channel-prefs.js")
-                || p.ends_with("update-settings.ini")
-                || p.contains("distribution/"))
-        })
-        .map(str::to_owned)
-        .collect();
+    let own = precomplete_path(platform);
+    let own = own.strip_prefix(&app).unwrap_or(&own);
+    let expected = mar::update::precomplete::precomplete_text_at(
+        own,
+        listing.keys().filter_map(|p| p.strip_prefix(&app)),
+        [],
+    );
+    let present = removed_paths(&expected);
     let mut problems: Vec<String> = present
         .difference(&listed)
         .map(|p| format!("precomplete does not list {p}"))
