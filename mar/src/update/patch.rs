@@ -332,6 +332,22 @@ pub(crate) struct CheckedWriter<'a> {
     pub(crate) limit: u64,
 }
 
+impl CheckedWriter<'_> {
+    /// Whether `add` then `copy` more bytes still fit within the target length (checked
+    /// arithmetic: lengths read from a patch never wrap).
+    pub(crate) fn has_room_for(&self, add: u64, copy: u64) -> bool {
+        self.written
+            .checked_add(add)
+            .and_then(|n| n.checked_add(copy))
+            .is_some_and(|n| n <= self.limit)
+    }
+}
+
+/// A zigzag-coded seek (as the control data stores it) back to its signed value.
+pub(crate) fn unzigzag(zigzag: u64) -> i64 {
+    (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64)
+}
+
 impl Write for CheckedWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let written = self
@@ -411,14 +427,9 @@ fn apply_split(body: &[u8], old: &[u8], out: &mut CheckedWriter<'_>) -> Result<(
         let add = read_leb128(&mut controls)?;
         let copy = read_leb128(&mut controls)?;
         let zigzag = read_leb128(&mut controls)?;
-        let seek = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        let seek = unzigzag(zigzag);
         // Bounds first: the output limit also bounds every length read from the patch.
-        let fits = out
-            .written
-            .checked_add(add)
-            .and_then(|n| n.checked_add(copy))
-            .is_some_and(|n| n <= out.limit);
-        if !fits || copy > copies.len() as u64 {
+        if !out.has_room_for(add, copy) || copy > copies.len() as u64 {
             return Err(corrupt("control past the target or copy section"));
         }
         let end = pos

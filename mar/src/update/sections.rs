@@ -20,7 +20,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use crate::update::patch::{corrupt, read_leb128, CheckedWriter, PatchError};
+use crate::update::patch::{corrupt, read_leb128, unzigzag, CheckedWriter, PatchError};
 
 /// How one section's bytes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,14 +181,9 @@ pub(crate) fn apply_sections(
         let add = add_lens.leb128()?;
         let copy = copy_lens.leb128()?;
         let zigzag = seeks.leb128()?;
-        let seek = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        let seek = unzigzag(zigzag);
         // Bounds first: the output limit and the source bound every length read.
-        let fits = out
-            .written
-            .checked_add(add)
-            .and_then(|n| n.checked_add(copy))
-            .is_some_and(|n| n <= out.limit);
-        if !fits {
+        if !out.has_room_for(add, copy) {
             return Err(corrupt("control past the target length"));
         }
         let end = pos
