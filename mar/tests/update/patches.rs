@@ -156,40 +156,22 @@ fn renamed_files_are_patched_against_their_old_bytes() {
             .collect::<String>()
             .into_bytes()
     };
-    let old = with_precomplete(
-        [
-            (
-                "pkg.libs/libfoo-1a2b3c4d.so".to_owned(),
-                file(&lib_old, 0o755),
-            ),
-            (
-                "pkg-1.2.dist-info/RECORD".to_owned(),
-                file(&record("1.2"), 0o644),
-            ),
-            (
-                "pkg/__init__.py".to_owned(),
-                file(b"version = '1.2'\n", 0o644),
-            ),
-        ]
-        .into(),
-    );
-    let new = with_precomplete(
-        [
-            (
-                "pkg.libs/libfoo-5e6f7a8b.so".to_owned(),
-                file(&lib_new, 0o755),
-            ),
-            (
-                "pkg-1.3.dist-info/RECORD".to_owned(),
-                file(&record("1.3"), 0o644),
-            ),
-            (
-                "pkg/__init__.py".to_owned(),
-                file(b"version = '1.3'\n", 0o644),
-            ),
-        ]
-        .into(),
-    );
+    // One release of the wheel: its hashed library name, dist-info version and library bytes.
+    let release = |hash: &str, v: &str, lib: &[u8]| {
+        with_precomplete(
+            [
+                (format!("pkg.libs/libfoo-{hash}.so"), file(lib, 0o755)),
+                (format!("pkg-{v}.dist-info/RECORD"), file(&record(v), 0o644)),
+                (
+                    "pkg/__init__.py".to_owned(),
+                    file(format!("version = '{v}'\n").as_bytes(), 0o644),
+                ),
+            ]
+            .into(),
+        )
+    };
+    let old = release("1a2b3c4d", "1.2", &lib_old);
+    let new = release("5e6f7a8b", "1.3", &lib_new);
     let dir = tempfile::tempdir().unwrap();
     materialize(&dir.path().join("old"), &old);
     materialize(&dir.path().join("new"), &new);
