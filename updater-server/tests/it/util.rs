@@ -528,6 +528,18 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// Starts the real `updater-server serve` with `config` on loopback port `port`, output discarded.
+pub(crate) fn serve(config: &Path, port: u16) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_updater-server"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 impl Binary {
     pub(crate) fn spawn(dir: &Path) -> Binary {
         let port = free_port();
@@ -540,14 +552,7 @@ impl Binary {
         ),
     )
     .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_updater-server"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = serve(&config, port);
         let base = format!("http://127.0.0.1:{port}");
         let agent = agent();
         let deadline = Instant::now() + Duration::from_secs(20);
