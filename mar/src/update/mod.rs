@@ -5,7 +5,8 @@
 //! - [`manifest`]: the `updatev3.manifest` parser and writer; [`precomplete`]: `precomplete`
 //!   generation and `removed-files`; [`version`]: Mozilla's version ordering.
 //! - [`patch`]: Kiln's patch entry (a header with source and target length + SHA-256 in front of
-//!   bidiff's controls; [`sections`]: the body Kiln writes); [`mbdiff`]: Mozilla's MBDIFF10 patches, so Mozilla-made partials apply.
+//!   bidiff's controls; [`sections`]: the body Kiln writes, with `x86` displacement prediction
+//!   for code); [`mbdiff`]: Mozilla's MBDIFF10 patches, so Mozilla-made partials apply.
 //! - [`apply`](mod@apply): the client side. It takes a [`VerifiedMar`](crate::VerifiedMar), checks
 //!   channel and version before touching anything, and is transactional and crash-safe through a
 //!   journal ([`recover`]).
@@ -26,6 +27,7 @@ pub mod patch;
 pub mod precomplete;
 pub mod sections;
 pub mod version;
+mod x86;
 
 pub use apply::{apply, recover, verify_update, ApplyError, ApplyOptions, ApplySummary, Recovery};
 pub use manifest::{DirPath, Instruction, Manifest, ManifestError, ManifestErrorKind, UpdateKind};

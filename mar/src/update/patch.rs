@@ -4,7 +4,8 @@
 //! off len field
 //! 0   8   magic             "KILNDIFF"
 //! 8   2   format version    u16 BE, 1
-//! 10  2   algorithm id      u16 BE: 1 = bidiff stream, 2 = bidiff split (below), 3 = sections
+//! 10  2   algorithm id      u16 BE: 1 = bidiff stream, 2 = bidiff split (below), 3 = sections,
+//!                               4 = sections with x86 displacement prediction
 //! 12  8   source length     u64 BE
 //! 20  32  source SHA-256
 //! 52  8   target length     u64 BE
@@ -22,8 +23,8 @@
 //!
 //! Algorithm 1's body is a `bidiff` 1.0 stream, applied with `bipatch` 1.0. Algorithm 2 keeps
 //! bidiff's matches but stores them the way bsdiff does, in three sections, because the add
-//! bytes (new minus old, mostly zeros) compress far better on their own (algorithm 3, what Kiln
-//! writes, is in [`sections`](crate::update::sections)):
+//! bytes (new minus old, mostly zeros) compress far better on their own (algorithms 3 and 4, what
+//! Kiln writes, are in [`sections`](crate::update::sections) and its `x86` module):
 //!
 //! ```text
 //! u64 BE controls length, u64 BE adds length, u64 BE copies length
@@ -66,9 +67,13 @@ pub enum PatchAlgorithm {
     Bidiff1,
     /// bidiff's matches in three sections, adds bzip2-compressed (id 2).
     BidiffSplit,
-    /// bidiff's matches in five separately compressed sections (id 3, what Kiln writes; see
+    /// bidiff's matches in five separately compressed sections (id 3; see
     /// [`sections`](crate::update::sections)).
     Sections,
+    /// Algorithm 3 whose add bytes hold x86 displacements as residuals against a prediction from
+    /// the patch's own alignment (id 4; see `docs/update-packages.md`). Kiln writes it when it
+    /// leaves fewer non-zero add bytes than algorithm 3, else algorithm 3.
+    SectionsX86,
 }
 
 impl PatchAlgorithm {
@@ -78,6 +83,7 @@ impl PatchAlgorithm {
             PatchAlgorithm::Bidiff1 => 1,
             PatchAlgorithm::BidiffSplit => 2,
             PatchAlgorithm::Sections => 3,
+            PatchAlgorithm::SectionsX86 => 4,
         }
     }
 
@@ -86,6 +92,7 @@ impl PatchAlgorithm {
             1 => Some(PatchAlgorithm::Bidiff1),
             2 => Some(PatchAlgorithm::BidiffSplit),
             3 => Some(PatchAlgorithm::Sections),
+            4 => Some(PatchAlgorithm::SectionsX86),
             _ => None,
         }
     }
@@ -246,10 +253,10 @@ pub fn with_source_path(patch: &[u8], source: &EntryPath) -> Result<Vec<u8>, Pat
 }
 
 /// Parses a whole patch entry and checks what can be checked without the source: for
-/// algorithm 3, that the sections' framing adds up (a truncated patch is refused here).
+/// algorithms 3 and 4, that the sections' framing adds up (a truncated patch is refused here).
 pub fn check_patch(patch: &[u8]) -> Result<ParsedPatch<'_>, PatchError> {
     let parsed = parse_patch(patch)?;
-    if parsed.header.algorithm == PatchAlgorithm::Sections {
+    if let PatchAlgorithm::Sections | PatchAlgorithm::SectionsX86 = parsed.header.algorithm {
         crate::update::sections::check_framing(parsed.body)?;
     }
     Ok(parsed)
@@ -303,15 +310,19 @@ pub fn apply_kiln_patch<S: Read + Seek>(
             let mut limited = reader.take(header.target_len.saturating_add(1));
             io::copy(&mut limited, &mut checked).map_err(PatchError::Decode)?;
         }
-        PatchAlgorithm::BidiffSplit | PatchAlgorithm::Sections => {
+        PatchAlgorithm::BidiffSplit | PatchAlgorithm::Sections | PatchAlgorithm::SectionsX86 => {
             let mut old = Vec::new();
             source.read_to_end(&mut old).map_err(PatchError::Decode)?;
             let sha: [u8; 32] = Sha256::digest(&old).into();
             header.check_source(old.len() as u64, &sha)?;
-            if header.algorithm == PatchAlgorithm::Sections {
-                crate::update::sections::apply_sections(body, &old, &mut checked)?;
-            } else {
-                apply_split(body, &old, &mut checked)?;
+            match header.algorithm {
+                PatchAlgorithm::Sections => {
+                    crate::update::sections::apply_sections(body, &old, &mut checked, false)?
+                }
+                PatchAlgorithm::SectionsX86 => {
+                    crate::update::sections::apply_sections(body, &old, &mut checked, true)?
+                }
+                _ => apply_split(body, &old, &mut checked)?,
             }
         }
     }

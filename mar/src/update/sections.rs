@@ -21,6 +21,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use crate::update::patch::{corrupt, read_leb128, unzigzag, CheckedWriter, PatchError};
+use crate::update::x86::{restore_fields, Alignment, Region};
 
 /// How one section's bytes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,41 +164,160 @@ pub(crate) fn check_framing(body: &[u8]) -> Result<(), PatchError> {
     split_sections(body).map(drop)
 }
 
-/// Applies an algorithm-3 body to `old`, writing the result through `out`.
+/// One control of a body, checked against the source and target lengths.
+struct Control {
+    /// Source position of its add bytes.
+    old: u64,
+    /// Target position of its add bytes.
+    new: u64,
+    /// Number of add bytes.
+    add: u64,
+    /// Number of copy bytes after them.
+    copy: u64,
+}
+
+/// The controls of a body, read from its three control sections. Every length is checked with
+/// checked arithmetic against the source and the target length before it is used.
+struct Controls<'a> {
+    add_lens: Section<'a>,
+    copy_lens: Section<'a>,
+    seeks: Section<'a>,
+    old_pos: u64,
+    new_pos: u64,
+    old_len: u64,
+    target_len: u64,
+}
+
+impl<'a> Controls<'a> {
+    /// Takes the three control sections off the front of `sections`.
+    fn new(sections: &mut Vec<Section<'a>>, old_len: u64, target_len: u64) -> Controls<'a> {
+        let mut three = sections.drain(..3);
+        let mut next = || three.next().expect("five sections");
+        Controls {
+            add_lens: next(),
+            copy_lens: next(),
+            seeks: next(),
+            old_pos: 0,
+            new_pos: 0,
+            old_len,
+            target_len,
+        }
+    }
+
+    /// The next control, or `None` after the last.
+    fn next(&mut self) -> Result<Option<Control>, PatchError> {
+        if self.add_lens.is_done() {
+            return Ok(None);
+        }
+        let add = self.add_lens.leb128()?;
+        let copy = self.copy_lens.leb128()?;
+        let seek = unzigzag(self.seeks.leb128()?);
+        let new_end = self
+            .new_pos
+            .checked_add(add)
+            .and_then(|end| end.checked_add(copy))
+            .filter(|&end| end <= self.target_len)
+            .ok_or(corrupt("control past the target length"))?;
+        let old_end = self
+            .old_pos
+            .checked_add(add)
+            .filter(|&end| end <= self.old_len)
+            .ok_or(corrupt("add past the source"))?;
+        let control = Control {
+            old: self.old_pos,
+            new: self.new_pos,
+            add,
+            copy,
+        };
+        self.old_pos = old_end
+            .checked_add_signed(seek)
+            .filter(|&p| p <= self.old_len)
+            .ok_or(corrupt("seek outside the source"))?;
+        self.new_pos = new_end;
+        Ok(Some(control))
+    }
+
+    /// Checks that every control section was read to its end.
+    fn finish(self) -> Result<(), PatchError> {
+        for section in [self.add_lens, self.copy_lens, self.seeks] {
+            section.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Most add regions an algorithm-4 body may have per target byte (1 in 64, plus
+/// [`REGIONS_FLOOR`]): the applier holds them all in memory (24 bytes each), so a hostile body
+/// cannot make it allocate more than about a third of the target's length. Real patches have far
+/// fewer (esbuild 0.27.7 → 0.28.0: one per 103 bytes; biome: one per 310); the generator writes
+/// algorithm 3 instead when a diff has more.
+pub(crate) const TARGET_BYTES_PER_REGION: u64 = 64;
+/// Add regions any algorithm-4 body may have, whatever its target length.
+pub(crate) const REGIONS_FLOOR: u64 = 4096;
+
+/// Whether `regions` add regions are allowed for a target of `target_len` bytes.
+pub(crate) fn regions_allowed(regions: u64, target_len: u64) -> bool {
+    regions <= target_len / TARGET_BYTES_PER_REGION + REGIONS_FLOOR
+}
+
+/// The alignment of an algorithm-4 body: a first pass over its control sections.
+fn alignment_of(body: &[u8], old_len: u64, target_len: u64) -> Result<Alignment, PatchError> {
+    let mut sections = split_sections(body)?;
+    let mut controls = Controls::new(&mut sections, old_len, target_len);
+    let mut regions = Vec::new();
+    while let Some(c) = controls.next()? {
+        if c.add > 0 {
+            if !regions_allowed(regions.len() as u64 + 1, target_len) {
+                return Err(corrupt("more add regions than the target length allows"));
+            }
+            regions.push(Region {
+                old: c.old,
+                new: c.new,
+                len: c.add,
+            });
+        }
+    }
+    controls.finish()?;
+    Ok(Alignment::new(regions))
+}
+
+/// Applies an algorithm-3 body (or, with `x86`, algorithm 4) to `old`, writing the result
+/// through `out`.
 pub(crate) fn apply_sections(
     body: &[u8],
     old: &[u8],
     out: &mut CheckedWriter<'_>,
+    x86: bool,
 ) -> Result<(), PatchError> {
+    let alignment = if x86 {
+        Some(alignment_of(body, old.len() as u64, out.limit)?)
+    } else {
+        None
+    };
     let mut sections = split_sections(body)?;
+    let mut controls = Controls::new(&mut sections, old.len() as u64, out.limit);
     let mut copies = sections.pop().expect("five sections");
     let mut adds = sections.pop().expect("five sections");
-    let mut seeks = sections.pop().expect("five sections");
-    let mut copy_lens = sections.pop().expect("five sections");
-    let mut add_lens = sections.pop().expect("five sections");
-    let mut pos: u64 = 0;
     let mut buf = Vec::new();
-    while !add_lens.is_done() {
-        let add = add_lens.leb128()?;
-        let copy = copy_lens.leb128()?;
-        let zigzag = seeks.leb128()?;
-        let seek = unzigzag(zigzag);
-        // Bounds first: the output limit and the source bound every length read.
-        if !out.has_room_for(add, copy) {
-            return Err(corrupt("control past the target length"));
-        }
-        let end = pos
-            .checked_add(add)
-            .filter(|&end| end <= old.len() as u64)
-            .ok_or(corrupt("add past the source"))?;
-        buf.resize(add as usize, 0);
+    while let Some(control) = controls.next()? {
+        let old_bytes = &old[control.old as usize..(control.old + control.add) as usize];
+        buf.resize(control.add as usize, 0);
         adds.read_exact(&mut buf)?;
-        for (b, o) in buf.iter_mut().zip(&old[pos as usize..end as usize]) {
+        for (b, o) in buf.iter_mut().zip(old_bytes) {
             *b = b.wrapping_add(*o);
         }
+        if let Some(alignment) = &alignment {
+            let region = Region {
+                old: control.old,
+                new: control.new,
+                len: control.add,
+            };
+            restore_fields(alignment, region, old_bytes, &mut buf);
+        }
         io::Write::write_all(out, &buf).map_err(PatchError::Decode)?;
-        // `copy` fits the target length, which the output is checked against as it grows.
-        let mut left = copy;
+        // `copy` fits the target length (checked by `Controls`), and the output is checked
+        // against it as it grows.
+        let mut left = control.copy;
         while left > 0 {
             let n = left.min(64 << 10) as usize;
             buf.resize(n, 0);
@@ -205,12 +325,9 @@ pub(crate) fn apply_sections(
             io::Write::write_all(out, &buf).map_err(PatchError::Decode)?;
             left -= n as u64;
         }
-        pos = end
-            .checked_add_signed(seek)
-            .filter(|&p| p <= old.len() as u64)
-            .ok_or(corrupt("seek outside the source"))?;
     }
-    for section in [add_lens, copy_lens, seeks, adds, copies] {
+    controls.finish()?;
+    for section in [adds, copies] {
         section.finish()?;
     }
     Ok(())

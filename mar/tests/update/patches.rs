@@ -1,4 +1,4 @@
-//! Kiln's algorithm-3 patches inside a partial: a tampered or truncated patch is refused with
+//! Kiln's algorithm-3 and -4 patches inside a partial: a tampered or truncated patch is refused with
 //! Firefox's error code before the install is touched; renamed files are patched from their
 //! old bytes.
 
@@ -8,21 +8,27 @@ use mar::{EntryPath, Mar, MarBuilder};
 
 use crate::trees::{apply_kiln, ed_key, file, materialize, params, snapshot, with_precomplete};
 
-/// A 300 KB text-like library and its edited successor, as a partial with one patch entry.
-fn partial_with_a_patch(dir: &std::path::Path) -> std::path::PathBuf {
-    let text = |edit: usize| -> Vec<u8> {
-        (0..12_000)
-            .flat_map(|i| {
-                if i == edit {
-                    b"an edited line of the library\n".to_vec()
-                } else {
-                    format!("symbol_{i:06} = {}\n", i * 7919 % 100_003).into_bytes()
-                }
-            })
-            .collect()
-    };
-    let old = with_precomplete([("lib.so".to_owned(), file(&text(usize::MAX), 0o755))].into());
-    let new = with_precomplete([("lib.so".to_owned(), file(&text(6000), 0o755))].into());
+/// A 300 KB text-like library (an edit of one line) and its successor.
+fn text_library(edit: usize) -> Vec<u8> {
+    (0..12_000)
+        .flat_map(|i| {
+            if i == edit {
+                b"an edited line of the library\n".to_vec()
+            } else {
+                format!("symbol_{i:06} = {}\n", i * 7919 % 100_003).into_bytes()
+            }
+        })
+        .collect()
+}
+
+/// A partial turning `lib.so` from `old_lib` into `new_lib` (one patch entry).
+fn partial_with_a_patch(
+    dir: &std::path::Path,
+    old_lib: &[u8],
+    new_lib: &[u8],
+) -> std::path::PathBuf {
+    let old = with_precomplete([("lib.so".to_owned(), file(old_lib, 0o755))].into());
+    let new = with_precomplete([("lib.so".to_owned(), file(new_lib, 0o755))].into());
     materialize(&dir.join("old"), &old);
     materialize(&dir.join("new"), &new);
     materialize(&dir.join("install"), &old);
@@ -38,8 +44,14 @@ fn partial_with_a_patch(dir: &std::path::Path) -> std::path::PathBuf {
     out
 }
 
-/// Rewrites `mar` (re-signed) with its `lib.so.patch` entry replaced by `tamper(patch)`.
-fn with_patch(mar: &std::path::Path, out: &std::path::Path, tamper: impl Fn(&mut Vec<u8>)) {
+/// Rewrites `mar` (re-signed) with its `lib.so.patch` entry, which must be of `algorithm`,
+/// replaced by `tamper(patch)`.
+fn with_patch(
+    mar: &std::path::Path,
+    algorithm: PatchAlgorithm,
+    out: &std::path::Path,
+    tamper: impl Fn(&mut Vec<u8>),
+) {
     let mut archive =
         Mar::open(std::io::BufReader::new(std::fs::File::open(mar).unwrap())).unwrap();
     let mut builder = MarBuilder::new();
@@ -55,7 +67,7 @@ fn with_patch(mar: &std::path::Path, out: &std::path::Path, tamper: impl Fn(&mut
         let mut bytes = archive.read_entry_to_vec(&name).unwrap();
         if name == "lib.so.patch" {
             let header = PatchHeader::decode(&bytes).unwrap();
-            assert_eq!(header.algorithm, PatchAlgorithm::Sections);
+            assert_eq!(header.algorithm, algorithm);
             tamper(&mut bytes);
         }
         builder
@@ -73,8 +85,31 @@ fn mtime(path: &std::path::Path) -> std::time::SystemTime {
 
 #[test]
 fn corrupt_or_truncated_algorithm_3_patch_is_refused_before_anything_is_written() {
+    corrupt_or_truncated_patch_is_refused(
+        &text_library(usize::MAX),
+        &text_library(6000),
+        PatchAlgorithm::Sections,
+    );
+}
+
+#[test]
+fn corrupt_or_truncated_algorithm_4_patch_is_refused_before_anything_is_written() {
+    corrupt_or_truncated_patch_is_refused(
+        &kiln_test_support::x86_program(3000, &[]),
+        &kiln_test_support::x86_program(3000, &[10, 1500]),
+        PatchAlgorithm::SectionsX86,
+    );
+}
+
+/// Tampered and truncated versions of a partial whose `lib.so` patch (`old_lib` → `new_lib`)
+/// is of `algorithm` are refused with Firefox's codes, and the install stays as it was.
+fn corrupt_or_truncated_patch_is_refused(
+    old_lib: &[u8],
+    new_lib: &[u8],
+    algorithm: PatchAlgorithm,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let good = partial_with_a_patch(dir.path());
+    let good = partial_with_a_patch(dir.path(), old_lib, new_lib);
     let install = dir.path().join("install");
     let before = snapshot(&install);
     // (what, tampering, expected code)
@@ -101,7 +136,7 @@ fn corrupt_or_truncated_algorithm_3_patch_is_refused_before_anything_is_written(
     ];
     for (what, tamper, code) in cases {
         let bad = dir.path().join("bad.mar");
-        with_patch(&good, &bad, tamper);
+        with_patch(&good, algorithm, &bad, tamper);
         std::thread::sleep(std::time::Duration::from_millis(20));
         let stamp = mtime(&install);
         let err = apply_kiln(&install, &bad).unwrap_err();
@@ -112,7 +147,7 @@ fn corrupt_or_truncated_algorithm_3_patch_is_refused_before_anything_is_written(
     // A flipped byte inside a compressed section passes the framing check; it fails while
     // drafting (41) and the journal rolls the install back to exactly what it was.
     let bad = dir.path().join("bad.mar");
-    with_patch(&good, &bad, |p| {
+    with_patch(&good, algorithm, &bad, |p| {
         let at = p.len() - 40;
         p[at] ^= 0x5a;
     });

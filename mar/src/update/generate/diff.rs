@@ -11,7 +11,8 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::update::patch::{apply_kiln_patch, write_leb128, PatchAlgorithm, PatchHeader};
-use crate::update::sections::{SectionCodec, SECTION_COUNT};
+use crate::update::sections::{regions_allowed, SectionCodec, SECTION_COUNT};
+use crate::update::x86::{residual_fields, Alignment, Region};
 
 /// zstd level of the wrapper around a whole patch entry (header and sections, which are already
 /// compressed: the wrapper only makes the entry a zstd stream like every other).
@@ -22,9 +23,6 @@ const PARALLEL_SCAN_MIN: usize = 1 << 20;
 const BZIP2_PIECE: usize = 4 * 900_000;
 /// xz pieces and their dictionary size (also what bounds the applier's decoder memory).
 const XZ_PIECE: usize = 4 << 20;
-/// Add bytes longer than this get the faster xz settings ([`Content::LargeDifferences`]): on
-/// biome (pair c, 95 MB of adds) `-9` nice 128 took 42.6 s on two cores for 5,380,244 B.
-const LARGE_ADDS: usize = 32 << 20;
 /// Add bytes with fewer non-zero bytes than this (percent) are only bzip2-compressed.
 const SPARSE_ADDS_PERCENT: usize = 4;
 /// Add bytes with at least this share of non-zero bytes (percent) are only xz-compressed.
@@ -32,7 +30,7 @@ const DENSE_ADDS_PERCENT: usize = 8;
 
 /// A version string of everything that shapes a patch's bytes; part of every cache key.
 pub const DIFF_PARAMS_VERSION: &str =
-    "bidiff1.0.0-chunk4m-sections5leb-xz9e-bz9-sparse4-dense8-large32m-v3";
+    "bidiff1.0.0-chunk4m-sections5leb-xz9e-bz9-sparse4-dense8-x86pred64-v4";
 
 /// SHA-256 of a byte slice.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -62,9 +60,6 @@ enum Content {
     /// Difference bytes: lc=0, lp=0, pb=0, and `-9` with nice length 128 and depth 32 (on
     /// pair b: 1,036,736 B in 6.4 s against 1,023,053 B in 8.2 s for `-9e`).
     Differences,
-    /// Difference bytes of a large file (more than [`LARGE_ADDS`]): lc=0, lp=0, pb=0, `-3`,
-    /// about 5x faster (pair b: 1,157,121 B in 2.1 s), so generation stays within bsdiff's time.
-    LargeDifferences,
     /// New bytes of the file: xz's literal coding (lc=3, pb=2), `-9e`.
     Bytes,
 }
@@ -73,7 +68,6 @@ fn xz_piece(piece: &[u8], content: Content) -> io::Result<Vec<u8>> {
     use liblzma::stream::{Check, Filters, LzmaOptions, Stream, PRESET_EXTREME};
     let preset = match content {
         Content::Differences => 9,
-        Content::LargeDifferences => 3,
         Content::Numbers | Content::Bytes => 9 | PRESET_EXTREME,
     };
     let mut options = LzmaOptions::new_preset(preset).map_err(io::Error::other)?;
@@ -81,7 +75,7 @@ fn xz_piece(piece: &[u8], content: Content) -> io::Result<Vec<u8>> {
     if let Content::Differences = content {
         options.nice_len(128).depth(32);
     }
-    if let Content::Numbers | Content::Differences | Content::LargeDifferences = content {
+    if let Content::Numbers | Content::Differences = content {
         options
             .literal_context_bits(0)
             .literal_position_bits(0)
@@ -139,8 +133,7 @@ fn encode_section(
 /// BWT stages and xz over megabytes of zeros costs seconds for nothing; dense adds (a minor
 /// release; pair b: 11.5 %) are 15 % smaller under xz; in between both are tried.
 fn add_codecs(adds: &[u8]) -> &'static [SectionCodec] {
-    let non_zero = adds.iter().filter(|&&b| b != 0).count();
-    let percent = non_zero * 100 / adds.len().max(1);
+    let percent = non_zero(adds) * 100 / adds.len().max(1);
     if percent < SPARSE_ADDS_PERCENT {
         &[SectionCodec::Bzip2]
     } else if percent >= DENSE_ADDS_PERCENT {
@@ -150,18 +143,36 @@ fn add_codecs(adds: &[u8]) -> &'static [SectionCodec] {
     }
 }
 
-/// bidiff's controls, split into the five sections of algorithm 3.
-fn diff_sections(old: &[u8], new: &[u8]) -> io::Result<[Vec<u8>; SECTION_COUNT]> {
+/// Number of non-zero bytes: the cheap bound on how well add bytes compress.
+fn non_zero(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b != 0).count()
+}
+
+/// bidiff's controls, split into the five sections of algorithm 3, and the add regions (the
+/// alignment of old and new) in control order.
+fn diff_sections(old: &[u8], new: &[u8]) -> io::Result<([Vec<u8>; SECTION_COUNT], Vec<Region>)> {
     let (mut add_lens, mut copy_lens, mut seeks) = (Vec::new(), Vec::new(), Vec::new());
     let (mut adds, mut copies) = (Vec::with_capacity(new.len()), Vec::new());
+    let mut regions = Vec::new();
+    let (mut old_pos, mut new_pos) = (0u64, 0u64);
     {
         let mut translator =
             bidiff::Translator::new(old, new, |c: &bidiff::Control| -> io::Result<()> {
-                write_leb128(&mut add_lens, c.add.len() as u64);
-                write_leb128(&mut copy_lens, c.copy.len() as u64);
+                let (add, copy) = (c.add.len() as u64, c.copy.len() as u64);
+                write_leb128(&mut add_lens, add);
+                write_leb128(&mut copy_lens, copy);
                 write_leb128(&mut seeks, ((c.seek << 1) ^ (c.seek >> 63)) as u64);
                 adds.extend_from_slice(c.add);
                 copies.extend_from_slice(c.copy);
+                if add > 0 {
+                    regions.push(Region {
+                        old: old_pos,
+                        new: new_pos,
+                        len: add,
+                    });
+                }
+                old_pos = (old_pos + add).wrapping_add_signed(c.seek);
+                new_pos += add + copy;
                 Ok(())
             });
         bidiff::diff(old, new, &diff_params(new.len()), |m| {
@@ -169,28 +180,84 @@ fn diff_sections(old: &[u8], new: &[u8]) -> io::Result<[Vec<u8>; SECTION_COUNT]>
         })?;
         translator.close()?;
     }
-    Ok([add_lens, copy_lens, seeks, adds, copies])
+    Ok(([add_lens, copy_lens, seeks, adds, copies], regions))
 }
 
-/// Diffs `old` → `new` and returns the Kiln patch entry (algorithm 3), zstd-wrapped.
+/// Algorithm 4's add bytes: `adds` with every x86 displacement field turned into its residual
+/// against the prediction from `regions` (see the `x86` module), or `None` when the diff has
+/// more regions than an applier accepts.
+fn predicted_adds(old: &[u8], new: &[u8], regions: &[Region], adds: &[u8]) -> Option<Vec<u8>> {
+    if !regions_allowed(regions.len() as u64, new.len() as u64) {
+        return None;
+    }
+    let alignment = Alignment::new(regions.to_vec());
+    let mut predicted = adds.to_vec();
+    let mut at = 0;
+    for &region in regions {
+        let (o, n, len) = (
+            region.old as usize,
+            region.new as usize,
+            region.len as usize,
+        );
+        residual_fields(
+            &alignment,
+            region,
+            &old[o..o + len],
+            &new[n..n + len],
+            &mut predicted[at..at + len],
+        );
+        at += len;
+    }
+    Some(predicted)
+}
+
+/// Which algorithm [`encode_patch`] writes.
+#[derive(Clone, Copy)]
+enum Choice {
+    /// Algorithm 4 when its add bytes have fewer non-zero bytes than algorithm 3's (code whose
+    /// references moved), else algorithm 3: what Kiln writes.
+    Smaller,
+    /// Algorithm 4 whenever the applier would accept it (tests of its round trip).
+    #[cfg(test)]
+    Algorithm4,
+}
+
+/// Diffs `old` → `new` and returns the Kiln patch entry (algorithm 4 when x86 displacement
+/// prediction leaves fewer non-zero add bytes, else algorithm 3), zstd-wrapped.
 ///
 /// Both files must be non-empty (bidiff cannot index an empty source, and an empty target needs
 /// no patch).
 pub fn make_patch(old: &[u8], new: &[u8]) -> io::Result<Vec<u8>> {
+    encode_patch(old, new, Choice::Smaller)
+}
+
+fn encode_patch(old: &[u8], new: &[u8], choice: Choice) -> io::Result<Vec<u8>> {
     if old.is_empty() || new.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "cannot diff from or to an empty file",
         ));
     }
+    let (mut sections, regions) = diff_sections(old, new)?;
+    let predicted = predicted_adds(old, new, &regions, &sections[3]).filter(|p| match choice {
+        Choice::Smaller => non_zero(p) < non_zero(&sections[3]),
+        #[cfg(test)]
+        Choice::Algorithm4 => true,
+    });
+    let algorithm = match predicted {
+        Some(predicted) => {
+            sections[3] = predicted;
+            PatchAlgorithm::SectionsX86
+        }
+        None => PatchAlgorithm::Sections,
+    };
     let header = PatchHeader {
-        algorithm: PatchAlgorithm::Sections,
+        algorithm,
         source_len: old.len() as u64,
         source_sha256: sha256(old),
         target_len: new.len() as u64,
         target_sha256: sha256(new),
     };
-    let sections = diff_sections(old, new)?;
     // Varints and new bytes are always smaller under xz than under bzip2 or zstd 19
     // (docs/update-packages.md, algorithm 3); add bytes depend on their density.
     let xz: &[SectionCodec] = &[SectionCodec::Xz];
@@ -198,14 +265,7 @@ pub fn make_patch(old: &[u8], new: &[u8]) -> io::Result<Vec<u8>> {
         (xz, Content::Numbers),
         (xz, Content::Numbers),
         (xz, Content::Numbers),
-        (
-            add_codecs(&sections[3]),
-            if sections[3].len() > LARGE_ADDS {
-                Content::LargeDifferences
-            } else {
-                Content::Differences
-            },
-        ),
+        (add_codecs(&sections[3]), Content::Differences),
         (xz, Content::Bytes),
     ];
     let encoded: Vec<(SectionCodec, Vec<u8>)> = sections
@@ -244,23 +304,46 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn round_trip(old: &[u8], new: &[u8]) {
-        let patch = make_patch(old, new).unwrap();
+    /// Makes a patch with `choice`, applies it, and returns its algorithm.
+    fn round_trip_as(old: &[u8], new: &[u8], choice: Choice) -> PatchAlgorithm {
+        let patch = encode_patch(old, new, choice).unwrap();
         let plain = zstd::stream::decode_all(&patch[..]).unwrap();
-        assert_eq!(
-            PatchHeader::decode(&plain).unwrap().algorithm,
-            PatchAlgorithm::Sections
-        );
+        let algorithm = PatchHeader::decode(&plain).unwrap().algorithm;
         let mut out = Vec::new();
         apply_kiln_patch(&plain, &mut io::Cursor::new(old), &mut out).unwrap();
-        assert!(out == new, "round trip differs");
+        assert!(out == new, "round trip differs ({algorithm:?})");
+        algorithm
+    }
+
+    fn round_trip(old: &[u8], new: &[u8]) {
+        round_trip_as(old, new, Choice::Smaller);
+        assert_eq!(
+            round_trip_as(old, new, Choice::Algorithm4),
+            PatchAlgorithm::SectionsX86
+        );
+    }
+
+    /// x86-like bytes: random bytes with many opcodes that start displacement fields.
+    fn code_like() -> impl Strategy<Value = Vec<u8>> {
+        let token = prop_oneof![
+            any::<u8>().prop_map(|b| vec![b]),
+            any::<i32>().prop_map(|d| [&[0xE8][..], &d.to_le_bytes()].concat()),
+            (0x80u8..0x90, any::<i16>()).prop_map(|(op, d)| [
+                &[0x0F, op][..],
+                &i32::from(d).to_le_bytes()
+            ]
+            .concat()),
+            any::<i16>()
+                .prop_map(|d| [&[0x48, 0x8D, 0x05][..], &i32::from(d).to_le_bytes()].concat()),
+        ];
+        proptest::collection::vec(token, 1..800).prop_map(|t| t.concat())
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
-        /// Algorithm 3 round-trips arbitrary bytes, and edits of them.
+        /// Algorithms 3 and 4 round-trip arbitrary bytes, and edits of them.
         #[test]
-        fn algorithm_3_round_trips_arbitrary_bytes(
+        fn algorithms_3_and_4_round_trip_arbitrary_bytes(
             old in proptest::collection::vec(any::<u8>(), 1..4000),
             new in proptest::collection::vec(any::<u8>(), 1..4000),
             cut in 0usize..4000,
@@ -271,11 +354,31 @@ mod tests {
             edited.splice(cut..cut, new.iter().copied().take(64));
             round_trip(&old, &edited);
         }
+
+        /// Algorithm 4 round-trips x86-like code, edited by an insertion (code moves) and by
+        /// overwriting displacements (references change).
+        #[test]
+        fn algorithm_4_round_trips_code_like_bytes(
+            old in code_like(),
+            insert in code_like(),
+            cut in 0usize..20_000,
+            poke in proptest::collection::vec((0usize..20_000, any::<u8>()), 0..40),
+        ) {
+            let mut new = old.clone();
+            let cut = cut % new.len();
+            new.splice(cut..cut, insert);
+            for (at, byte) in poke {
+                let at = at % new.len();
+                new[at] = byte;
+            }
+            round_trip(&old, &new);
+        }
     }
 
-    /// Real x86-64 ELF files of this machine: every pair among four coreutils programs.
+    /// Real x86-64 ELF files of this machine: every pair among four coreutils programs, as
+    /// algorithm 3 or 4 (whichever Kiln chooses) and as algorithm 4.
     #[test]
-    fn algorithm_3_round_trips_real_elf_files() {
+    fn algorithms_3_and_4_round_trip_real_elf_files() {
         let programs = ["/usr/bin/ls", "/usr/bin/cp", "/usr/bin/mv", "/usr/bin/dir"];
         let files: Vec<Vec<u8>> = programs.iter().map(|p| std::fs::read(p).unwrap()).collect();
         for old in &files {
@@ -284,6 +387,34 @@ mod tests {
                 round_trip(old, new);
             }
         }
+    }
+
+    #[test]
+    fn moved_code_is_written_as_algorithm_4_and_is_smaller() {
+        let old = kiln_test_support::x86_program(3000, &[]);
+        let new = kiln_test_support::x86_program(3000, &[10, 1500]);
+        let predicted = encode_patch(&old, &new, Choice::Smaller).unwrap();
+        assert_eq!(
+            round_trip_as(&old, &new, Choice::Smaller),
+            PatchAlgorithm::SectionsX86
+        );
+        // The same diff without prediction: every call across a grown function changed.
+        let (mut sections, regions) = diff_sections(&old, &new).unwrap();
+        let plain_non_zero = non_zero(&sections[3]);
+        sections[3] = predicted_adds(&old, &new, &regions, &sections[3]).unwrap();
+        assert!(
+            non_zero(&sections[3]) * 4 < plain_non_zero,
+            "{} non-zero add bytes with prediction, {plain_non_zero} without",
+            non_zero(&sections[3])
+        );
+        let text = b"plain text, no code here: the quick brown fox\n".repeat(2000);
+        let mut edited = text.clone();
+        edited.splice(500..500, *b"an inserted line\n");
+        assert_eq!(
+            round_trip_as(&text, &edited, Choice::Smaller),
+            PatchAlgorithm::Sections
+        );
+        assert!(predicted.len() < 4096, "{}", predicted.len());
     }
 
     #[test]
