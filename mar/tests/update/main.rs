@@ -4,6 +4,8 @@
 mod cache;
 /// The `mar update` command line: exit codes and JSON.
 mod cli;
+/// A real x86-64 ELF old/new pair from a package registry: patches round-trip both ways.
+mod elf_pairs;
 /// Update-verify equivalence by property test over random trees.
 mod equivalence;
 /// Every manifest rule of complete and partial generation, one focused test each.
