@@ -163,6 +163,74 @@ fn compressible_change_is_a_patch_and_random_rewrite_is_an_add() {
     assert_eq!(snapshot(install.path()), snapshot(&dir.path().join("new")));
 }
 
+/// A renamed file's patch entry names its source path (header version 2), and that entry is
+/// what must be strictly smaller than the compressed file: numpy 2.4.5 → 2.4.6 renames its
+/// dist-info directory, and its 220 B `entry_points.txt` (unchanged) compresses to less than
+/// its patch with the path, which shipped when the patch was weighed without it.
+#[test]
+fn a_renamed_file_is_patched_only_when_the_entry_with_its_source_path_is_smaller() {
+    let entry_points = "[pkg_config]\nnumpy = numpy._core.lib.pkgconfig\n\n[array_api]\n\
+        numpy = numpy\n\n[pyinstaller40]\nhook-dirs = numpy:_pyinstaller_hooks_dir\n\n\
+        [console_scripts]\nf2py = numpy.f2py.f2py2e:main\nnumpy-config = numpy._configtool:main\n\n";
+    assert_eq!(entry_points.len(), 220);
+    let release = |v: &str| {
+        with_precomplete(
+            [
+                (
+                    format!("numpy-{v}.dist-info/entry_points.txt"),
+                    file(entry_points.as_bytes(), 0o644),
+                ),
+                (
+                    format!("numpy-{v}.dist-info/RECORD"),
+                    file(&text_file(400, usize::MAX), 0o644),
+                ),
+            ]
+            .into(),
+        )
+    };
+    let (old, new) = (release("2.4.5"), release("2.4.6"));
+    let (dir, report) = partial_of(&old, &new);
+    let out = dir.path().join("partial.mar");
+    let archive = mar::Mar::open(std::fs::File::open(&out).unwrap()).unwrap();
+    let stored = |name: &str| u64::from(archive.entry(name).unwrap().stored_size());
+    for name in ["entry_points.txt", "RECORD"] {
+        let path = format!("numpy-2.4.6.dist-info/{name}");
+        match decision(&report, &path) {
+            Decision::Patch {
+                bytes,
+                full_bytes,
+                from: Some(from),
+                ..
+            } => {
+                assert_eq!(from.as_str(), format!("numpy-2.4.5.dist-info/{name}"));
+                assert!(
+                    bytes < full_bytes,
+                    "{path}: patch {bytes} B, file {full_bytes} B"
+                );
+                assert_eq!(stored(&format!("{path}.patch")), *bytes, "{path}");
+            }
+            Decision::Add {
+                reason: "new",
+                bytes,
+                patch_bytes: Some(patch),
+            } => {
+                assert!(patch >= bytes, "{path}: patch {patch} B, file {bytes} B");
+                assert_eq!(stored(&path), *bytes, "{path}");
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    // The large RECORD is patched from its old name either way.
+    assert!(matches!(
+        decision(&report, "numpy-2.4.6.dist-info/RECORD"),
+        Decision::Patch { .. }
+    ));
+    let install = tempfile::tempdir().unwrap();
+    materialize(install.path(), &old);
+    apply_kiln(install.path(), &out).unwrap();
+    assert_eq!(snapshot(install.path()), snapshot(&dir.path().join("new")));
+}
+
 #[test]
 fn forced_and_settings_files_are_always_added_and_settings_survive() {
     let settings = b"pref(\"app.update.channel\", \"release\");\n";

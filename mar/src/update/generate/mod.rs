@@ -610,6 +610,12 @@ fn decide_changed(
         PatchFormat::Kiln => cached_patch(path, old, &new_bytes, &key, cache)?,
         PatchFormat::Mbdiff => (mbdiff_patch(path, &old.read()?, &new_bytes, params)?, false),
     };
+    if let Some(source) = renamed_from {
+        // The entry shipped names its source, so its size is what the full file must beat
+        // (numpy 2.4.5 -> 2.4.6: `entry_points.txt`, 220 B, 143 B compressed, was shipped as a
+        // 164 B patch when the size without the source path decided).
+        patch = renamed_patch(path, &patch, source)?;
+    }
     // Compressing a large file at level 19 can take longer than diffing it, and the decision
     // only needs its size: the diff cache may remember it, and when the patch is under a quarter
     // of the file at zstd level 1, no level compresses the file below the patch.
@@ -642,9 +648,6 @@ fn decide_changed(
         .as_ref()
         .is_none_or(|full| patch.len() < full.len())
     {
-        if let Some(source) = renamed_from {
-            patch = renamed_patch(path, &patch, source)?;
-        }
         let patch_name =
             EntryPath::new(&format!("{s}.patch")).map_err(|reason| GenerateError::BadName {
                 path: PathBuf::from(format!("{s}.patch")),
