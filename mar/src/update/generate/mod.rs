@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use diff::{make_patch, patch_is_valid, sha256, DIFF_PARAMS_VERSION, PATCH_ZSTD_LEVEL};
+pub use diff::{make_patch, patch_is_valid, sha256, wrap_patch, DIFF_PARAMS_VERSION};
 pub use entries::{EntryCache, ENTRY_CACHE_THRESHOLD};
 pub use mbdiff::make_mbdiff;
 pub use tree::{StoredDigests, Tree, TreeFile};
@@ -538,7 +538,7 @@ fn renamed_patch(
     };
     let plain = zstd::stream::decode_all(patch).map_err(|e| fail(e.to_string()))?;
     let renamed = with_source_path(&plain, source).map_err(|e| fail(e.to_string()))?;
-    zstd::stream::encode_all(&renamed[..], PATCH_ZSTD_LEVEL).map_err(|e| fail(e.to_string()))
+    wrap_patch(&renamed).map_err(|e| fail(e.to_string()))
 }
 
 /// Decides a file of the new tree against `old`: the file at the same path, or (`renamed_from`)
