@@ -1,5 +1,6 @@
-//! Algorithm 3 of Kiln's patch entry: bidiff's controls and data in five separately compressed
-//! sections, applied as a stream.
+//! Algorithms 3 and 4 of Kiln's patch entry: bidiff's controls and data in five separately
+//! compressed sections, applied as a stream (algorithm 4 first reads its control sections once
+//! more, for the alignment its x86 displacement prediction needs; see the `x86` module).
 //!
 //! ```text
 //! body = 5 × section, in this order:
@@ -54,7 +55,7 @@ impl SectionCodec {
     }
 }
 
-/// Number of sections of an algorithm-3 body.
+/// Number of sections of an algorithm-3 or -4 body.
 pub const SECTION_COUNT: usize = 5;
 /// The xz decoder refuses streams needing more memory than this (Kiln writes 8 MiB dictionaries).
 const XZ_MEMORY_LIMIT: u64 = 64 << 20;

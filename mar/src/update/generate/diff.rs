@@ -1,7 +1,8 @@
 //! Making Kiln patch entries: bidiff finds the matches (scanning chunks on the rayon pool), the
-//! controls and data go into five sections (algorithm 3, see [`sections`]), each compressed on
-//! the rayon pool with the smaller of the candidate codecs, and every patch is checked by
-//! applying it before it is trusted.
+//! controls and data go into five sections (algorithm 3, see [`sections`]; algorithm 4 when x86
+//! displacement prediction thins the add bytes), each compressed on the rayon pool with the
+//! smaller of the candidate codecs, and every patch is checked by applying it before it is
+//! trusted.
 //!
 //! [`sections`]: crate::update::sections
 

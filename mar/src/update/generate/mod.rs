@@ -417,7 +417,8 @@ pub fn complete_mar(
 /// The format of a partial's patch entries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PatchFormat {
-    /// Kiln's patch entry (algorithm 3; renamed files patched from their old bytes).
+    /// Kiln's patch entry (algorithm 3, or 4 for code whose references moved; renamed files
+    /// patched from their old bytes).
     #[default]
     Kiln,
     /// Mozilla's MBDIFF10, which Firefox's own updater applies (pair it with xz entries). No diff
