@@ -121,17 +121,10 @@ fn complete_needs_a_precomplete() {
 
 #[test]
 fn compressible_change_is_a_patch_and_random_rewrite_is_an_add() {
-    let noise = |mut state: u64| -> Vec<u8> {
-        (0..50_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
-    };
-    let (random, rewritten) = (noise(0x9E37_79B9_7F4A_7C15), noise(0x2545_F491_4F6C_DD1D));
+    let (random, rewritten) = (
+        kiln_test_support::noise(0x9E37_79B9_7F4A_7C15, 50_000),
+        kiln_test_support::noise(0x2545_F491_4F6C_DD1D, 50_000),
+    );
     let old = with_precomplete(
         [
             (

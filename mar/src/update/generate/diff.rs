@@ -26,6 +26,11 @@ const PARALLEL_SCAN_MIN: usize = 1 << 20;
 const BZIP2_PIECE: usize = 4 * 900_000;
 /// xz pieces and their dictionary size (also what bounds the applier's decoder memory).
 const XZ_PIECE: usize = 4 << 20;
+/// A match of bidiff's with fewer bytes equal in old and new than this is not kept
+/// ([`drop_short_matches`]). Measured on pairs b, c, e (bytes of the whole partial): 16 →
+/// 2,185,812 / – / 2,967,750; **20 → 2,173,000 / 6,307,610 / 2,945,946**; 24 → 2,176,816 / – /
+/// 2,941,694; 32 → – / – / 2,958,442; keeping every match: 2,276,034 / 6,888,041 / 3,152,568.
+const MIN_EQUAL_BYTES: usize = 20;
 /// Add bytes with fewer non-zero bytes than this (percent) are only bzip2-compressed.
 const SPARSE_ADDS_PERCENT: usize = 4;
 /// Add bytes with at least this share of non-zero bytes (percent) are only xz-compressed.
@@ -33,7 +38,7 @@ const DENSE_ADDS_PERCENT: usize = 8;
 
 /// A version string of everything that shapes a patch's bytes; part of every cache key.
 pub const DIFF_PARAMS_VERSION: &str =
-    "bidiff1.0.0-chunk4m-sections5leb-xz9e-bz9-sparse4-dense8-x86pred64-small1m-v4";
+    "bidiff1.0.0-chunk4m-min20-sections5leb-xz9e-bz9-sparse4-dense8-x86pred64-small1m-v4";
 
 /// SHA-256 of a byte slice.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -151,37 +156,106 @@ fn non_zero(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&b| b != 0).count()
 }
 
-/// bidiff's controls, split into the five sections of algorithm 3, and the add regions (the
-/// alignment of old and new) in control order.
+/// One of bidiff's controls, by position: `add` bytes of the old file at `old` line up with the
+/// new file at `new`, then `copy` new bytes follow.
+#[derive(Clone, Copy)]
+struct Match {
+    old: u64,
+    new: u64,
+    add: u64,
+    copy: u64,
+}
+
+impl Match {
+    /// How many of its add bytes are equal in `old` and `new`.
+    fn equal_bytes(&self, old: &[u8], new: &[u8]) -> usize {
+        let (o, n, len) = (self.old as usize, self.new as usize, self.add as usize);
+        old[o..o + len]
+            .iter()
+            .zip(&new[n..n + len])
+            .filter(|(a, b)| a == b)
+            .count()
+    }
+}
+
+/// bidiff's matches, in order.
+fn bidiff_matches(old: &[u8], new: &[u8]) -> io::Result<Vec<Match>> {
+    let mut matches = Vec::new();
+    let (mut old_pos, mut new_pos) = (0u64, 0u64);
+    let mut translator =
+        bidiff::Translator::new(old, new, |c: &bidiff::Control| -> io::Result<()> {
+            let (add, copy) = (c.add.len() as u64, c.copy.len() as u64);
+            matches.push(Match {
+                old: old_pos,
+                new: new_pos,
+                add,
+                copy,
+            });
+            old_pos = (old_pos + add).wrapping_add_signed(c.seek);
+            new_pos += add + copy;
+            Ok(())
+        });
+    bidiff::diff(old, new, &diff_params(new.len()), |m| {
+        translator.translate(m)
+    })?;
+    translator.close()?;
+    Ok(matches)
+}
+
+/// Drops the matches with fewer than [`MIN_EQUAL_BYTES`] bytes equal in old and new (all but
+/// the first): their bytes become new bytes of the match before. bidiff keeps every match it
+/// finds, and in a minor release most are short hits somewhere else in the old file, each
+/// costing a control with a far seek (about 4 compressed bytes) to save a few bytes that compress
+/// well as new bytes anyway.
+fn drop_short_matches(matches: Vec<Match>, old: &[u8], new: &[u8]) -> Vec<Match> {
+    let mut kept: Vec<Match> = Vec::with_capacity(matches.len());
+    for m in matches {
+        if let Some(previous) = kept.last_mut() {
+            if m.equal_bytes(old, new) < MIN_EQUAL_BYTES {
+                previous.copy += m.add + m.copy;
+                continue;
+            }
+        }
+        kept.push(m);
+    }
+    kept
+}
+
+/// The five sections of algorithm 3 for `matches`, and their add regions (the alignment of old
+/// and new) in order.
 fn diff_sections(old: &[u8], new: &[u8]) -> io::Result<([Vec<u8>; SECTION_COUNT], Vec<Region>)> {
+    let matches = drop_short_matches(bidiff_matches(old, new)?, old, new);
     let (mut add_lens, mut copy_lens, mut seeks) = (Vec::new(), Vec::new(), Vec::new());
     let (mut adds, mut copies) = (Vec::with_capacity(new.len()), Vec::new());
     let mut regions = Vec::new();
-    let (mut old_pos, mut new_pos) = (0u64, 0u64);
-    {
-        let mut translator =
-            bidiff::Translator::new(old, new, |c: &bidiff::Control| -> io::Result<()> {
-                let (add, copy) = (c.add.len() as u64, c.copy.len() as u64);
-                write_leb128(&mut add_lens, add);
-                write_leb128(&mut copy_lens, copy);
-                write_leb128(&mut seeks, ((c.seek << 1) ^ (c.seek >> 63)) as u64);
-                adds.extend_from_slice(c.add);
-                copies.extend_from_slice(c.copy);
-                if add > 0 {
-                    regions.push(Region {
-                        old: old_pos,
-                        new: new_pos,
-                        len: add,
-                    });
-                }
-                old_pos = (old_pos + add).wrapping_add_signed(c.seek);
-                new_pos += add + copy;
-                Ok(())
+    for (i, m) in matches.iter().enumerate() {
+        let end = m.old + m.add;
+        let seek = matches
+            .get(i + 1)
+            .map_or(0, |next| next.old as i64 - end as i64);
+        write_leb128(&mut add_lens, m.add);
+        write_leb128(&mut copy_lens, m.copy);
+        write_leb128(&mut seeks, ((seek << 1) ^ (seek >> 63)) as u64);
+        let (o, n, add, copy) = (
+            m.old as usize,
+            m.new as usize,
+            m.add as usize,
+            m.copy as usize,
+        );
+        adds.extend(
+            new[n..n + add]
+                .iter()
+                .zip(&old[o..o + add])
+                .map(|(a, b)| a.wrapping_sub(*b)),
+        );
+        copies.extend_from_slice(&new[n + add..n + add + copy]);
+        if m.add > 0 {
+            regions.push(Region {
+                old: m.old,
+                new: m.new,
+                len: m.add,
             });
-        bidiff::diff(old, new, &diff_params(new.len()), |m| {
-            translator.translate(m)
-        })?;
-        translator.close()?;
+        }
     }
     Ok(([add_lens, copy_lens, seeks, adds, copies], regions))
 }
@@ -429,6 +503,34 @@ mod tests {
                 round_trip(old, new);
             }
         }
+    }
+
+    #[test]
+    fn short_matches_become_new_bytes() {
+        let old = kiln_test_support::noise(0x9E37_79B9_7F4A_7C15, 64 << 10);
+        // A long run of old, then 300 snippets of 12 old bytes from all over between new bytes,
+        // then another long run.
+        let mut new = old[..20_000].to_vec();
+        for i in 0..300 {
+            new.extend(kiln_test_support::noise(i as u64 + 1, 40));
+            let at = (i * 7919) % (old.len() - 12);
+            new.extend_from_slice(&old[at..at + 12]);
+        }
+        new.extend_from_slice(&old[30_000..60_000]);
+        let matches = bidiff_matches(&old, &new).unwrap();
+        let kept = drop_short_matches(matches.clone(), &old, &new);
+        assert!(
+            kept.len() * 4 < matches.len(),
+            "{} matches kept of {}",
+            kept.len(),
+            matches.len()
+        );
+        for m in &kept[1..] {
+            assert!(m.equal_bytes(&old, &new) >= MIN_EQUAL_BYTES);
+        }
+        let last = kept.last().unwrap();
+        assert_eq!((last.new + last.add + last.copy) as usize, new.len());
+        round_trip(&old, &new);
     }
 
     #[test]

@@ -457,17 +457,7 @@ fn scenario_10_partial_contents() {
 fn scenario_10_patch_iff_the_diff_is_smaller() {
     use mar::update::generate::{partial_mar, Decision, PartialOptions, Tree, UpdateParams};
     use mar::EntryPath;
-    let random = |seed: u64| -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..200_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let random = |seed: u64| kiln_test_support::noise(seed | 1, 200_000);
     let text: Vec<u8> = (0..20_000)
         .flat_map(|i| format!("pref(\"line.{i}\", {i});\n").into_bytes())
         .collect();
