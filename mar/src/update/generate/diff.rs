@@ -27,10 +27,11 @@ const BZIP2_PIECE: usize = 4 * 900_000;
 /// xz pieces and their dictionary size (also what bounds the applier's decoder memory).
 const XZ_PIECE: usize = 4 << 20;
 /// A match of bidiff's with fewer bytes equal in old and new than this is not kept
-/// ([`drop_short_matches`]). Measured on pairs b, c, e (bytes of the whole partial): 16 →
-/// 2,185,812 / – / 2,967,750; **20 → 2,173,000 / 6,307,610 / 2,945,946**; 24 → 2,176,816 / – /
-/// 2,941,694; 32 → – / – / 2,958,442; keeping every match: 2,276,034 / 6,888,041 / 3,152,568.
-const MIN_EQUAL_BYTES: usize = 20;
+/// ([`drop_short_matches`]). Measured on pairs b, c, e with [`extend_into_new_bytes`] (bytes of
+/// the whole partial): 16 → 2,163,696 / – / 2,923,842; 20 → 2,149,140 / 6,211,055 / 2,898,598;
+/// **24 → 2,153,748 / 6,163,051 / 2,890,174** (the smallest sum); 28 → 2,166,380 / 6,142,092 /
+/// 2,904,286; keeping every match: 2,276,034 / 6,888,041 / 3,152,568.
+const MIN_EQUAL_BYTES: usize = 24;
 /// Add bytes with fewer non-zero bytes than this (percent) are only bzip2-compressed.
 const SPARSE_ADDS_PERCENT: usize = 4;
 /// Add bytes with at least this share of non-zero bytes (percent) are only xz-compressed.
@@ -38,7 +39,7 @@ const DENSE_ADDS_PERCENT: usize = 8;
 
 /// A version string of everything that shapes a patch's bytes; part of every cache key.
 pub const DIFF_PARAMS_VERSION: &str =
-    "bidiff1.0.0-chunk4m-min20-sections5leb-xz9e-bz9-sparse4-dense8-x86pred64-small1m-v4";
+    "bidiff1.0.0-chunk4m-min24-extend-sections5leb-xz9e-bz9-sparse4-dense8-x86pred64-small1m-v4";
 
 /// SHA-256 of a byte slice.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -203,7 +204,8 @@ fn bidiff_matches(old: &[u8], new: &[u8]) -> io::Result<Vec<Match>> {
 }
 
 /// Drops the matches with fewer than [`MIN_EQUAL_BYTES`] bytes equal in old and new (all but
-/// the first): their bytes become new bytes of the match before. bidiff keeps every match it
+/// the first): their bytes become new bytes of the match before (see also
+/// [`extend_into_new_bytes`]). bidiff keeps every match it
 /// finds, and in a minor release most are short hits somewhere else in the old file, each
 /// costing a control with a far seek (about 4 compressed bytes) to save a few bytes that compress
 /// well as new bytes anyway.
@@ -221,10 +223,53 @@ fn drop_short_matches(matches: Vec<Match>, old: &[u8], new: &[u8]) -> Vec<Match>
     kept
 }
 
+/// How far past `len` bytes a match may grow, comparing `old_byte(k)` with `new_byte(k)` for
+/// `k` in `0..len`: the length with the best score, each equal byte scoring +1 and each other
+/// byte −1 (bsdiff's rule: at least half the bytes the match grows by are equal).
+fn best_extension(len: u64, mut equal_at: impl FnMut(u64) -> bool) -> u64 {
+    let (mut score, mut best, mut best_len) = (0i64, 0i64, 0u64);
+    for k in 0..len {
+        score += if equal_at(k) { 1 } else { -1 };
+        if score > best {
+            (best, best_len) = (score, k + 1);
+        }
+    }
+    best_len
+}
+
+/// Grows each match forward, and the next one backward, into the new bytes between them, where
+/// most bytes still match on their diagonals. bidiff stopped growing them where its next match
+/// began; once [`drop_short_matches`] has turned short matches into new bytes, their neighbours
+/// often reach further.
+fn extend_into_new_bytes(matches: &mut [Match], old: &[u8], new: &[u8]) {
+    for i in 0..matches.len() {
+        let m = matches[i];
+        let (old_end, new_end) = (m.old + m.add, m.new + m.add);
+        let room = m.copy.min(old.len() as u64 - old_end);
+        let forward = best_extension(room, |k| {
+            old[(old_end + k) as usize] == new[(new_end + k) as usize]
+        });
+        matches[i].add += forward;
+        matches[i].copy -= forward;
+        if let Some(&next) = matches.get(i + 1) {
+            let room = matches[i].copy.min(next.old);
+            let backward = best_extension(room, |k| {
+                old[(next.old - 1 - k) as usize] == new[(next.new - 1 - k) as usize]
+            });
+            matches[i].copy -= backward;
+            let next = &mut matches[i + 1];
+            next.old -= backward;
+            next.new -= backward;
+            next.add += backward;
+        }
+    }
+}
+
 /// The five sections of algorithm 3 for `matches`, and their add regions (the alignment of old
 /// and new) in order.
 fn diff_sections(old: &[u8], new: &[u8]) -> io::Result<([Vec<u8>; SECTION_COUNT], Vec<Region>)> {
-    let matches = drop_short_matches(bidiff_matches(old, new)?, old, new);
+    let mut matches = drop_short_matches(bidiff_matches(old, new)?, old, new);
+    extend_into_new_bytes(&mut matches, old, new);
     let (mut add_lens, mut copy_lens, mut seeks) = (Vec::new(), Vec::new(), Vec::new());
     let (mut adds, mut copies) = (Vec::with_capacity(new.len()), Vec::new());
     let mut regions = Vec::new();
@@ -503,6 +548,18 @@ mod tests {
                 round_trip(old, new);
             }
         }
+    }
+
+    #[test]
+    fn a_match_grows_while_at_least_half_its_new_bytes_are_equal() {
+        let grow = |pattern: &str| {
+            let equal: Vec<bool> = pattern.chars().map(|c| c == '=').collect();
+            best_extension(equal.len() as u64, |k| equal[k as usize])
+        };
+        assert_eq!(grow(""), 0);
+        assert_eq!(grow("xx=="), 0);
+        assert_eq!(grow("==x=xxx"), 2);
+        assert_eq!(grow("=x==x==xxxx"), 7);
     }
 
     #[test]
