@@ -179,36 +179,28 @@ impl Match {
     }
 }
 
-/// bidiff's matches, in order.
+/// bidiff's matches, in order, taken as positions (its `Translator` would compute every add
+/// byte, which [`diff_sections`] computes once the matches are final). The first starts at 0 in
+/// both files; every patch is applied and checked before it is used anyway.
 fn bidiff_matches(old: &[u8], new: &[u8]) -> io::Result<Vec<Match>> {
     let mut matches = Vec::new();
-    let (mut old_pos, mut new_pos) = (0u64, 0u64);
-    let mut translator =
-        bidiff::Translator::new(old, new, |c: &bidiff::Control| -> io::Result<()> {
-            let (add, copy) = (c.add.len() as u64, c.copy.len() as u64);
-            matches.push(Match {
-                old: old_pos,
-                new: new_pos,
-                add,
-                copy,
-            });
-            old_pos = (old_pos + add).wrapping_add_signed(c.seek);
-            new_pos += add + copy;
-            Ok(())
+    bidiff::diff(old, new, &diff_params(new.len()), |m| -> io::Result<()> {
+        matches.push(Match {
+            old: m.add_old_start as u64,
+            new: m.add_new_start as u64,
+            add: m.add_length as u64,
+            copy: (m.copy_end - m.copy_start()) as u64,
         });
-    bidiff::diff(old, new, &diff_params(new.len()), |m| {
-        translator.translate(m)
+        Ok(())
     })?;
-    translator.close()?;
     Ok(matches)
 }
 
 /// Drops the matches with fewer than [`MIN_EQUAL_BYTES`] bytes equal in old and new (all but
 /// the first): their bytes become new bytes of the match before (see also
-/// [`extend_into_new_bytes`]). bidiff keeps every match it
-/// finds, and in a minor release most are short hits somewhere else in the old file, each
-/// costing a control with a far seek (about 4 compressed bytes) to save a few bytes that compress
-/// well as new bytes anyway.
+/// [`extend_into_new_bytes`]). bidiff keeps every match it finds, and in a minor release most
+/// are short hits somewhere else in the old file, each costing a control with a far seek (about
+/// 4 compressed bytes) to save a few bytes that compress well as new bytes anyway.
 fn drop_short_matches(matches: Vec<Match>, old: &[u8], new: &[u8]) -> Vec<Match> {
     let mut kept: Vec<Match> = Vec::with_capacity(matches.len());
     for m in matches {
@@ -395,16 +387,19 @@ fn encode_patch(old: &[u8], new: &[u8], choice: Choice) -> io::Result<Vec<u8>> {
         .zip(plans)
         .map(|(data, (candidates, content))| encode_section(data, candidates, content))
         .collect::<io::Result<_>>()?;
-    let entry = wrap_patch(&framed(&header, &encoded, &sections))?;
+    let entry = wrap_patch(&framed(
+        &header,
+        encoded.iter().map(|(c, b)| (*c, b.as_slice())),
+        &sections,
+    ))?;
     let decoded: usize = sections.iter().map(Vec::len).sum();
     if decoded > SMALL_PATCH {
         return Ok(entry);
     }
-    let raw: Vec<(SectionCodec, Vec<u8>)> = sections
+    let raw = sections
         .iter()
-        .map(|data| (SectionCodec::Raw, data.clone()))
-        .collect();
-    let raw_entry = wrap_patch(&framed(&header, &raw, &sections))?;
+        .map(|data| (SectionCodec::Raw, data.as_slice()));
+    let raw_entry = wrap_patch(&framed(&header, raw, &sections))?;
     Ok(if raw_entry.len() < entry.len() {
         raw_entry
     } else {
@@ -412,14 +407,15 @@ fn encode_patch(old: &[u8], new: &[u8], choice: Choice) -> io::Result<Vec<u8>> {
     })
 }
 
-/// A whole patch: `header`, then each encoded section with its codec and lengths.
-fn framed(
+/// A whole patch: `header`, then each section as `stored` (codec and bytes) with its decoded
+/// length (from `sections`) and stored length.
+fn framed<'a>(
     header: &PatchHeader,
-    encoded: &[(SectionCodec, Vec<u8>)],
+    stored: impl IntoIterator<Item = (SectionCodec, &'a [u8])>,
     sections: &[Vec<u8>],
 ) -> Vec<u8> {
     let mut patch = header.encode().to_vec();
-    for ((codec, bytes), data) in encoded.iter().zip(sections) {
+    for ((codec, bytes), data) in stored.into_iter().zip(sections) {
         patch.push(codec.id());
         write_leb128(&mut patch, data.len() as u64);
         write_leb128(&mut patch, bytes.len() as u64);
