@@ -91,6 +91,16 @@ pub enum GenerateError {
 }
 
 impl GenerateError {
+    /// A [`GenerateError::Diff`] for the file at `path`.
+    fn diff(path: &EntryPath, reason: impl std::fmt::Display) -> GenerateError {
+        GenerateError::Diff {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl GenerateError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GenerateError {
         let path = path.into();
         move |source| GenerateError::Io { path, source }
@@ -472,16 +482,13 @@ fn mbdiff_patch(
     new: &[u8],
     params: &UpdateParams,
 ) -> Result<Vec<u8>, GenerateError> {
-    let fail = |reason: String| GenerateError::Diff {
-        path: path.to_string(),
-        reason,
-    };
-    let patch = make_mbdiff(old, new).map_err(|e| fail(e.to_string()))?;
-    let applied =
-        crate::update::mbdiff::apply_mbdiff(&patch, old).map_err(|e| fail(e.to_string()))?;
+    let patch = make_mbdiff(old, new).map_err(|e| GenerateError::diff(path, e))?;
+    let applied = crate::update::mbdiff::apply_mbdiff(&patch, old)
+        .map_err(|e| GenerateError::diff(path, e))?;
     if applied != new {
-        return Err(fail(
-            "the MBDIFF10 patch does not reproduce the new file".to_owned(),
+        return Err(GenerateError::diff(
+            path,
+            "the MBDIFF10 patch does not reproduce the new file",
         ));
     }
     compress(params.compression, &patch)
@@ -511,15 +518,12 @@ fn cached_patch(
         }
     }
     let old = old.read()?;
-    let patch = make_patch(&old, new).map_err(|e| GenerateError::Diff {
-        path: path.to_string(),
-        reason: e.to_string(),
-    })?;
+    let patch = make_patch(&old, new).map_err(|e| GenerateError::diff(path, e))?;
     if !patch_is_valid(&patch, &old, &key.target_sha256) {
-        return Err(GenerateError::Diff {
-            path: path.to_string(),
-            reason: "the patch does not reproduce the new file".to_owned(),
-        });
+        return Err(GenerateError::diff(
+            path,
+            "the patch does not reproduce the new file",
+        ));
     }
     if let Some(cache) = cache {
         cache.insert(key, &patch)?;
@@ -533,13 +537,9 @@ fn renamed_patch(
     patch: &[u8],
     source: &EntryPath,
 ) -> Result<Vec<u8>, GenerateError> {
-    let fail = |reason: String| GenerateError::Diff {
-        path: path.to_string(),
-        reason,
-    };
-    let plain = zstd::stream::decode_all(patch).map_err(|e| fail(e.to_string()))?;
-    let renamed = with_source_path(&plain, source).map_err(|e| fail(e.to_string()))?;
-    wrap_patch(&renamed).map_err(|e| fail(e.to_string()))
+    let plain = zstd::stream::decode_all(patch).map_err(|e| GenerateError::diff(path, e))?;
+    let renamed = with_source_path(&plain, source).map_err(|e| GenerateError::diff(path, e))?;
+    wrap_patch(&renamed).map_err(|e| GenerateError::diff(path, e))
 }
 
 /// Decides a file of the new tree against `old`: the file at the same path, or (`renamed_from`)
