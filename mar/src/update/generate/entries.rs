@@ -1,9 +1,9 @@
 //! [`EntryCache`]: compressed MAR entries shared between the update MARs of one run, so a file
 //! that every locale's MAR carries unchanged (a platform's binaries) is compressed once.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use super::memo::CountingMemo;
 
 /// Files smaller than this are compressed every time (the lookup would cost about as much).
 pub const ENTRY_CACHE_THRESHOLD: usize = 64 * 1024;
@@ -15,9 +15,7 @@ type Key = ([u8; 32], String);
 /// for the cache's lifetime: use one per release run, not one per process.
 #[derive(Debug, Default)]
 pub struct EntryCache {
-    entries: Mutex<HashMap<Key, Arc<Vec<u8>>>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    entries: CountingMemo<Key, Arc<Vec<u8>>>,
 }
 
 impl EntryCache {
@@ -28,12 +26,12 @@ impl EntryCache {
 
     /// Lookups answered from the cache.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.entries.hits()
     }
 
     /// Lookups that compressed.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.entries.misses()
     }
 
     /// The compressed form of `bytes` (whose SHA-256 `digest` gives) under `tag`, computed by
@@ -50,22 +48,11 @@ impl EntryCache {
             return compress();
         }
         let key = (digest(), tag.to_owned());
-        let found = self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
-        if let Some(entry) = found {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(entry) = self.entries.get(&key) {
             return Ok(entry.as_ref().clone());
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
         let compressed = compress()?;
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, Arc::new(compressed.clone()));
+        self.entries.insert(key, Arc::new(compressed.clone()));
         Ok(compressed)
     }
 }

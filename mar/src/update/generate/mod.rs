@@ -17,6 +17,7 @@
 mod diff;
 mod entries;
 mod mbdiff;
+mod memo;
 mod renames;
 mod tree;
 

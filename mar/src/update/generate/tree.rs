@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::compression::DecodingReader;
@@ -12,6 +11,8 @@ use crate::entry_path::EntryPath;
 use crate::reader::Mar;
 use crate::update::apply::MANIFEST_ENTRY;
 use crate::update::generate::GenerateError;
+
+use super::memo::CountingMemo;
 
 /// Where a file's bytes are.
 #[derive(Clone, Debug)]
@@ -41,9 +42,7 @@ type Decoded = ([u8; 32], u64);
 /// content, so a remembered digest is exact. Use one per release run.
 #[derive(Debug, Default)]
 pub struct StoredDigests {
-    known: std::sync::Mutex<std::collections::HashMap<[u8; 32], Decoded>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    known: CountingMemo<[u8; 32], Decoded>,
 }
 
 impl StoredDigests {
@@ -54,35 +53,12 @@ impl StoredDigests {
 
     /// Large entries left stored because their digest was known.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.known.hits()
     }
 
     /// Large entries decoded to learn their digest.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
-    }
-
-    fn get(&self, stored: &[u8; 32]) -> Option<Decoded> {
-        let found = self
-            .known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(stored)
-            .copied();
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        found
-    }
-
-    fn insert(&self, stored: [u8; 32], decoded: Decoded) {
-        self.known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(stored, decoded);
+        self.known.misses()
     }
 }
 
@@ -259,7 +235,7 @@ impl Tree {
                 continue;
             }
             let stored_digest = super::sha256(&stored);
-            let (digest, len, data) = match digests.get(&stored_digest) {
+            let (digest, len, data) = match digests.known.get(&stored_digest) {
                 Some((digest, len)) => (
                     digest,
                     len,
@@ -273,7 +249,7 @@ impl Tree {
                     let decoded = decode(&name, &stored, limit)?;
                     let digest = super::sha256(&decoded);
                     let len = decoded.len() as u64;
-                    digests.insert(stored_digest, (digest, len));
+                    digests.known.insert(stored_digest, (digest, len));
                     (digest, len, FileData::Memory(decoded.into()))
                 }
             };
