@@ -7,11 +7,13 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use mar::update::generate::{make_patch, partial_mar, sha256, Decision, PartialOptions, Tree};
+use mar::update::generate::{make_patch, sha256, Decision, PartialOptions};
 use mar::update::patch::{apply_kiln_patch, PatchAlgorithm};
 use mar::Compression;
 
-use crate::trees::{apply_kiln, file, materialize, params, snapshot, with_precomplete};
+use crate::trees::{
+    apply_kiln, file, materialize, params, snapshot, with_precomplete, write_partial,
+};
 
 /// `fixtures/data/elf`, found from this crate.
 fn elf_dir() -> PathBuf {
@@ -82,17 +84,13 @@ fn partial_mar_of_a_real_elf_pair_applies_to_exactly_the_new_tree() {
     let so = "markupsafe/_speedups.cpython-312-x86_64-linux-gnu.so";
     let tree = |lib: &[u8]| with_precomplete([(so.to_owned(), file(lib, 0o755))].into());
     let dir = tempfile::tempdir().unwrap();
-    materialize(&dir.path().join("old"), &tree(&old));
-    materialize(&dir.path().join("new"), &tree(&new));
-    let out = dir.path().join("partial.mar");
-    let report = partial_mar(
-        &Tree::from_dir(&dir.path().join("old")).unwrap(),
-        &Tree::from_dir(&dir.path().join("new")).unwrap(),
+    let (out, report) = write_partial(
+        dir.path(),
+        &tree(&old),
+        &tree(&new),
         &params("2.0"),
         &PartialOptions::default(),
-        &out,
-    )
-    .unwrap();
+    );
     let decision = report
         .decisions
         .iter()

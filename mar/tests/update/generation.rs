@@ -5,7 +5,7 @@ use mar::update::Manifest;
 
 use crate::trees::{
     apply_kiln, apply_with, ed_key, file, install_copy, materialize, params, snapshot,
-    update_fixture, with_precomplete, Snapshot,
+    update_fixture, with_precomplete, write_partial, Snapshot,
 };
 
 fn lines(manifest: &Manifest) -> Vec<String> {
@@ -27,16 +27,13 @@ fn partial_of(
     new: &Snapshot,
 ) -> (tempfile::TempDir, mar::update::generate::GenerateReport) {
     let dir = tempfile::tempdir().unwrap();
-    materialize(&dir.path().join("old"), old);
-    materialize(&dir.path().join("new"), new);
-    let report = partial_mar(
-        &Tree::from_dir(&dir.path().join("old")).unwrap(),
-        &Tree::from_dir(&dir.path().join("new")).unwrap(),
+    let (_, report) = write_partial(
+        dir.path(),
+        old,
+        new,
         &params("2.0"),
         &PartialOptions::default(),
-        &dir.path().join("partial.mar"),
-    )
-    .unwrap();
+    );
     (dir, report)
 }
 

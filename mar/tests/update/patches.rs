@@ -2,11 +2,13 @@
 //! Firefox's error code before the install is touched; renamed files are patched from their
 //! old bytes.
 
-use mar::update::generate::{partial_mar, Decision, PartialOptions, PatchFormat, Tree};
+use mar::update::generate::{Decision, PartialOptions, PatchFormat};
 use mar::update::patch::{PatchAlgorithm, PatchHeader, KILN_PATCH_HEADER_LEN};
 use mar::{EntryPath, Mar, MarBuilder};
 
-use crate::trees::{apply_kiln, ed_key, file, materialize, params, snapshot, with_precomplete};
+use crate::trees::{
+    apply_kiln, ed_key, file, materialize, params, snapshot, with_precomplete, write_partial,
+};
 
 /// A 300 KB text-like library (an edit of one line) and its successor.
 fn text_library(edit: usize) -> Vec<u8> {
@@ -29,19 +31,8 @@ fn partial_with_a_patch(
 ) -> std::path::PathBuf {
     let old = with_precomplete([("lib.so".to_owned(), file(old_lib, 0o755))].into());
     let new = with_precomplete([("lib.so".to_owned(), file(new_lib, 0o755))].into());
-    materialize(&dir.join("old"), &old);
-    materialize(&dir.join("new"), &new);
     materialize(&dir.join("install"), &old);
-    let out = dir.join("partial.mar");
-    partial_mar(
-        &Tree::from_dir(&dir.join("old")).unwrap(),
-        &Tree::from_dir(&dir.join("new")).unwrap(),
-        &params("2.0"),
-        &PartialOptions::default(),
-        &out,
-    )
-    .unwrap();
-    out
+    write_partial(dir, &old, &new, &params("2.0"), &PartialOptions::default()).0
 }
 
 /// Rewrites `mar` (re-signed) with its `lib.so.patch` entry, which must be of `algorithm`,
@@ -208,17 +199,13 @@ fn renamed_files_are_patched_against_their_old_bytes() {
     let old = release("1a2b3c4d", "1.2", &lib_old);
     let new = release("5e6f7a8b", "1.3", &lib_new);
     let dir = tempfile::tempdir().unwrap();
-    materialize(&dir.path().join("old"), &old);
-    materialize(&dir.path().join("new"), &new);
-    let out = dir.path().join("partial.mar");
-    let report = partial_mar(
-        &Tree::from_dir(&dir.path().join("old")).unwrap(),
-        &Tree::from_dir(&dir.path().join("new")).unwrap(),
+    let (out, report) = write_partial(
+        dir.path(),
+        &old,
+        &new,
         &params("2.0"),
         &PartialOptions::default(),
-        &out,
-    )
-    .unwrap();
+    );
     let renamed: Vec<(String, String)> = report
         .decisions
         .iter()
@@ -323,17 +310,13 @@ fn mbdiff_partial_applies_to_exactly_the_target() {
         .into(),
     );
     let dir = tempfile::tempdir().unwrap();
-    materialize(&dir.path().join("old"), &old);
-    materialize(&dir.path().join("new"), &new);
-    let out = dir.path().join("partial.mar");
-    let report = partial_mar(
-        &Tree::from_dir(&dir.path().join("old")).unwrap(),
-        &Tree::from_dir(&dir.path().join("new")).unwrap(),
+    let (out, report) = write_partial(
+        dir.path(),
+        &old,
+        &new,
         &params("2.0").compression(mar::Compression::Xz { preset: 6 }),
         &PartialOptions::default().patch_format(PatchFormat::Mbdiff),
-        &out,
-    )
-    .unwrap();
+    );
     let lines: Vec<String> = report
         .manifest
         .instructions()

@@ -84,6 +84,30 @@ pub(crate) fn file(bytes: &[u8], mode: u32) -> Option<(Vec<u8>, u32)> {
     Some((bytes.to_vec(), mode))
 }
 
+/// Writes `old` and `new` to `dir/old` and `dir/new` and makes the partial between them, with
+/// `params` and `options`, at `dir/partial.mar` (returned with the report).
+pub(crate) fn write_partial(
+    dir: &Path,
+    old: &Snapshot,
+    new: &Snapshot,
+    params: &mar::update::generate::UpdateParams,
+    options: &mar::update::generate::PartialOptions,
+) -> (PathBuf, mar::update::generate::GenerateReport) {
+    use mar::update::generate::{partial_mar, Tree};
+    materialize(&dir.join("old"), old);
+    materialize(&dir.join("new"), new);
+    let out = dir.join("partial.mar");
+    let report = partial_mar(
+        &Tree::from_dir(&dir.join("old")).unwrap(),
+        &Tree::from_dir(&dir.join("new")).unwrap(),
+        params,
+        options,
+        &out,
+    )
+    .unwrap();
+    (out, report)
+}
+
 /// Kiln update parameters: channel `kiln-test`, the given version, signed with [`ed_key`].
 pub(crate) fn params(version: &str) -> mar::update::generate::UpdateParams {
     mar::update::generate::UpdateParams::new(mar::ProductInfo::new("kiln-test", version).unwrap())
