@@ -4,17 +4,9 @@ use mar::update::generate::{
 use mar::update::Manifest;
 
 use crate::trees::{
-    apply_kiln, apply_with, ed_key, file, install_copy, materialize, params, snapshot,
+    apply_kiln, apply_with, ed_key, file, install_copy, lines, materialize, params, snapshot,
     update_fixture, with_precomplete, write_partial, Snapshot,
 };
-
-fn lines(manifest: &Manifest) -> Vec<String> {
-    manifest
-        .instructions()
-        .iter()
-        .map(|i| i.to_string())
-        .collect()
-}
 
 fn fixture_lines(name: &str) -> Vec<String> {
     let text = std::fs::read(update_fixture(name)).unwrap();

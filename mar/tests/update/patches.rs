@@ -7,7 +7,7 @@ use mar::update::patch::{PatchAlgorithm, PatchHeader, KILN_PATCH_HEADER_LEN};
 use mar::{EntryPath, Mar, MarBuilder};
 
 use crate::trees::{
-    apply_kiln, ed_key, file, materialize, params, snapshot, with_precomplete, write_partial,
+    apply_kiln, ed_key, file, lines, materialize, params, snapshot, with_precomplete, write_partial,
 };
 
 /// A 300 KB text-like library (an edit of one line) and its successor.
@@ -229,12 +229,7 @@ fn renamed_files_are_patched_against_their_old_bytes() {
             ),
         ]
     );
-    let lines: Vec<String> = report
-        .manifest
-        .instructions()
-        .iter()
-        .map(|i| i.to_string())
-        .collect();
+    let lines = lines(&report.manifest);
     for line in [
         "patch \"pkg.libs/libfoo-5e6f7a8b.so.patch\" \"pkg.libs/libfoo-5e6f7a8b.so\"",
         "remove \"pkg.libs/libfoo-1a2b3c4d.so\"",
@@ -287,28 +282,22 @@ fn mbdiff_partial_applies_to_exactly_the_target() {
     let lib_old = library(192 << 10, 3);
     let mut lib_new = lib_old.clone();
     lib_new[4096..4112].copy_from_slice(b"patched function");
-    let old = with_precomplete(
-        [
-            ("libxul.so".to_owned(), file(&lib_old, 0o755)),
-            (
-                "pkg-1.2/data.bin".to_owned(),
-                file(&library(64 << 10, 5), 0o644),
-            ),
-            ("gone.txt".to_owned(), file(b"bye\n", 0o644)),
-        ]
-        .into(),
-    );
-    let new = with_precomplete(
-        [
-            ("libxul.so".to_owned(), file(&lib_new, 0o755)),
-            (
-                "pkg-1.3/data.bin".to_owned(),
-                file(&library(64 << 10, 5), 0o644),
-            ),
-            ("new.txt".to_owned(), file(b"hello\n", 0o644)),
-        ]
-        .into(),
-    );
+    // One release: its library, its versioned data directory and one file of its own.
+    let release = |lib: &[u8], data_dir: &str, (own, text): (&str, &[u8])| {
+        with_precomplete(
+            [
+                ("libxul.so".to_owned(), file(lib, 0o755)),
+                (
+                    format!("{data_dir}/data.bin"),
+                    file(&library(64 << 10, 5), 0o644),
+                ),
+                (own.to_owned(), file(text, 0o644)),
+            ]
+            .into(),
+        )
+    };
+    let old = release(&lib_old, "pkg-1.2", ("gone.txt", b"bye\n"));
+    let new = release(&lib_new, "pkg-1.3", ("new.txt", b"hello\n"));
     let dir = tempfile::tempdir().unwrap();
     let (out, report) = write_partial(
         dir.path(),
@@ -317,12 +306,7 @@ fn mbdiff_partial_applies_to_exactly_the_target() {
         &params("2.0").compression(mar::Compression::Xz { preset: 6 }),
         &PartialOptions::default().patch_format(PatchFormat::Mbdiff),
     );
-    let lines: Vec<String> = report
-        .manifest
-        .instructions()
-        .iter()
-        .map(|i| i.to_string())
-        .collect();
+    let lines = lines(&report.manifest);
     assert!(
         lines.contains(&"patch \"libxul.so.patch\" \"libxul.so\"".to_owned()),
         "{lines:?}"

@@ -84,6 +84,15 @@ pub(crate) fn file(bytes: &[u8], mode: u32) -> Option<(Vec<u8>, u32)> {
     Some((bytes.to_vec(), mode))
 }
 
+/// A manifest's instructions, one line each as written.
+pub(crate) fn lines(manifest: &mar::update::Manifest) -> Vec<String> {
+    manifest
+        .instructions()
+        .iter()
+        .map(|i| i.to_string())
+        .collect()
+}
+
 /// Writes `old` and `new` to `dir/old` and `dir/new` and makes the partial between them, with
 /// `params` and `options`, at `dir/partial.mar` (returned with the report).
 pub(crate) fn write_partial(
