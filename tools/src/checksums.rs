@@ -149,8 +149,25 @@ pub fn write_signed(dir: &Path, cert: &ReleaseCert) -> Result<usize, SigningErro
             let data = std::fs::read(&path).map_err(SigningError::io(&path))?;
             write_atomic(&asc_path(&path), &cert.sign_detached_armored(&data)?)
         })?;
+    write_sums(dir, cert)
+}
+
+/// Writes `SHA256SUMS`, `SHA512SUMS`, their detached armored signatures and `KEY` into `dir`,
+/// over the artifacts it holds now, unless the sums there already list exactly those (so a
+/// directory that did not change keeps its files byte for byte). Returns the number listed.
+pub fn write_sums(dir: &Path, cert: &ReleaseCert) -> Result<usize, SigningError> {
     let (sha256, sha512) = compute(dir)?;
     let count = sha256.lines().count();
+    let current = SUMS_FILES
+        .iter()
+        .zip([&sha256, &sha512])
+        .all(|(name, text)| {
+            std::fs::read(dir.join(name)).ok().as_deref() == Some(text.as_bytes())
+                && dir.join(format!("{name}.asc")).is_file()
+        });
+    if current && dir.join("KEY").is_file() {
+        return Ok(count);
+    }
     for (name, text) in SUMS_FILES.iter().zip([sha256, sha512]) {
         let signature = cert.sign_detached_armored(text.as_bytes())?;
         write_atomic(&dir.join(name), text.as_bytes())?;

@@ -115,10 +115,7 @@ impl GoToBuildArgs {
         if kind == "chemspill" {
             let row = state.release(&report.release)?;
             let pushed = coordinator::push(&config, &state, row)?;
-            println!(
-                "pushed: {} copied, {} unchanged",
-                pushed.copied, pushed.unchanged
-            );
+            println!("pushed: {pushed}");
             let sc = coordinator::ship(&config, &state, state.release(&report.release)?, 100)?;
             println!("ship scheduled (change {sc}, rate 100%): waiting for signoffs");
         }
@@ -192,9 +189,7 @@ impl PushArgs {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             println!(
-                "pushed {name}: {} copied, {} unchanged; {} serves it",
-                report.copied,
-                report.unchanged,
+                "pushed {name}: {report}; {} serves it",
                 config.cdntest_channel()
             );
         }

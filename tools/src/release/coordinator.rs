@@ -346,10 +346,25 @@ pub fn promote(
     })
 }
 
-/// Whether a candidates file is copied to `releases/` (Mozilla's `RELEASE_EXCLUDE`).
-pub fn pushed(rel: &str) -> bool {
+/// Whether a candidates file is copied to `releases/` (Mozilla's `RELEASE_EXCLUDE`), for a
+/// product whose packages are named `<file_prefix>-<version>.<ext>`.
+///
+/// A signature (`.sig`, `.asc`) goes where its file goes, so users never find one without the
+/// other. Zips are excluded (test and symbol packages) except the product's own package, which
+/// is what a Windows user installs until there is an installer. The checksum files are not
+/// copied: push writes `releases/V/SHA256SUMS` and `SHA512SUMS` over exactly what it copied.
+pub fn pushed(rel: &str, file_prefix: &str) -> bool {
+    if let Some(signed) = rel
+        .strip_suffix(".sig")
+        .or_else(|| rel.strip_suffix(".asc"))
+    {
+        return pushed(signed, file_prefix);
+    }
     let parts: Vec<&str> = rel.split('/').collect();
     let name = parts.last().copied().unwrap_or_default();
+    if parts.len() == 1 && crate::checksums::SUMS_FILES.contains(&name) {
+        return false;
+    }
     let excluded_dir = parts[..parts.len().saturating_sub(1)].iter().any(|c| {
         matches!(
             *c,
@@ -361,14 +376,16 @@ pub fn pushed(rel: &str) -> bool {
                 | "beetmover-checksums"
         ) || c.starts_with('.')
     });
+    let product_package = name
+        .strip_prefix(file_prefix)
+        .is_some_and(|rest| rest.starts_with('-'));
     let excluded_name = name.starts_with('.')
         || name.ends_with(".txt")
         || name.ends_with(".json")
         || name.ends_with(".log")
         || name.ends_with(".tmp")
         || name.ends_with(".checksums")
-        || name.ends_with(".checksums.asc")
-        || (name.ends_with(".zip") && !name.starts_with("jsshell"));
+        || (name.ends_with(".zip") && !product_package);
     !(excluded_dir || excluded_name)
 }
 
@@ -379,6 +396,18 @@ pub struct PushReport {
     pub copied: usize,
     /// Files already there with the same content.
     pub unchanged: usize,
+    /// Artifacts `releases/V/SHA256SUMS` lists.
+    pub listed: usize,
+}
+
+impl std::fmt::Display for PushReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} copied, {} unchanged, {} listed in SHA256SUMS",
+            self.copied, self.unchanged, self.listed
+        )
+    }
 }
 
 /// Push: the filtered, immutable copy of the build's candidates to `releases/V/`, then the
@@ -410,7 +439,7 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
             .strip_prefix(&ctx.build_dir)?
             .to_string_lossy()
             .replace('\\', "/");
-        if !pushed(&rel) {
+        if !pushed(&rel, &config.file_prefix()) {
             continue;
         }
         let sha = crate::release::items::sha256_file(entry.path())?;
@@ -456,6 +485,10 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
         stage.record_done(&item)?;
         report.copied += 1;
     }
+    // The candidates' sums list files push leaves out: releases/V gets its own, over exactly
+    // what it holds, so `sha256sum -c SHA256SUMS` passes there too.
+    let cert = crate::signing::openpgp::ReleaseCert::load(&config.keys.openpgp)?;
+    report.listed = crate::checksums::write_sums(&dest, &cert)?;
     let admin = Admin::new(&config.server.url, &config.admin_token()?);
     admin.point_channel(&config.product, &config.cdntest_channel(), &ctx.row.name)?;
     state.phase_finished(&ctx.row.name, "push", "done")?;

@@ -127,10 +127,7 @@ pub fn release(
     let name = row.name.clone();
     coordinator::promote(config, state, row, None)?;
     let pushed = coordinator::push(config, state, state.release(&name)?)?;
-    println!(
-        "     push: {} copied, {} unchanged",
-        pushed.copied, pushed.unchanged
-    );
+    println!("     push: {pushed}");
     coordinator::ship(config, state, state.release(&name)?, rate)?;
     coordinator::signoff(config, state, state.release(&name)?, "relman", None)?;
     let row = coordinator::signoff(

@@ -268,22 +268,122 @@ fn scenario_05_archive_signatures() {
     assert!(!bad.status.success(), "a wrong key verified");
 }
 
+/// Candidates files that push copies, keyed like `snapshot`: everything but the exclusions and
+/// the checksum files, which push writes anew over what it copied.
+fn expected_releases(candidates: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    candidates
+        .iter()
+        .filter(|(rel, _)| pushed(rel, "firefox"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// `releases/V` as a user checks it with stock tools: `sha256sum -c` and `sha512sum -c` pass
+/// with `--strict`, the sums list exactly the artifacts present, and gpg verifies their `.asc`.
+fn assert_users_can_check(dir: &Path) {
+    for tool in ["sha256sum", "sha512sum"] {
+        let name = if tool == "sha256sum" {
+            "SHA256SUMS"
+        } else {
+            "SHA512SUMS"
+        };
+        let out = Command::new(tool)
+            .args(["--strict", "-c", name])
+            .current_dir(dir)
+            .output()
+            .expect("coreutils");
+        assert!(
+            out.status.success(),
+            "{tool} -c in {}: {}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: Vec<String> = std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| l.split_once("  ").unwrap().1.to_owned())
+            .collect();
+        let present: Vec<String> = snapshot(dir)
+            .into_keys()
+            .filter(|rel| kiln_tools::checksums::is_listed(rel))
+            .collect();
+        assert_eq!(
+            listed,
+            present,
+            "{name} lists exactly the files in {}",
+            dir.display()
+        );
+    }
+    let home = tempfile::tempdir().unwrap();
+    assert!(gpg(
+        home.path(),
+        &["--import", dir.join("KEY").to_str().unwrap()]
+    )
+    .status
+    .success());
+    for name in ["SHA256SUMS", "SHA512SUMS"] {
+        let asc = dir.join(format!("{name}.asc"));
+        let out = gpg(
+            home.path(),
+            &[
+                "--verify",
+                asc.to_str().unwrap(),
+                dir.join(name).to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every signature in `files` stands beside the file it signs.
+fn assert_no_orphan_signatures(files: &BTreeMap<String, String>) {
+    for rel in files.keys() {
+        if let Some(signed) = rel
+            .strip_suffix(".sig")
+            .or_else(|| rel.strip_suffix(".asc"))
+        {
+            if !matches!(signed, "SHA256SUMS" | "SHA512SUMS") {
+                assert!(files.contains_key(signed), "{rel} without {signed}");
+            }
+        }
+    }
+}
+
 #[test]
 fn scenario_06_push_is_a_filtered_immutable_copy() {
     let main = main_story();
-    let expected: BTreeMap<String, String> = snapshot(&build1(main))
-        .into_iter()
-        .filter(|(rel, _)| pushed(rel))
-        .collect();
-    assert!(expected
-        .keys()
-        .all(|k| !k.starts_with("partner-repacks") && !k.ends_with(".zip")));
+    let candidates = snapshot(&build1(main));
+    let expected = expected_releases(&candidates);
+    assert!(expected.keys().all(|k| !k.starts_with("partner-repacks")));
     assert!(expected.keys().any(|k| k.starts_with("update/")));
+    // Every platform has something to install, with its signature: win64 users get the zip.
+    for (platform, locales) in MATRIX {
+        for locale in locales {
+            let package = format!("{platform}/{locale}/{}", archive(platform, "121.0"));
+            assert!(expected.contains_key(&package), "{package} is not pushed");
+            assert!(
+                expected.contains_key(&format!("{package}.sig")),
+                "{package}.sig"
+            );
+        }
+    }
     let releases = main.releases_before_conflict.clone();
+    let copied: BTreeMap<String, String> = releases
+        .iter()
+        .filter(|(k, _)| !k.starts_with("SHA256SUMS") && !k.starts_with("SHA512SUMS"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     assert_eq!(
-        releases, expected,
-        "releases/121.0 is build1's candidates minus the exclusions"
+        copied, expected,
+        "releases/121.0 is build1's candidates minus the exclusions (and its own sums)"
     );
+    assert_no_orphan_signatures(&releases);
+    assert_users_can_check(&main.env.config.root.join("releases/121.0"));
     assert!(main.push_again.contains("0 copied"), "{}", main.push_again);
     assert!(
         !main.conflict_push.status.success(),
@@ -801,16 +901,15 @@ fn scenario_22_build2_respin() {
         state.release(R121).unwrap().revision,
         state.release("Firefox-121.0-build2").unwrap().revision
     );
-    let expected: BTreeMap<String, String> = story
-        .build2_candidates
-        .clone()
-        .into_iter()
-        .filter(|(k, _)| pushed(k))
+    let expected = expected_releases(&story.build2_candidates);
+    let copied: BTreeMap<String, String> = story
+        .releases_after_push
+        .iter()
+        .filter(|(k, _)| !k.starts_with("SHA256SUMS") && !k.starts_with("SHA512SUMS"))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    assert_eq!(
-        story.releases_after_push, expected,
-        "releases/121.0 is build2's content"
-    );
+    assert_eq!(copied, expected, "releases/121.0 is build2's content");
+    assert_users_can_check(&story.env.config.root.join("releases/121.0"));
     let admin = kiln_tools::release::server::Admin::new(
         &story.env.config.server.url,
         &story.env.config.admin_token().unwrap(),
