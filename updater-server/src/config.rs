@@ -201,20 +201,55 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Reads and parses a TOML file.
+    /// Reads and parses a TOML file. Relative paths in it (`database` when it is a SQLite file,
+    /// `response_signing_key`) are relative to the file's directory, so the server finds the
+    /// same files whatever directory it is started from.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let err = |reason: String| ConfigError {
             path: path.to_owned(),
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| err(e.to_string()))
+        let mut config: Config = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        if let Database::Sqlite(file) = &mut config.database {
+            *file = base.join(&*file);
+        }
+        if let Some(key) = &mut config.response_signing_key {
+            *key = base.join(&*key);
+        }
+        Ok(config)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        std::fs::write(
+            &path,
+            "database = \"data/kiln.db\"\nresponse_signing_key = \"keys/r.key\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.database,
+            Database::Sqlite(dir.path().join("data/kiln.db"))
+        );
+        assert_eq!(
+            config.response_signing_key,
+            Some(dir.path().join("keys/r.key"))
+        );
+        std::fs::write(&path, "database = \"postgres://u@h/kiln\"\n").unwrap();
+        assert_eq!(
+            Config::load(&path).unwrap().database,
+            Database::Postgres("postgres://u@h/kiln".to_owned())
+        );
+    }
 
     #[test]
     fn parses_issue_example() {

@@ -302,8 +302,13 @@ impl StatusArgs {
         }
         for report in &reports {
             let r = &report.release;
+            let interrupted = if report.interrupted {
+                " — interrupted: no process is working on it; rerun the command to resume"
+            } else {
+                ""
+            };
             println!(
-                "{}  {}  ({}, revision {}, partials: {})",
+                "{}  {}{interrupted}  ({}, revision {}, partials: {})",
                 r.name,
                 r.status,
                 r.kind,

@@ -85,6 +85,41 @@ pub struct Config {
     pub server: Server,
     /// Signoff role → signoffs required before a ship takes effect.
     pub signoffs: BTreeMap<String, u32>,
+    /// How update MARs are written.
+    #[serde(default)]
+    pub mar: MarSettings,
+}
+
+/// The `[mar]` table: the update package format.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarSettings {
+    /// `kiln` (default) or `firefox`.
+    #[serde(default)]
+    pub format: MarFormat,
+}
+
+/// The update package format of a release (`[mar] format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarFormat {
+    /// Kiln's: an Ed25519 signature (plus RSA when `[keys] rsa` is set), zstd entries, Kiln
+    /// patches; Kiln's client reads it.
+    #[default]
+    Kiln,
+    /// Firefox's: one RSA PKCS#1 v1.5 SHA-384 signature (`[keys] rsa`), xz entries, MBDIFF10
+    /// patches; Firefox's own updater and Mozilla's `mar` tool read it, and so does Kiln's client.
+    Firefox,
+}
+
+impl MarFormat {
+    /// The name used in `kiln.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarFormat::Kiln => "kiln",
+            MarFormat::Firefox => "firefox",
+        }
+    }
 }
 
 /// Addresses of the notices.
@@ -201,6 +236,7 @@ impl Config {
                 report_url: None,
             },
             signoffs: [("relman".to_owned(), 1), ("releng".to_owned(), 1)].into(),
+            mar: MarSettings::default(),
         }
     }
 
@@ -290,6 +326,11 @@ impl Config {
                 "channel {:?} is not a channel name",
                 self.channel
             )));
+        }
+        if self.mar.format == MarFormat::Firefox && self.keys.rsa.is_none() {
+            return Err(invalid(
+                "[mar] format = \"firefox\" signs with RSA only: set [keys] rsa".to_owned(),
+            ));
         }
         if self.server.admin_token.is_none() && self.server.admin_token_file.is_none() {
             return Err(invalid(

@@ -260,6 +260,7 @@ pub fn promote(
     };
     let mut ctx = context(config, state, row)?;
     ctx.chunk = chunk;
+    let _active = crate::release::activity::begin(config, &ctx.name)?;
     std::fs::create_dir_all(&ctx.work)?;
     if chunk.is_none() && ctx.build_dir.is_dir() {
         stages::remove_stale_temporaries(&ctx.build_dir)?;
@@ -425,6 +426,7 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
     }
     crate::release::log::open(&config.root, &row.name)?;
     let ctx = context(config, state, row)?;
+    let _active = crate::release::activity::begin(config, &ctx.name)?;
     state.phase_started(&ctx.row.name, "push")?;
     let dest = layout::releases(config, ctx.name.version());
     let mut plan: Vec<(String, String)> = Vec::new();
@@ -687,6 +689,9 @@ pub struct StatusReport {
     pub phases: Vec<crate::release::state::PhaseRow>,
     /// Per stage: (done, failed) items.
     pub items: std::collections::BTreeMap<String, (usize, usize)>,
+    /// A stage is recorded as running but no process is working on the release: it was killed
+    /// or crashed. Its phases show `interrupted`; rerunning the command resumes it.
+    pub interrupted: bool,
 }
 
 /// Status of one or every release (pending ships are refreshed from the server first).
@@ -715,8 +720,24 @@ pub fn status(
                 entry.1 += 1;
             }
         }
+        // `ship` stays running while it waits for signoffs; no process holds it.
+        let mut phases = state.phases(&row.name)?;
+        let mut interrupted = false;
+        if phases
+            .iter()
+            .any(|p| p.status == "running" && p.stage != "ship")
+            && crate::release::activity::is_idle(config, &row.name.parse()?)
+        {
+            interrupted = true;
+            for phase in phases.iter_mut() {
+                if phase.status == "running" && phase.stage != "ship" {
+                    phase.status = "interrupted".to_owned();
+                }
+            }
+        }
         out.push(StatusReport {
-            phases: state.phases(&row.name)?,
+            phases,
+            interrupted,
             release: row,
             items,
         });

@@ -4,11 +4,14 @@
 //! * [`config`]: `kiln.toml`; [`name`]: validated versions and release names.
 //! * [`state`]: the SQLite database (releases, stages, work items); [`items`]: resumable,
 //!   verified work items and their counts.
-//! * [`stages`]: configure → construct → certify → package → deploy.
-//! * [`coordinator`]: the commands' logic; [`server`]: the update server's admin API;
+//! * [`stages`]: configure → construct → certify → package → deploy; [`update_format`]: the
+//!   keys, compression and patch format of the release's MARs (`[mar] format`).
+//! * [`coordinator`]: the commands' logic; [`activity`]: whether a process is working on a
+//!   release (so `status` tells a running stage from an interrupted one); [`server`]: the update server's admin API;
 //!   [`notice`]: RFC 5322 notices; [`git`]: tags and changelogs; [`layout`]: directories;
 //!   [`log`]: per-release log files; [`local`]: local servers for quickstart and tests.
 
+pub mod activity;
 pub mod config;
 pub mod coordinator;
 pub mod git;
@@ -22,3 +25,4 @@ pub mod quickstart;
 pub mod server;
 pub mod stages;
 pub mod state;
+pub mod update_format;

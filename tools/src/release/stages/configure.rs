@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::stages::{fail_on, Ctx, StageReport};
+use crate::release::update_format::UpdateFormat;
 use crate::signing::ed25519::ArtifactKey;
 use crate::signing::openpgp::ReleaseCert;
 use client_updater::config::{UpdateConfig, CONFIG_FILE};
@@ -22,11 +23,11 @@ pub fn update_config(
 ) -> anyhow::Result<UpdateConfig> {
     let read =
         |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
-    let mut mar_keys = vec![read(&config.keys.ed25519_public)?];
-    if let Some(rsa) = &config.keys.rsa {
-        let key = mar::keys::SigningKey::load(rsa)?;
-        mar_keys.push(key.public_key().to_pem()?);
-    }
+    let mar_keys = UpdateFormat::load(config)?
+        .public_keys()
+        .iter()
+        .map(|k| k.to_pem())
+        .collect::<Result<Vec<_>, _>>()?;
     let response_keys = config
         .keys
         .response_public

@@ -1,5 +1,6 @@
 //! **package**: a complete MAR per platform × locale, partials from every partial source
-//! (from its published complete MAR) through one shared `DiffCache`, then `SHA256SUMS`,
+//! (from its published complete MAR) through one shared `DiffCache`, in the release's
+//! [`UpdateFormat`], then `SHA256SUMS`,
 //! `SHA512SUMS`, their `.asc`, the Linux tarballs' `.asc` and `KEY`.
 
 use std::path::PathBuf;
@@ -7,16 +8,15 @@ use std::time::Instant;
 
 use anyhow::Context;
 use mar::update::cache::DiffCache;
-use mar::update::generate::{
-    complete_mar, partial_mar, PartialOptions, StoredDigests, Tree, UpdateParams,
-};
-use mar::{ProductInfo, Verifier};
+use mar::update::generate::{complete_mar, partial_mar, PartialOptions, StoredDigests, Tree};
+use mar::ProductInfo;
 use serde_json::json;
 
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::layout;
 use crate::release::name::ReleaseName;
 use crate::release::stages::{fail_on, Ctx, Memo, StageReport};
+use crate::release::update_format::UpdateFormat;
 use crate::signing::openpgp::ReleaseCert;
 
 /// Where a release's complete MAR for (platform, locale) is: `releases/V/` once pushed, else
@@ -50,22 +50,6 @@ enum Recipe {
     },
 }
 
-fn params(ctx: &Ctx<'_>) -> anyhow::Result<UpdateParams> {
-    let info = ProductInfo::new(&ctx.config.mar_channel_id, ctx.name.version().as_str())?;
-    let mut params =
-        UpdateParams::new(info).sign_with(mar::keys::SigningKey::load(&ctx.config.keys.ed25519)?);
-    if let Some(rsa) = &ctx.config.keys.rsa {
-        params = params.sign_with(mar::keys::SigningKey::load(rsa)?);
-    }
-    Ok(params)
-}
-
-fn verifier(ctx: &Ctx<'_>) -> anyhow::Result<Verifier> {
-    Ok(Verifier::new(vec![mar::keys::PublicKey::load(
-        &ctx.config.keys.ed25519_public,
-    )?]))
-}
-
 /// Runs package.
 pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
@@ -73,9 +57,11 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let version = ctx.name.version();
     // Every locale's MAR of a platform carries the same binaries: compress each once.
     let entries = std::sync::Arc::new(mar::update::generate::EntryCache::new());
-    let params = params(ctx)?.entry_cache(entries.clone());
-    let verifier = verifier(ctx)?;
-    let key_id = mar::keys::PublicKey::load(&config.keys.ed25519_public)?.key_id();
+    let format = UpdateFormat::load(config)?;
+    let info = ProductInfo::new(&config.mar_channel_id, version.as_str())?;
+    let params = format.params(info).entry_cache(entries.clone());
+    let verifier = format.verifier();
+    let format_tag = format.fingerprint_tag();
     let cache = DiffCache::open(&layout::diff_cache(config))?;
     // The from-MARs of one platform carry its binaries as identical entries: decode each once.
     let stored = StoredDigests::new();
@@ -97,8 +83,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         let common = [
             config.mar_channel_id.as_str(),
             version.as_str(),
-            key_id.as_str(),
-            "mar-v1",
+            format_tag.as_str(),
         ];
         items.push(Item {
             key: format!("complete/{platform}/{locale}"),
@@ -168,7 +153,9 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                         &mut mar::Mar::open(std::fs::File::open(from)?)?,
                         &stored,
                     )?;
-                    let options = PartialOptions::default().cache(&cache);
+                    let options = PartialOptions::default()
+                        .cache(&cache)
+                        .patch_format(format.patch_format());
                     partial_mar(&old, &app_tree(build, *platform)?, &params, &options, &temp)?;
                 }
             }

@@ -134,6 +134,13 @@ fn comparable(dir: &Path) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// `kiln status R121 --json`: the one release's report.
+fn status_json(config: &std::path::Path) -> serde_json::Value {
+    let out = kiln_ok(config, &["status", R121, "--json"]);
+    let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
+    reports[0].clone()
+}
+
 #[test]
 fn resume_after_kill_9_during_construct_and_package() {
     let env = env("kill", &["121.0"]);
@@ -185,10 +192,31 @@ fn resume_after_kill_9_during_construct_and_package() {
         || done_items(&env.config.state_db, "package") >= 2,
         &mut child,
     );
+    let while_running = status_json(&config);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "promote finished early"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let packaged = done_items(&env.config.state_db, "package");
     assert!(packaged < 13, "package had already finished");
+    // status tells the live stage from the killed one.
+    let phase = |report: &serde_json::Value| {
+        report["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["stage"] == "package")
+            .map(|p| p["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(while_running["interrupted"], false, "{while_running}");
+    assert_eq!(phase(&while_running).as_deref(), Some("running"));
+    let after_kill = status_json(&config);
+    assert_eq!(after_kill["interrupted"], true, "{after_kill}");
+    assert_eq!(phase(&after_kill).as_deref(), Some("interrupted"));
+    let text = kiln_ok(&config, &["status", R121]);
+    assert!(text.contains("interrupted"), "{text}");
 
     // A killed writer can leave its temporary beside the outputs; plant one where a MAR goes so
     // the rerun must remove it whether or not this kill happened to leave one.
