@@ -13,5 +13,8 @@ mod scenarios;
 /// Resumability: kill -9 during construct and package, failing chunks.
 mod resume;
 
+/// The release matrix: every platform, Firefox-format MARs, respin, kill -9, chemspill.
+mod matrix;
+
 /// `kiln quickstart` end to end, with the client updater.
 mod quickstart;

@@ -1,8 +1,6 @@
 //! Resumability: a failing chunk (scenario 9) and kill -9 during construct and package.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use kiln_tools::release::quickstart;
 
@@ -92,39 +90,6 @@ fn scenario_09_parallel_and_chunked_repacks() {
     {
         assert_eq!(after.get(path), Some(sha), "{path} was recomputed");
     }
-}
-
-fn spawn_promote(config: &Path, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool, child: &mut std::process::Child) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !ready() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{what}: kiln finished before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "{what}: timed out");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn done_items(db: &Path, stage: &str) -> usize {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row(
-        "SELECT COUNT(*) FROM items WHERE stage = ?1 AND status = 'done'",
-        [stage],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap_or(0) as usize
 }
 
 fn comparable(dir: &Path) -> std::collections::BTreeMap<String, String> {

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use kiln_tools::release::quickstart::{self, Env};
 use serde_json::Value;
@@ -356,4 +357,44 @@ pub(crate) fn respin_story() -> &'static Respin {
             chemspill_stdout,
         }
     })
+}
+
+/// Starts `kiln <args> --config <config>` in the background, output discarded (to be killed).
+pub(crate) fn spawn_promote(config: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (5 minutes at most) until `ready`, asserting the child is still running meanwhile.
+pub(crate) fn wait_for(
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+    child: &mut std::process::Child,
+) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{what}: kiln finished before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "{what}: timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Work items of `stage` recorded done in the state database at `db`.
+pub(crate) fn done_items(db: &Path, stage: &str) -> usize {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM items WHERE stage = ?1 AND status = 'done'",
+        [stage],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap_or(0) as usize
 }

@@ -1,0 +1,456 @@
+//! The release matrix as a release manager who is not the quickstart runs it (issue 18): every
+//! platform (linux-x86_64, mac, win64), a locale other than the quickstart's, Firefox-format
+//! MARs read by Mozilla's own `mar` tool, a halted build1, a build2 killed with `kill -9` during
+//! promote and resumed, a ship at 50 %, then a chemspill. Installs of every platform are taken
+//! 130.0 → 131.0 → 131.0.1 by partials and 130.0 → 131.0.1 by the complete, and each must end
+//! exactly on the shipped build: files, bytes, modes **and directories** (131.0.1 drops the
+//! `gmp-clearkey/0.1/` plugin directory, so a leftover empty directory fails the test).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use kiln_tools::release::config::{Config, MarFormat};
+use kiln_tools::release::quickstart::{self, Env};
+use l10n_repack::Platform;
+
+use super::story::*;
+
+const VERSIONS: [&str; 3] = ["130.0", "131.0", "131.0.1"];
+const LOCALE: &str = "fr";
+const PLATFORMS: [Platform; 3] = [Platform::Linux64, Platform::Mac, Platform::Win64];
+
+/// Mozilla's build-mar CLI (PyPI `mar==3.2.1`), which `scripts/test.sh` installs.
+fn python_mar() -> PathBuf {
+    let path = std::env::var_os("KILN_PYTHON_MAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/mar")
+        });
+    assert!(
+        path.exists(),
+        "Mozilla's `mar` tool not found at {}: run scripts/test.sh (it installs PyPI mar==3.2.1)",
+        path.display()
+    );
+    path
+}
+
+/// Runs a command that must succeed.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Package work items of `release` recorded done.
+fn packaged(db: &Path, release: &str) -> usize {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM items WHERE release = ?1 AND stage = 'package' AND status = 'done'",
+        [release],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap_or(0) as usize
+}
+
+/// One client install: where it is and what it went through.
+#[derive(Debug)]
+pub(crate) struct Install {
+    platform: Platform,
+    /// The install root: `firefox/` or `Firefox.app` (never its `Contents/Resources`).
+    root: PathBuf,
+    /// `130.0 (installed)`, `131.0 (partial)`, …
+    path: Vec<String>,
+}
+
+impl Install {
+    /// Unpacks the shipped `releases/<version>/<platform>/fr/` build into `dir`.
+    fn new(config: &Config, version: &str, platform: Platform, dir: &Path) -> Install {
+        let archive = shipped_archive(config, version, platform);
+        l10n_repack::extract(&archive, dir).unwrap();
+        Install {
+            platform,
+            root: dir.join(platform.app_root()),
+            path: vec![format!("{version} (installed)")],
+        }
+    }
+
+    /// What an application does: finish anything pending, check (a manual check, `force=1`,
+    /// which a throttled release honours), download, verify, stage, swap at the next start.
+    /// With `modify`, that file is changed first so the partial's source check fails.
+    fn update(&mut self, modify: Option<&str>) {
+        client_updater::recover_install(&self.root).unwrap();
+        let updater = client_updater::Updater::from_install_config(&self.root)
+            .and_then(|b| b.build())
+            .unwrap_or_else(|e| panic!("{:?} at {}: {e}", self.platform, self.root.display()));
+        updater.finish_pending().unwrap();
+        if let Some(file) = modify {
+            let path = self.root.join(file);
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes.push(b'\n');
+            std::fs::write(&path, bytes).unwrap();
+        }
+        let outcome = updater
+            .update_once(true)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", self.platform));
+        let (offer, patch) = match outcome {
+            client_updater::Outcome::Staged(o, p) | client_updater::Outcome::Pending(o, p) => {
+                (o, p)
+            }
+            other => panic!("{:?}: expected an update, got {other:?}", self.platform),
+        };
+        match updater.finish_pending().unwrap() {
+            client_updater::StartOutcome::Updated(version) => {
+                assert_eq!(version, offer.app_version);
+                self.path.push(format!("{version} ({})", patch.as_str()));
+            }
+            other => panic!("{:?}: the update did not go in: {other:?}", self.platform),
+        }
+    }
+}
+
+/// The fixtures' main library, which every partial patches, relative to the install root.
+fn main_library(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Mac => "Contents/MacOS/XUL",
+        Platform::Win64 => "xul.dll",
+        Platform::Linux64 => "libxul.so",
+    }
+}
+
+/// `releases/<version>/<platform>/fr/firefox-<version>.<ext>`.
+fn shipped_archive(config: &Config, version: &str, platform: Platform) -> PathBuf {
+    config
+        .root
+        .join("releases")
+        .join(version)
+        .join(platform.as_str())
+        .join(LOCALE)
+        .join(platform.archive_name(version))
+}
+
+/// What the matrix run left for the tests to assert.
+#[derive(Debug)]
+pub(crate) struct Matrix {
+    env: Env,
+    rsa_public: PathBuf,
+    status_after_kill: serde_json::Value,
+    by_partials: Vec<Install>,
+    by_complete: Vec<Install>,
+}
+
+fn matrix() -> &'static Matrix {
+    static MATRIX: OnceLock<Matrix> = OnceLock::new();
+    MATRIX.get_or_init(|| {
+        let options = kiln_fixtures::Options {
+            versions: VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+            locales: 3,
+            ..Default::default()
+        };
+        let mut env = quickstart::prepare(&story_dir("matrix"), &options, false).unwrap();
+        // Firefox-format MARs: one RSA-4096 key, as Mozilla's release key.
+        let keys = env.dir.join("keys");
+        let rsa = keys.join("rsa.pem");
+        let rsa_public = keys.join("rsa.pub");
+        run_ok(
+            Command::new("openssl")
+                .args(["genrsa", "-out"])
+                .arg(&rsa)
+                .arg("4096"),
+        );
+        run_ok(
+            Command::new("openssl")
+                .args(["rsa", "-pubout", "-in"])
+                .arg(&rsa)
+                .arg("-out")
+                .arg(&rsa_public),
+        );
+        let mut config = env.config.clone();
+        config.mar.format = MarFormat::Firefox;
+        config.keys.rsa = Some(rsa);
+        config.save(&env.config_path).unwrap();
+        env.config = Config::load(&env.config_path).unwrap();
+        let path = env.config_path.clone();
+        let releng = env.server.releng_token_file.to_str().unwrap().to_owned();
+        let sign_off = |release: &str| {
+            kiln_ok(&path, &["signoff", release, "--role", "relman"]);
+            kiln_ok(
+                &path,
+                &[
+                    "signoff",
+                    release,
+                    "--role",
+                    "releng",
+                    "--token-file",
+                    &releng,
+                ],
+            );
+        };
+
+        // 130.0 ships; every platform's client installs it.
+        let state = kiln_tools::release::coordinator::open_state(&env.config).unwrap();
+        quickstart::release(&env, &state, "130.0", "release", 100).unwrap();
+        let clients = env.dir.join("clients");
+        let mut by_partials: Vec<Install> = PLATFORMS
+            .iter()
+            .map(|p| {
+                let dir = clients.join(format!("partials-{}", p.as_str()));
+                Install::new(&env.config, "130.0", *p, &dir)
+            })
+            .collect();
+        let mut by_complete: Vec<Install> = PLATFORMS
+            .iter()
+            .map(|p| {
+                let dir = clients.join(format!("complete-{}", p.as_str()));
+                Install::new(&env.config, "130.0", *p, &dir)
+            })
+            .collect();
+
+        // 131.0 build1 is halted; build2 is killed during package and resumed.
+        let r131 = env.commits["131.0"].clone();
+        kiln_ok(
+            &path,
+            &["go-to-build", "--version", "131.0", "--revision", &r131],
+        );
+        kiln_ok(
+            &path,
+            &[
+                "halt",
+                "Firefox-131.0-build1",
+                "--reason",
+                "a crash on startup",
+            ],
+        );
+        kiln_ok(
+            &path,
+            &[
+                "go-to-build",
+                "--version",
+                "131.0",
+                "--build",
+                "2",
+                "--revision",
+                &r131,
+                "--no-promote",
+            ],
+        );
+        let build2 = "Firefox-131.0-build2";
+        let mut child = spawn_promote(&path, &["promote", build2]);
+        wait_for(
+            "package",
+            || packaged(&env.config.state_db, build2) >= 2,
+            &mut child,
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let status: serde_json::Value =
+            serde_json::from_str(&kiln_ok(&path, &["status", build2, "--json"])).unwrap();
+        let status_after_kill = status[0].clone();
+        kiln_ok(&path, &["promote", build2]);
+        kiln_ok(&path, &["push", build2]);
+        kiln_ok(&path, &["ship", build2, "--rate", "50"]);
+        sign_off(build2);
+        for install in &mut by_partials {
+            install.update(None);
+        }
+
+        // The 131.0.1 chemspill ships unthrottled once signed off.
+        let r1311 = env.commits["131.0.1"].clone();
+        kiln_ok(
+            &path,
+            &["chemspill", "--version", "131.0.1", "--revision", &r1311],
+        );
+        sign_off("Firefox-131.0.1-build1");
+        for install in &mut by_partials {
+            install.update(None);
+        }
+        for install in &mut by_complete {
+            install.update(Some(main_library(install.platform)));
+        }
+        Matrix {
+            env,
+            rsa_public,
+            status_after_kill,
+            by_partials,
+            by_complete,
+        }
+    })
+}
+
+/// A tree as the user has it: every file (bytes, mode) and directory, without the client's own
+/// `updates/` status directory.
+fn installed_tree(root: &Path) -> kiln_test_support::Snapshot {
+    kiln_test_support::snapshot(root)
+        .into_iter()
+        .filter(|(k, _)| k != "updates" && !k.starts_with("updates/"))
+        .collect()
+}
+
+/// Asserts `install` is exactly the shipped 131.0.1 build of its platform.
+fn assert_is_shipped_build(config: &Config, install: &Install) {
+    let shipped = tempfile::tempdir().unwrap();
+    l10n_repack::extract(
+        &shipped_archive(config, "131.0.1", install.platform),
+        shipped.path(),
+    )
+    .unwrap();
+    let expected = kiln_test_support::snapshot(&shipped.path().join(install.platform.app_root()));
+    let actual = installed_tree(&install.root);
+    let describe = |tree: &kiln_test_support::Snapshot, k: &str| match tree.get(k) {
+        None => "absent".to_owned(),
+        Some(None) => "a directory".to_owned(),
+        Some(Some((bytes, mode))) => format!("{} bytes, mode {mode:o}", bytes.len()),
+    };
+    let differences: Vec<String> = expected
+        .keys()
+        .chain(actual.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| expected.get(*k) != actual.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: shipped {}, installed {}",
+                describe(&expected, k),
+                describe(&actual, k)
+            )
+        })
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{:?} install at {} ({}) differs from the shipped build:\n{}",
+        install.platform,
+        install.root.display(),
+        install.path.join(" → "),
+        differences.join("\n")
+    );
+    assert!(
+        !expected
+            .keys()
+            .any(|k| k.starts_with("gmp-clearkey")
+                || k.starts_with("Contents/Resources/gmp-clearkey")),
+        "131.0.1 still has the plugin directory: the directory check tests nothing"
+    );
+}
+
+#[test]
+fn matrix_every_platform_ends_on_the_shipped_build_by_partials() {
+    let m = matrix();
+    for install in &m.by_partials {
+        assert_eq!(
+            install.path,
+            ["130.0 (installed)", "131.0 (partial)", "131.0.1 (partial)"],
+            "{:?}",
+            install.platform
+        );
+        assert_is_shipped_build(&m.env.config, install);
+    }
+}
+
+#[test]
+fn matrix_every_platform_ends_on_the_shipped_build_by_the_complete() {
+    let m = matrix();
+    for install in &m.by_complete {
+        assert_eq!(
+            install.path,
+            ["130.0 (installed)", "131.0.1 (complete)"],
+            "{:?}",
+            install.platform
+        );
+        assert_is_shipped_build(&m.env.config, install);
+    }
+}
+
+#[test]
+fn matrix_status_says_the_killed_promote_was_interrupted() {
+    let m = matrix();
+    assert_eq!(
+        m.status_after_kill["interrupted"], true,
+        "{}",
+        m.status_after_kill
+    );
+}
+
+/// Every MAR the pipeline wrote for 131.0.1, by path relative to `releases/131.0.1`.
+fn mars(config: &Config) -> Vec<PathBuf> {
+    let dir = config.root.join("releases/131.0.1");
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(&dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".mar"))
+        .map(|e| e.into_path())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn matrix_mozillas_mar_verifies_lists_and_extracts_every_firefox_format_mar() {
+    let m = matrix();
+    let tool = python_mar();
+    let all = mars(&m.env.config);
+    // 3 platforms × 3 locales, each a complete and partials from 130.0 and 131.0.
+    assert_eq!(all.len(), 27, "{all:?}");
+    for mar in &all {
+        let out = Command::new(&tool)
+            .arg("-v")
+            .arg(mar)
+            .arg("-k")
+            .arg(&m.rsa_public)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mar -v {}: {}{}",
+            mar.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listing = run_ok(Command::new(&tool).arg("-T").arg(mar));
+        assert!(listing.contains("updatev3.manifest"), "{listing}");
+        assert!(listing.contains("Compression type: xz"), "{listing}");
+    }
+    // A complete MAR extracted by Mozilla's tool holds the shipped build's files, byte for byte.
+    for platform in PLATFORMS {
+        let complete = m
+            .env
+            .config
+            .root
+            .join("releases/131.0.1/update")
+            .join(platform.as_str())
+            .join(LOCALE)
+            .join("firefox-131.0.1.complete.mar");
+        let out = tempfile::tempdir().unwrap();
+        run_ok(
+            Command::new(&tool)
+                .arg("-x")
+                .arg(&complete)
+                .arg("-C")
+                .arg(out.path())
+                .arg("--auto"),
+        );
+        let shipped = tempfile::tempdir().unwrap();
+        l10n_repack::extract(
+            &shipped_archive(&m.env.config, "131.0.1", platform),
+            shipped.path(),
+        )
+        .unwrap();
+        let files: BTreeMap<String, Vec<u8>> =
+            kiln_test_support::files(&shipped.path().join(platform.app_root()));
+        let extracted = kiln_test_support::files(out.path());
+        for (path, bytes) in &files {
+            assert_eq!(
+                extracted.get(path),
+                Some(bytes),
+                "{platform:?}: {path} as Mozilla's mar extracts it"
+            );
+        }
+    }
+}
