@@ -1,7 +1,8 @@
 //! The release pipeline behind `kiln go-to-build`, `promote`, `push`, `ship`, `signoff`,
 //! `chemspill`, `halt` and `status`.
 //!
-//! * [`config`]: `kiln.toml`; [`name`]: validated versions and release names.
+//! * [`config`]: `kiln.toml`; [`name`]: validated versions and release names; [`builds`]: the
+//!   en-US builds a release starts from, checked against the configured product.
 //! * [`state`]: the SQLite database (releases, stages, work items); [`items`]: resumable,
 //!   verified work items and their counts.
 //! * [`stages`]: configure → construct → certify → package → deploy.
@@ -9,6 +10,7 @@
 //!   [`notice`]: RFC 5322 notices; [`git`]: tags and changelogs; [`layout`]: directories;
 //!   [`log`]: per-release log files; [`local`]: local servers for quickstart and tests.
 
+pub mod builds;
 pub mod config;
 pub mod coordinator;
 pub mod git;

@@ -15,3 +15,6 @@ mod resume;
 
 /// `kiln quickstart` end to end, with the client updater.
 mod quickstart;
+
+/// A second product: its builds, configure's refusal of another product's, one shared server.
+mod products;
