@@ -12,7 +12,9 @@ use crate::archive::{self, Limits, MemberCache};
 use crate::output::{self, journal_path, write_atomic};
 use crate::sources::{self, LocaleSource, PartnerSource};
 use crate::tree::Tree;
-use crate::{transform, Chunk, Job, JobKind, Locale, Platform, RepackError, ShippedLocales};
+use crate::{
+    transform, Chunk, Job, JobKind, Locale, Platform, Product, RepackError, ShippedLocales,
+};
 
 /// Version of the repack recipe; part of every job fingerprint, so a change in what a repack
 /// produces invalidates earlier outputs.
@@ -67,6 +69,7 @@ struct PartnerDir {
 /// The validated inputs of a repack: en-US builds, shipped locales, locale sources, partners.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RepackInputs {
+    product: Product,
     version: String,
     builds: BTreeMap<Platform, PathBuf>,
     l10n: PathBuf,
@@ -75,11 +78,11 @@ pub struct RepackInputs {
 }
 
 impl RepackInputs {
-    /// Loads a fixture-style input directory for `version`:
-    /// `builds/<version>/<platform>/en-US/<archive>`, `l10n/<locale>/`, `shipped-locales`,
+    /// Loads a fixture-style input directory for `version` of `product`:
+    /// `builds/<version>/<platform>/en-US/<archive>` (named by [`Platform::archive_name`]), `l10n/<locale>/`, `shipped-locales`,
     /// `partners/<partner>/<sub>/repack.cfg`. Fails on the first malformed or missing input,
     /// before anything is written.
-    pub fn load(dir: &Path, version: &str) -> Result<RepackInputs, RepackError> {
+    pub fn load(dir: &Path, product: &Product, version: &str) -> Result<RepackInputs, RepackError> {
         let valid = !version.is_empty()
             && version
                 .split('.')
@@ -113,7 +116,7 @@ impl RepackInputs {
                 .join(version)
                 .join(platform.as_str())
                 .join("en-US")
-                .join(platform.archive_name(version));
+                .join(platform.archive_name(product, version));
             if !path.is_file() {
                 return Err(RepackError::MissingBuild { path });
             }
@@ -139,12 +142,18 @@ impl RepackInputs {
             });
         }
         Ok(RepackInputs {
+            product: product.clone(),
             version: version.to_owned(),
             builds,
             l10n,
             shipped,
             partners,
         })
+    }
+
+    /// The product whose builds are repacked.
+    pub fn product(&self) -> &Product {
+        &self.product
     }
 
     /// The version being repacked.
@@ -172,7 +181,7 @@ impl RepackInputs {
         }
         let mut jobs = Vec::new();
         for &platform in self.builds.keys() {
-            let archive = platform.archive_name(&self.version);
+            let archive = platform.archive_name(&self.product, &self.version);
             if options.partners.is_none() {
                 for locale in self.shipped.for_platform(platform) {
                     jobs.push(Job {
@@ -434,7 +443,7 @@ fn run_jobs(
                 path,
                 options.limits,
             )?;
-            transform::check_layout(&tree, platform, path)?;
+            transform::check_layout(&tree, platform, &inputs.product, path)?;
             tracing::debug!(%platform, path = %path.display(), "unpacked the en-US build");
             Ok((platform, tree))
         })
@@ -518,13 +527,14 @@ fn run_job(
     let mut tree = transform::localize(
         base,
         job.platform,
+        &inputs.product,
         &job.locale,
         locales.get(&job.locale),
         what,
     )?;
     if let JobKind::Partner { partner, sub, .. } = &job.kind {
         if let Some(source) = partners.get(&(partner.clone(), sub.clone())) {
-            transform::add_partner(&mut tree, job.platform, source);
+            transform::add_partner(&mut tree, job.platform, &inputs.product, source);
         }
     }
     let path = out.join(&job.output);

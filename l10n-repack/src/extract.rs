@@ -77,20 +77,21 @@ pub fn extract(archive: &Path, dest: &Path) -> Result<(), RepackError> {
     Ok(())
 }
 
-/// Writes `out`: the build `archive` of `platform` with `files` (relative to the resources dir,
+/// Writes `out`: the build `archive` of `product` for `platform` with `files` (relative to the resources dir,
 /// e.g. `kiln-update.toml`) added or replaced and `precomplete` regenerated, packed as
 /// reproducibly as a repack. This is how a pipeline bakes per-release configuration into the
 /// en-US build before its repacks (which keep the file byte-identical in every locale).
 pub fn inject(
     archive: &Path,
     platform: crate::Platform,
+    product: &crate::Product,
     files: &[(&str, &[u8])],
     out: &Path,
 ) -> Result<(), RepackError> {
     let format = platform.format();
     let bytes = std::fs::read(archive).map_err(RepackError::io(archive))?;
     let mut tree = archive::unpack(&bytes, format, archive, Limits::default())?;
-    crate::transform::check_layout(&tree, platform, archive)?;
+    crate::transform::check_layout(&tree, platform, product, archive)?;
     for (rel, data) in files {
         let rel =
             crate::tree::check_entry_name(rel).map_err(|reason| RepackError::InvalidValue {
@@ -99,11 +100,11 @@ pub fn inject(
                 reason,
             })?;
         tree.put_file(
-            &format!("{}/{rel}", platform.resources_dir()),
+            &format!("{}/{rel}", platform.resources_dir(product)),
             data.to_vec(),
         );
     }
-    crate::precomplete::regenerate(&mut tree, platform);
+    crate::precomplete::regenerate(&mut tree, platform, product);
     let packed = archive::pack(&tree, format, &archive::MemberCache::default(), out)?;
     crate::output::write_atomic(out, &packed)
 }

@@ -4,7 +4,7 @@
 //! # Brief overview
 //!
 //! * [`RepackInputs::load`] reads and validates a fixture-style input directory: the en-US
-//!   builds (`builds/<version>/<platform>/en-US/…`), [`ShippedLocales`], locale sources
+//!   builds of a [`Product`] (`builds/<version>/<platform>/en-US/<product>-<version>.…`), [`ShippedLocales`], locale sources
 //!   (`l10n/<locale>/{app,omni}/…`) and partner configs ([`RepackConfig`]).
 //! * [`RepackInputs::plan`] lists the [`Job`]s — one per output archive — sorted by a stable id;
 //!   a [`Chunk`] `K/N` picks a contiguous slice so chunks on different machines cover every job
@@ -45,9 +45,11 @@
 //! This crate holds no keys: signing is an [`ArtifactSigner`] supplied by the caller.
 //!
 //! ```
-//! use l10n_repack::{Chunk, Locale, Platform};
+//! use l10n_repack::{Chunk, Locale, Platform, Product};
 //! let de: Locale = "de".parse().unwrap();
-//! assert_eq!(Platform::Mac.archive_name("121.0"), "firefox-121.0.tar.gz");
+//! let thunderbird: Product = "Thunderbird".parse().unwrap();
+//! assert_eq!(Platform::Mac.archive_name(&thunderbird, "121.0"), "thunderbird-121.0.tar.gz");
+//! assert_eq!(Platform::Mac.app_root(&thunderbird), "Thunderbird.app");
 //! assert!("../de".parse::<Locale>().is_err());
 //! assert_eq!("2/3".parse::<Chunk>().unwrap().to_string(), "2/3");
 //! # let _ = de;
@@ -63,6 +65,7 @@ mod locale;
 mod omni;
 mod output;
 mod precomplete;
+mod product;
 mod repack_cfg;
 mod shipped_locales;
 mod sources;
@@ -79,5 +82,6 @@ pub use extract::{extract, format_of, inject, read_files};
 pub use jobs::{Chunk, Job, JobKind};
 pub use locale::{ArchiveFormat, Locale, Platform};
 pub use output::JOURNAL_DIR;
+pub use product::Product;
 pub use repack_cfg::RepackConfig;
 pub use shipped_locales::{ShippedLocale, ShippedLocales};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::RepackError;
+use crate::{Product, RepackError};
 
 /// A locale code such as `de`, `en-US`, `ja-JP-mac` or `ca-valencia`.
 ///
@@ -81,11 +81,11 @@ impl ArchiveFormat {
 /// A platform Kiln builds for, named as Mozilla's candidates directories name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Platform {
-    /// `linux-x86_64`: `firefox/` in a `.tar.xz`.
+    /// `linux-x86_64`: `<product>/` (`firefox/`) in a `.tar.xz`.
     Linux64,
-    /// `mac`: `Firefox.app/` in a `.tar.gz`.
+    /// `mac`: `<Product>.app/` (`Firefox.app/`) in a `.tar.gz`.
     Mac,
-    /// `win64`: `firefox/` in a `.zip`.
+    /// `win64`: `<product>/` (`firefox/`) in a `.zip`.
     Win64,
 }
 
@@ -111,25 +111,41 @@ impl Platform {
         }
     }
 
-    /// The app root inside the archive (`firefox` or `Firefox.app`).
-    pub fn app_root(self) -> &'static str {
+    /// The app root inside the archive: the product's lowercase name (`firefox`), or its bundle
+    /// on mac (`Firefox.app`).
+    pub fn app_root(self, product: &Product) -> String {
         match self {
-            Platform::Mac => "Firefox.app",
-            Platform::Linux64 | Platform::Win64 => "firefox",
+            Platform::Mac => product.mac_bundle(),
+            Platform::Linux64 | Platform::Win64 => product.file_stem(),
         }
     }
 
-    /// The directory holding resources (omni.ja, defaults, dictionaries), inside the archive.
-    pub fn resources_dir(self) -> &'static str {
+    /// Where the resources (omni.ja, defaults, dictionaries, `application.ini`) are relative to
+    /// the app root: `Contents/Resources` in a mac bundle, the root itself (`""`) elsewhere.
+    pub fn resources_in_app(self) -> &'static str {
         match self {
-            Platform::Mac => "Firefox.app/Contents/Resources",
-            Platform::Linux64 | Platform::Win64 => "firefox",
+            Platform::Mac => "Contents/Resources",
+            Platform::Linux64 | Platform::Win64 => "",
+        }
+    }
+
+    /// The directory holding resources inside the archive (`Firefox.app/Contents/Resources`,
+    /// `firefox`).
+    pub fn resources_dir(self, product: &Product) -> String {
+        let root = self.app_root(product);
+        match self.resources_in_app() {
+            "" => root,
+            inner => format!("{root}/{inner}"),
         }
     }
 
     /// The build's archive file name for `version`, e.g. `firefox-121.0.tar.xz`.
-    pub fn archive_name(self, version: &str) -> String {
-        format!("firefox-{version}.{}", self.format().extension())
+    pub fn archive_name(self, product: &Product, version: &str) -> String {
+        format!(
+            "{}-{version}.{}",
+            product.file_stem(),
+            self.format().extension()
+        )
     }
 }
 

@@ -6,11 +6,11 @@
 //! and any other symlink as a file.
 
 use crate::tree::{Node, Tree};
-use crate::Platform;
+use crate::{Platform, Product};
 
 /// Where `precomplete` lives inside the archive.
-pub(crate) fn location(platform: Platform) -> String {
-    format!("{}/precomplete", platform.resources_dir())
+pub(crate) fn location(platform: Platform, product: &Product) -> String {
+    format!("{}/precomplete", platform.resources_dir(product))
 }
 
 /// Whether the symlink at `path` pointing to `target` ends at a directory of `tree` (following
@@ -41,10 +41,10 @@ fn symlink_to_dir(tree: &Tree, path: &str, target: &str) -> bool {
     false
 }
 
-/// Writes a fresh `precomplete` into `tree` for `platform`.
-pub(crate) fn regenerate(tree: &mut Tree, platform: Platform) {
-    let location = location(platform);
-    let prefix = format!("{}/", platform.app_root());
+/// Writes a fresh `precomplete` into `tree`, a build of `product` for `platform`.
+pub(crate) fn regenerate(tree: &mut Tree, platform: Platform, product: &Product) {
+    let location = location(platform, product);
+    let prefix = format!("{}/", platform.app_root(product));
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for (path, node) in tree.iter() {
@@ -104,7 +104,7 @@ mod tests {
             "Firefox.app/Contents/Frameworks/Kiln.framework/Kiln",
             Node::Symlink("Versions/Current/Kiln".to_owned()),
         );
-        regenerate(&mut tree, Platform::Mac);
+        regenerate(&mut tree, Platform::Mac, &"Firefox".parse().unwrap());
         let text = tree
             .file("Firefox.app/Contents/Resources/precomplete")
             .unwrap();

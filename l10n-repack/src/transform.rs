@@ -4,31 +4,29 @@ use std::path::Path;
 
 use crate::sources::{is_localized_app_file, LocaleSource, PartnerSource};
 use crate::tree::{Node, Tree};
-use crate::{omni, precomplete, Locale, Platform, RepackError};
+use crate::{omni, precomplete, Locale, Platform, Product, RepackError};
 
-/// Checks that an unpacked build holds exactly the platform's app dir and its resources dir.
+/// Checks that an unpacked build holds exactly the product's app dir for the platform and its
+/// resources dir.
 pub(crate) fn check_layout(
     tree: &Tree,
     platform: Platform,
+    product: &Product,
     path: &Path,
 ) -> Result<(), RepackError> {
+    let root = platform.app_root(product);
+    let resources = platform.resources_dir(product);
     let layout = |message: String| RepackError::UnexpectedLayout {
         path: path.to_owned(),
         message,
     };
     for top in tree.top_level() {
-        if top != platform.app_root() {
-            return Err(layout(format!(
-                "top-level entry {top:?} is not {}/",
-                platform.app_root()
-            )));
+        if top != root {
+            return Err(layout(format!("top-level entry {top:?} is not {root}/")));
         }
     }
-    if tree
-        .file(&format!("{}/omni.ja", platform.resources_dir()))
-        .is_none()
-    {
-        return Err(layout(format!("no {}/omni.ja", platform.resources_dir())));
+    if tree.file(&format!("{resources}/omni.ja")).is_none() {
+        return Err(layout(format!("no {resources}/omni.ja")));
     }
     Ok(())
 }
@@ -38,12 +36,13 @@ pub(crate) fn check_layout(
 pub(crate) fn localize(
     base: &Tree,
     platform: Platform,
+    product: &Product,
     locale: &Locale,
     source: Option<&LocaleSource>,
     what: &Path,
 ) -> Result<Tree, RepackError> {
     let mut tree = base.clone();
-    let resources = platform.resources_dir();
+    let resources = platform.resources_dir(product);
     let prefix = format!("{resources}/");
     if let Some(source) = source {
         tree.remove_where(|path, node| {
@@ -70,19 +69,24 @@ pub(crate) fn localize(
         &format!("{prefix}update.locale"),
         format!("{locale}\n").into_bytes(),
     );
-    precomplete::regenerate(&mut tree, platform);
+    precomplete::regenerate(&mut tree, platform, product);
     Ok(tree)
 }
 
 /// Adds a partner's `distribution/` and `extensions/` to the resources dir and regenerates
 /// `precomplete` (which leaves `distribution/` out, as Mozilla's script does).
-pub(crate) fn add_partner(tree: &mut Tree, platform: Platform, partner: &PartnerSource) {
-    let resources = platform.resources_dir();
+pub(crate) fn add_partner(
+    tree: &mut Tree,
+    platform: Platform,
+    product: &Product,
+    partner: &PartnerSource,
+) {
+    let resources = platform.resources_dir(product);
     for (rel, data) in &partner.distribution {
         tree.put_file(&format!("{resources}/distribution/{rel}"), data.clone());
     }
     for (rel, data) in &partner.extensions {
         tree.put_file(&format!("{resources}/extensions/{rel}"), data.clone());
     }
-    precomplete::regenerate(tree, platform);
+    precomplete::regenerate(tree, platform, product);
 }

@@ -33,7 +33,7 @@ fn train(
 ) -> anyhow::Result<(PromoteReport, PromoteReport, f64)> {
     let options = kiln_fixtures::Options {
         size,
-        locales,
+        locales: kiln_fixtures::Locales::Count(locales),
         versions: ["119.0", "120.0", "121.0", "122.0"]
             .map(String::from)
             .to_vec(),

@@ -484,7 +484,7 @@ fn scenario_13_the_check_url_comes_from_a_real_installs_files() {
     let fixtures = tempfile::tempdir().unwrap();
     let options = kiln_fixtures::Options {
         versions: vec!["119.0".to_owned()],
-        locales: 1,
+        locales: kiln_fixtures::Locales::Count(1),
         ..Default::default()
     };
     let summary = kiln_fixtures::generate(fixtures.path(), &options).unwrap();

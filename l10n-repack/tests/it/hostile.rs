@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use l10n_repack::{Limits, NoProgress, RepackError, RepackInputs, RepackOptions};
 
-use crate::util::{assert_no_files, copy_tree, fixtures, VERSION};
+use crate::util::{assert_no_files, copy_tree, firefox, fixtures, VERSION};
 
 /// A private copy of the fixtures to damage, and an empty output directory.
 struct Case {
@@ -36,7 +36,7 @@ impl Case {
 
     /// Loads and runs; the error of whichever step fails. Nothing may be left in `out`.
     fn run(&self, limits: Limits) -> RepackError {
-        let result = RepackInputs::load(&self.input, VERSION).and_then(|inputs| {
+        let result = RepackInputs::load(&self.input, &firefox(), VERSION).and_then(|inputs| {
             let options = RepackOptions {
                 limits,
                 ..Default::default()

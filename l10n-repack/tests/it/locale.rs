@@ -213,3 +213,54 @@ fn en_us_repack_has_the_input_build_tree() {
         }
     }
 }
+
+#[test]
+fn another_products_builds_repack_under_its_own_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = kiln_fixtures::Options {
+        versions: vec![VERSION.to_owned()],
+        locales: "de".parse().unwrap(),
+        product: "Thunderbird".to_owned(),
+        ..Default::default()
+    };
+    kiln_fixtures::generate(&dir.path().join("in"), &options).unwrap();
+    let thunderbird: l10n_repack::Product = "Thunderbird".parse().unwrap();
+    // Firefox's names are not there: the product decides which builds are read.
+    assert!(matches!(
+        l10n_repack::RepackInputs::load(&dir.path().join("in"), &crate::util::firefox(), VERSION),
+        Err(l10n_repack::RepackError::MissingBuild { .. })
+    ));
+    let inputs =
+        l10n_repack::RepackInputs::load(&dir.path().join("in"), &thunderbird, VERSION).unwrap();
+    let out = dir.path().join("out");
+    let options = l10n_repack::RepackOptions::default();
+    let report = l10n_repack::run(&inputs, &options, &out, &l10n_repack::NoProgress).unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    for (platform, archive, resources) in [
+        ("linux-x86_64", "thunderbird-121.0.tar.xz", "thunderbird/"),
+        (
+            "mac",
+            "thunderbird-121.0.tar.gz",
+            "Thunderbird.app/Contents/Resources/",
+        ),
+        ("win64", "thunderbird-121.0.zip", "thunderbird/"),
+    ] {
+        let tree = unpack(&out.join(platform).join("de").join(archive));
+        assert_eq!(
+            tree.files[&format!("{resources}update.locale")],
+            b"de\n",
+            "{platform}"
+        );
+        let root = resources.split('/').next().unwrap();
+        assert!(
+            tree.files
+                .keys()
+                .all(|p| p.starts_with(&format!("{root}/"))),
+            "{platform}"
+        );
+        assert!(
+            tree.files.contains_key(&format!("{resources}precomplete")),
+            "{platform}"
+        );
+    }
+}

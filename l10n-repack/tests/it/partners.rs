@@ -139,7 +139,9 @@ fn v2_respin_touches_nothing_else() {
 
 #[test]
 fn unknown_partner_is_rejected() {
-    let inputs = l10n_repack::RepackInputs::load(fixtures(), crate::util::VERSION).unwrap();
+    let inputs =
+        l10n_repack::RepackInputs::load(fixtures(), &crate::util::firefox(), crate::util::VERSION)
+            .unwrap();
     let names = ["nobody".to_owned()];
     let options = RepackOptions {
         partners: Some(&names),

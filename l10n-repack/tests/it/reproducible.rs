@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use l10n_repack::{Chunk, RepackInputs, RepackOptions};
 use proptest::prelude::*;
 
-use crate::util::{baseline, files, fixtures, repack, VERSION};
+use crate::util::{baseline, files, firefox, fixtures, repack, VERSION};
 
 /// Output does not depend on the thread count: `--jobs 1` and `--jobs 4` (four worker threads
 /// whatever the machine's core count) write the same files, byte for byte.
@@ -74,7 +74,7 @@ proptest! {
 
     #[test]
     fn chunks_partition_the_plan(total in 1usize..40) {
-        let inputs = RepackInputs::load(fixtures(), VERSION).unwrap();
+        let inputs = RepackInputs::load(fixtures(), &firefox(), VERSION).unwrap();
         let plan = inputs.plan(&RepackOptions::default()).unwrap();
         let mut seen = Vec::new();
         for k in 1..=total {

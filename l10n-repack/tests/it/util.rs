@@ -12,6 +12,11 @@ use l10n_repack::{NoProgress, RepackInputs, RepackOptions, RepackReport};
 /// The version every test repacks.
 pub(crate) const VERSION: &str = "121.0";
 
+/// The product the default fixtures build.
+pub(crate) fn firefox() -> l10n_repack::Product {
+    "Firefox".parse().expect("a product name")
+}
+
 fn tmp_root() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
@@ -45,7 +50,7 @@ pub(crate) fn baseline() -> &'static Path {
 
 /// Runs a repack of `input` into `out`.
 pub(crate) fn repack(input: &Path, out: &Path, options: &RepackOptions<'_>) -> RepackReport {
-    let inputs = RepackInputs::load(input, VERSION).expect("inputs");
+    let inputs = RepackInputs::load(input, &firefox(), VERSION).expect("inputs");
     l10n_repack::run(&inputs, options, out, &NoProgress).expect("run")
 }
 

@@ -1,5 +1,5 @@
-//! `kiln fixtures --out DIR [--seed N] [--size small|large] [--locales N] [--versions …]
-//! [--repo DIR]`.
+//! `kiln fixtures --out DIR [--seed N] [--size small|large] [--locales N|L1,L2,…] [--versions …]
+//! [--product NAME] [--mar-channel-id ID] [--repo DIR]`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,12 +18,20 @@ pub struct FixturesArgs {
     /// Build size: small (a few MB, tests) or large (~100 MB, benchmarks).
     #[arg(long, default_value = "small")]
     pub size: kiln_fixtures::Size,
-    /// Number of shipped locales, en-US included (5 = en-US de fr ja ja-JP-mac).
-    #[arg(long, default_value_t = kiln_fixtures::DEFAULT_LOCALES.len())]
-    pub locales: usize,
+    /// Shipped locales: a count, en-US included (5 = en-US de fr ja ja-JP-mac), or names
+    /// (`fr,ja`; en-US always ships, `ja` brings `ja-JP-mac` for mac).
+    #[arg(long, default_value_t = kiln_fixtures::Locales::default())]
+    pub locales: kiln_fixtures::Locales,
     /// Versions to build, comma-separated, oldest first.
     #[arg(long, value_delimiter = ',', default_values_t = kiln_fixtures::DEFAULT_VERSIONS.map(String::from))]
     pub versions: Vec<String>,
+    /// The product: `[App] Name` of the builds; archive and app names follow it
+    /// (`thunderbird-121.0.tar.xz`, `thunderbird/`, `Thunderbird.app`).
+    #[arg(long, default_value = kiln_fixtures::DEFAULT_PRODUCT)]
+    pub product: String,
+    /// The MAR channel id the builds accept (default `<lowercase product>-mozilla-release`).
+    #[arg(long)]
+    pub mar_channel_id: Option<String>,
     /// Also create the product's git repository here, one commit per version (needs git).
     #[arg(long)]
     pub repo: Option<PathBuf>,
@@ -37,6 +45,8 @@ impl FixturesArgs {
             size: self.size,
             locales: self.locales,
             versions: self.versions.clone(),
+            product: self.product,
+            mar_channel_id: self.mar_channel_id,
         };
         let summary = kiln_fixtures::generate(&self.out, &options)
             .with_context(|| format!("generating fixtures in {}", self.out.display()))?;

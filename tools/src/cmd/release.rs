@@ -34,6 +34,9 @@ pub struct InitArgs {
     /// Product name.
     #[arg(long, default_value = "Firefox")]
     pub product: String,
+    /// MAR channel id the builds accept (default `<lowercase product>-mozilla-release`).
+    #[arg(long)]
+    pub mar_channel_id: Option<String>,
 }
 
 impl InitArgs {
@@ -42,7 +45,11 @@ impl InitArgs {
         std::fs::create_dir_all(&self.dir)?;
         let path = self.dir.join("kiln.toml");
         anyhow::ensure!(!path.exists(), "{} already exists", path.display());
-        Config::template(&self.product).save(&path)?;
+        let mut config = Config::template(&self.product);
+        if let Some(id) = self.mar_channel_id {
+            config.mar_channel_id = id;
+        }
+        config.save(&path)?;
         let config = Config::load(&path)?;
         coordinator::open_state(&config)?;
         println!(

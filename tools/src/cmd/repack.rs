@@ -1,10 +1,11 @@
-//! `kiln repack --fixtures DIR --version V --out DIR [--jobs N] [--chunk K/N] [--sign-key KEY]`.
+//! `kiln repack --fixtures DIR --version V --out DIR [--product NAME] [--jobs N] [--chunk K/N]
+//! [--sign-key KEY]`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use l10n_repack::{Chunk, Job, JobOutcome, Progress, RepackInputs, RepackOptions};
+use l10n_repack::{Chunk, Job, JobOutcome, Product, Progress, RepackInputs, RepackOptions};
 
 use crate::signing::ed25519::ArtifactKey;
 
@@ -20,6 +21,10 @@ pub struct RepackArgs {
     /// Output directory: `<platform>/<locale>/<archive>` and `partner-repacks/…`.
     #[arg(long)]
     pub out: PathBuf,
+    /// The product whose builds are repacked; archive and app names follow it
+    /// (`thunderbird-121.0.tar.xz`, `thunderbird/`, `Thunderbird.app`).
+    #[arg(long, default_value = "Firefox")]
+    pub product: Product,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -64,7 +69,7 @@ impl RepackArgs {
             .map(ArtifactKey::load)
             .transpose()
             .context("loading the signing key")?;
-        let inputs = RepackInputs::load(&self.fixtures, &self.version)?;
+        let inputs = RepackInputs::load(&self.fixtures, &self.product, &self.version)?;
         let options = RepackOptions {
             jobs: self.jobs,
             chunk: self.chunk,

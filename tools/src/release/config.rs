@@ -206,7 +206,10 @@ impl Config {
     pub fn template(product: &str) -> Config {
         Config {
             product: product.to_owned(),
-            mar_channel_id: format!("{}-mozilla-release", product.to_ascii_lowercase()),
+            mar_channel_id: format!(
+                "{}-mozilla-release",
+                l10n_repack::Product::file_stem_of(product)
+            ),
             channel: "release".to_owned(),
             partial_count: DEFAULT_PARTIAL_COUNT,
             chunk_size: 0,
@@ -355,7 +358,7 @@ impl Config {
 
     /// The product's lowercase file prefix (`firefox`).
     pub fn file_prefix(&self) -> String {
-        self.product.to_ascii_lowercase()
+        l10n_repack::Product::file_stem_of(&self.product)
     }
 
     /// The localtest channel.

@@ -107,7 +107,7 @@ pub fn go_to_build(
             .collect::<anyhow::Result<_>>()?,
     };
     // Validate the inputs before anything is recorded.
-    let inputs = l10n_repack::RepackInputs::load(&config.inputs, request.version.as_str())
+    let inputs = crate::release::builds::load(config, &config.inputs, request.version.as_str())
         .with_context(|| {
             format!(
                 "inputs of {} in {}",

@@ -91,13 +91,14 @@ pub struct UpdateServer {
     pub releng_token_file: PathBuf,
 }
 
-/// Starts the real update server on SQLite in `dir`, allowing download URLs on `download_host`
-/// (`127.0.0.1:<port>`), signing responses with `response_key` if given. Users: `relman`
+/// Starts the real update server on SQLite in `dir`, allowing download URLs of `products` on
+/// `download_host` (`127.0.0.1:<port>`), signing responses with `response_key` if given. Users: `relman`
 /// (admin, role relman) and `releng` (admin, role releng); with `dice_header` the tests can fix
 /// the throttling dice.
 pub fn update_server(
     dir: &Path,
     download_host: &str,
+    products: &[String],
     response_key: Option<&Path>,
     dice_header: bool,
 ) -> anyhow::Result<UpdateServer> {
@@ -110,9 +111,8 @@ pub fn update_server(
         ..updater_server::Config::default()
     };
     config.testing.dice_header = dice_header;
-    config.client.allowlisted_domains = updater_server::config::Allowlist(
-        [(download_host.to_owned(), vec!["Firefox".to_owned()])].into(),
-    );
+    config.client.allowlisted_domains =
+        updater_server::config::Allowlist([(download_host.to_owned(), products.to_vec())].into());
     let mut tokens = Vec::new();
     for (user, role) in [("relman", "relman"), ("releng", "releng")] {
         updater_server::commands::add_user(&config.database, user, true, &[role.to_owned()])?;

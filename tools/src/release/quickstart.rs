@@ -36,22 +36,44 @@ pub struct Env {
     pub commits: BTreeMap<String, String>,
 }
 
-/// Writes fixtures, keys, the git repository and `kiln.toml` into `dir` (emptied first) and
-/// starts both servers. `dice_header` lets tests fix the server's throttling dice.
+/// Another product's part of an environment ([`prepare_with`]): its `kiln.toml`, loaded
+/// configuration and git repository commits.
+#[derive(Debug)]
+pub struct ProductEnv {
+    /// `kiln.toml`.
+    pub config_path: PathBuf,
+    /// The loaded configuration.
+    pub config: Config,
+    /// Version → commit of the product repository.
+    pub commits: BTreeMap<String, String>,
+}
+
+/// Writes fixtures of `fixtures.product`, keys, the git repository and `kiln.toml` into `dir`
+/// (emptied first) and starts both servers. `dice_header` lets tests fix the server's
+/// throttling dice.
 pub fn prepare(
     dir: &Path,
     fixtures: &kiln_fixtures::Options,
     dice_header: bool,
 ) -> anyhow::Result<Env> {
+    Ok(prepare_with(dir, fixtures, &[], dice_header)?.0)
+}
+
+/// [`prepare`], plus further products (`others`) shipped through the same update server and
+/// file server with the same keys, as Mozilla ships Firefox and Thunderbird through one Balrog
+/// and one CDN: each in `<dir>/<product>/` (fixtures, repository, `kiln.toml`, state, work,
+/// outbox), publishing under `<dir>/pub/<product>/`.
+pub fn prepare_with(
+    dir: &Path,
+    fixtures: &kiln_fixtures::Options,
+    others: &[kiln_fixtures::Options],
+    dice_header: bool,
+) -> anyhow::Result<(Env, Vec<ProductEnv>)> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
     let dir = std::path::absolute(dir)?;
-    kiln_fixtures::generate(&dir.join("fixtures"), fixtures)?;
-    let commits = kiln_fixtures::product_repo(&dir.join("repo"), &fixtures.versions)?
-        .into_iter()
-        .collect();
     let keys = dir.join("keys");
     crate::cmd::keys::KeysArgs {
         action: crate::cmd::keys::KeysAction::Generate {
@@ -70,30 +92,75 @@ pub fn prepare(
     let root = dir.join("pub");
     let files = local::file_server(&root)?;
     let host = files.url.trim_start_matches("http://").to_owned();
+    let products: Vec<String> = std::iter::once(fixtures)
+        .chain(others)
+        .map(|o| o.product.clone())
+        .collect();
     let server = local::update_server(
         &dir.join("server"),
         &host,
+        &products,
         Some(&keys.join("response.key")),
         dice_header,
     )?;
-    let mut config = Config::template("Firefox");
-    config.root = root;
-    config.inputs = dir.join("fixtures");
-    config.git_repo = dir.join("repo");
+    let main = product_env(&dir, &root, &files.url, fixtures, &server, &keys)?;
+    let others = others
+        .iter()
+        .map(|options| {
+            let stem = l10n_repack::Product::file_stem_of(&options.product);
+            product_env(
+                &dir.join(&stem),
+                &root.join(&stem),
+                &format!("{}/{stem}", files.url),
+                options,
+                &server,
+                &keys,
+            )
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let env = Env {
+        config_path: main.config_path,
+        config: main.config,
+        commits: main.commits,
+        dir,
+        files,
+        server,
+    };
+    Ok((env, others))
+}
+
+/// One product's fixtures, git repository and `kiln.toml` in `base`, publishing into `root`
+/// (served at `download_base_url`), signing with the environment's `keys`.
+fn product_env(
+    base: &Path,
+    root: &Path,
+    download_base_url: &str,
+    fixtures: &kiln_fixtures::Options,
+    server: &UpdateServer,
+    keys: &Path,
+) -> anyhow::Result<ProductEnv> {
+    kiln_fixtures::generate(&base.join("fixtures"), fixtures)?;
+    let commits = kiln_fixtures::product_repo(&base.join("repo"), &fixtures.versions)?
+        .into_iter()
+        .collect();
+    let mut config = Config::template(&fixtures.product);
+    config.mar_channel_id = fixtures.accepted_mar_channel_id();
+    config.root = root.to_owned();
+    config.inputs = base.join("fixtures");
+    config.git_repo = base.join("repo");
+    config.keys.ed25519 = keys.join("ed25519.key");
+    config.keys.ed25519_public = keys.join("ed25519.pub");
+    config.keys.openpgp = keys.join("openpgp.key");
     config.keys.response_public = vec![keys.join("response.pub")];
     config.server.url = server.server.url.clone();
     config.server.admin_token_file = Some(server.admin_token_file.clone());
-    config.server.download_base_url = files.url.clone();
+    config.server.download_base_url = download_base_url.to_owned();
     config.server.report_url = Some(format!("{}/api/v1/reports", server.server.url));
-    let config_path = dir.join("kiln.toml");
+    let config_path = base.join("kiln.toml");
     config.save(&config_path)?;
-    let config = Config::load(&config_path)?;
-    Ok(Env {
-        dir,
+    Ok(ProductEnv {
+        config: Config::load(&config_path)?,
         config_path,
-        config,
-        files,
-        server,
         commits,
     })
 }
@@ -166,15 +233,16 @@ impl ClientTrip {
     /// Unpacks `releases/<version>/linux-x86_64/de/` into `<dir>/client/`; the build carries
     /// the `kiln-update.toml` promote baked in (update URL, pinned keys, build target).
     pub fn install(env: &Env, version: &str) -> anyhow::Result<ClientTrip> {
+        let product = crate::release::builds::product(&env.config)?;
         let archive = crate::release::layout::releases(&env.config, &version.parse()?)
             .join(CLIENT_PLATFORM.as_str())
             .join(CLIENT_LOCALE)
-            .join(CLIENT_PLATFORM.archive_name(version));
+            .join(CLIENT_PLATFORM.archive_name(&product, version));
         let root = env.dir.join("client");
         l10n_repack::extract(&archive, &root)
             .with_context(|| format!("installing {}", archive.display()))?;
         Ok(ClientTrip {
-            install: root.join("firefox"),
+            install: root.join(CLIENT_PLATFORM.app_root(&product)),
             path: vec![format!("{version} (installed)")],
         })
     }

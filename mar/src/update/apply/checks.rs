@@ -38,7 +38,14 @@ fn read_ini(path: &Path) -> Option<String> {
 /// comma and tab); empty means no restriction, as when the file is missing.
 pub fn accepted_channels(install_dir: &Path) -> Vec<String> {
     read_ini(&install_dir.join("update-settings.ini"))
-        .and_then(|text| ini_value(&text, "Settings", "ACCEPTED_MAR_CHANNEL_IDS"))
+        .map(|text| accepted_channels_in(&text))
+        .unwrap_or_default()
+}
+
+/// The channels an `update-settings.ini` text accepts, as [`accepted_channels`] reads them from
+/// an install (for a build still in its archive).
+pub fn accepted_channels_in(update_settings: &str) -> Vec<String> {
+    ini_value(update_settings, "Settings", "ACCEPTED_MAR_CHANNEL_IDS")
         .map(|list| {
             list.split([' ', ',', '\t'])
                 .filter(|s| !s.is_empty())

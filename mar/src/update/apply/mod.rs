@@ -30,7 +30,7 @@ use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-pub use checks::{accepted_channels, ini_value, installed_version};
+pub use checks::{accepted_channels, accepted_channels_in, ini_value, installed_version};
 pub use error::ApplyError;
 pub use journal::{recover, Recovery};
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use l10n_repack::Product;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -89,15 +90,21 @@ fn differences(a: &Listing, b: &Listing, allowed: impl Fn(&str) -> bool) -> Vec<
 pub fn precomplete_problems(
     tree: &Path,
     platform: l10n_repack::Platform,
+    product: &Product,
 ) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(tree.join(precomplete_path(platform)))
+    let text = std::fs::read_to_string(tree.join(precomplete_path(platform, product)))
         .context("reading precomplete")?;
-    Ok(precomplete_problems_in(&text, &files(tree)?, platform))
+    Ok(precomplete_problems_in(
+        &text,
+        &files(tree)?,
+        platform,
+        product,
+    ))
 }
 
 /// Where a build keeps `precomplete`, relative to the archive root.
-fn precomplete_path(platform: l10n_repack::Platform) -> String {
-    format!("{}/precomplete", platform.resources_dir())
+fn precomplete_path(platform: l10n_repack::Platform, product: &Product) -> String {
+    format!("{}/precomplete", platform.resources_dir(product))
 }
 
 /// The paths of a precomplete text's `remove "…"` lines.
@@ -117,12 +124,13 @@ fn precomplete_problems_in(
     text: &str,
     listing: &Listing,
     platform: l10n_repack::Platform,
+    product: &Product,
 ) -> Vec<String> {
     let listed = removed_paths(text);
     // What Mozilla's createprecomplete.py would list for these files (mar's one implementation
     // of its rules); empty directories are not in a listing, so only `remove` lines are compared.
-    let app = format!("{}/", platform.app_root());
-    let own = precomplete_path(platform);
+    let app = format!("{}/", platform.app_root(product));
+    let own = precomplete_path(platform, product);
     let own = own.strip_prefix(&app).unwrap_or(&own);
     let expected = mar::update::precomplete::precomplete_text_at(
         own,
@@ -150,8 +158,9 @@ fn build_contents(
     key: &str,
     archive: &Path,
     platform: l10n_repack::Platform,
+    product: &Product,
 ) -> anyhow::Result<(Listing, String)> {
-    let location = precomplete_path(platform);
+    let location = precomplete_path(platform, product);
     if key.starts_with("partner/") {
         let mut listing = Listing::new();
         let mut text = None;
@@ -173,6 +182,7 @@ fn build_contents(
 pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
+    let product = crate::release::builds::product(ctx.config)?;
     let built = ctx.state.items(&ctx.row.name, Some("construct"))?;
     let mut items = Vec::new();
     for row in &built {
@@ -203,8 +213,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             let parts: Vec<&str> = item.key.split('/').collect();
             let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
             let p: l10n_repack::Platform = platform.parse()?;
-            let (listing, precomplete) = build_contents(ctx, &item.key, &path, p)?;
-            let mut problems = precomplete_problems_in(&precomplete, &listing, p);
+            let (listing, precomplete) = build_contents(ctx, &item.key, &path, p, &product)?;
+            let mut problems = precomplete_problems_in(&precomplete, &listing, p, &product);
             if parts[0] == "partner" {
                 let reference = reference(format!("l10n/{platform}/{locale}"))?;
                 problems.extend(differences(&reference, &listing, |path| {

@@ -1,5 +1,7 @@
-//! **configure**: loads and checks the release's inputs and keys, writes `kiln-update.toml`
-//! and bakes it into each platform's en-US build (the repacks then carry it byte-identical).
+//! **configure**: loads and checks the release's inputs and keys, refuses an en-US build that is
+//! not of the configured product and MAR channel ([`crate::release::builds::check`]), writes
+//! `kiln-update.toml` and bakes it into each platform's en-US build (the repacks then carry it
+//! byte-identical).
 
 use std::path::Path;
 use std::time::Instant;
@@ -7,6 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
+use crate::release::builds;
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::stages::{fail_on, Ctx, StageReport};
 use crate::release::update_format::UpdateFormat;
@@ -70,6 +73,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let version = ctx.name.version().as_str();
     ArtifactKey::load(&config.keys.ed25519).context("the ed25519 signing key")?;
     ReleaseCert::load(&config.keys.openpgp).context("the OpenPGP release certificate")?;
+    let product = builds::product(config)?;
     let inputs = ctx.inputs();
     std::fs::create_dir_all(&inputs)?;
     for part in ["l10n", "partners"] {
@@ -84,19 +88,20 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     for (platform, build_target) in &config.platforms {
         let p: l10n_repack::Platform = platform.parse()?;
         let text = update_config(config, build_target)?.to_toml();
-        let rel = Path::new("builds")
-            .join(version)
-            .join(platform)
-            .join("en-US")
-            .join(p.archive_name(version));
-        let source = config.inputs.join(&rel);
-        let sha =
-            sha256_file(&source).with_context(|| format!("en-US build {}", source.display()))?;
+        let source = builds::locate(&config.inputs, &product, p, version);
+        let path = config.inputs.join(&source);
+        let sha = sha256_file(&path).with_context(|| format!("en-US build {}", path.display()))?;
         items.push((
             Item {
                 key: format!("en-US/{platform}"),
-                fingerprint: fingerprint(&[&sha, &text, "inject-v1"]),
-                output: rel,
+                fingerprint: fingerprint(&[
+                    &sha,
+                    &text,
+                    &config.product,
+                    &config.mar_channel_id,
+                    "inject-v1",
+                ]),
+                output: builds::en_us(&product, p, version),
             },
             p,
             source,
@@ -114,16 +119,23 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                 .iter()
                 .find(|(i, _, _, _)| i.key == item.key)
                 .expect("listed");
+            builds::check(config, &config.inputs, source, *platform, version)?;
             let out = inputs.join(&item.output);
             std::fs::create_dir_all(out.parent().expect("nested"))?;
-            l10n_repack::inject(source, *platform, &[(CONFIG_FILE, text.as_bytes())], &out)?;
+            l10n_repack::inject(
+                &config.inputs.join(source),
+                *platform,
+                &product,
+                &[(CONFIG_FILE, text.as_bytes())],
+                &out,
+            )?;
             Ok(())
         },
         |_| Ok(()),
     )?;
     bar.finish_and_clear();
     fail_on("configure", &failures)?;
-    let loaded = l10n_repack::RepackInputs::load(&inputs, version)?;
+    let loaded = l10n_repack::RepackInputs::load(&inputs, &product, version)?;
     let locales = loaded.shipped_locales().entries().len();
     Ok(StageReport {
         stage: "configure",

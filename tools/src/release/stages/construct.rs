@@ -50,7 +50,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let version = ctx.name.version().as_str();
     let key = ArtifactKey::load(&ctx.config.keys.ed25519).context("the ed25519 signing key")?;
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
-    let inputs = RepackInputs::load(&ctx.inputs(), version)?;
+    let product = crate::release::builds::product(ctx.config)?;
+    let inputs = RepackInputs::load(&ctx.inputs(), &product, version)?;
     let base_options = RepackOptions {
         jobs: Some(1),
         signer: Some(&key as &dyn l10n_repack::ArtifactSigner),
@@ -64,11 +65,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             let p: l10n_repack::Platform = p.parse()?;
             let path = ctx
                 .inputs()
-                .join("builds")
-                .join(version)
-                .join(p.as_str())
-                .join("en-US")
-                .join(p.archive_name(version));
+                .join(crate::release::builds::en_us(&product, p, version));
             Ok((p.as_str().to_owned(), sha256_file(&path)?))
         })
         .collect::<anyhow::Result<_>>()?;

@@ -18,8 +18,14 @@ fn sha512_file(path: &Path) -> anyhow::Result<String> {
 }
 
 /// The `BuildID=` of an unpacked build's `application.ini`.
-pub fn build_id(tree: &Path, platform: l10n_repack::Platform) -> anyhow::Result<String> {
-    let ini = tree.join(platform.resources_dir()).join("application.ini");
+pub fn build_id(
+    tree: &Path,
+    platform: l10n_repack::Platform,
+    product: &l10n_repack::Product,
+) -> anyhow::Result<String> {
+    let ini = tree
+        .join(platform.resources_dir(product))
+        .join("application.ini");
     let text = std::fs::read_to_string(&ini)?;
     text.lines()
         .find_map(|l| l.strip_prefix("BuildID="))
@@ -62,10 +68,15 @@ pub fn blob(ctx: &Ctx<'_>) -> anyhow::Result<Value> {
             }),
         );
     }
+    let product = crate::release::builds::product(config)?;
     let mut platforms = Map::new();
     for (platform, target) in &config.platforms {
         let p: l10n_repack::Platform = platform.parse()?;
-        let build_id = build_id(&ctx.built_tree(&format!("l10n/{platform}/en-US"))?, p)?;
+        let build_id = build_id(
+            &ctx.built_tree(&format!("l10n/{platform}/en-US"))?,
+            p,
+            &product,
+        )?;
         let mut locales = Map::new();
         let dir = ctx.build_dir.join("update").join(platform);
         let mut names: Vec<String> = std::fs::read_dir(&dir)?

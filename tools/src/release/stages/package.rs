@@ -55,6 +55,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
     let config = ctx.config;
     let version = ctx.name.version();
+    let product = crate::release::builds::product(config)?;
     // Every locale's MAR of a platform carries the same binaries: compress each once.
     let entries = std::sync::Arc::new(mar::update::generate::EntryCache::new());
     let format = UpdateFormat::load(config)?;
@@ -129,7 +130,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let app_tree = |build: &str, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
         read_trees.get_or_make(build, || {
             Ok(Tree::from_dir(
-                &ctx.built_tree(build)?.join(platform.app_root()),
+                &ctx.built_tree(build)?.join(platform.app_root(&product)),
             )?)
         })
     };

@@ -1,10 +1,17 @@
-//! The release matrix as a release manager who is not the quickstart runs it (issue 18): every
-//! platform (linux-x86_64, mac, win64), a locale other than the quickstart's, Firefox-format
-//! MARs read by Mozilla's own `mar` tool, a halted build1, a build2 killed with `kill -9` during
-//! promote and resumed, a ship at 50 %, then a chemspill. Installs of every platform are taken
-//! 130.0 → 131.0 → 131.0.1 by partials and 130.0 → 131.0.1 by the complete, and each must end
-//! exactly on the shipped build: files, bytes, modes **and directories** (131.0.1 drops the
-//! `gmp-clearkey/0.1/` plugin directory, so a leftover empty directory fails the test).
+//! The release matrix as a release manager who is not the quickstart runs it (issue 18): two
+//! products on one update server and one CDN, every platform (linux-x86_64, mac, win64), a
+//! locale other than the quickstart's.
+//!
+//! - Firefox ships Firefox-format MARs (RSA only, xz, MBDIFF10), read by Mozilla's own `mar`
+//!   tool: 130.0, a halted 131.0 build1, a build2 killed with `kill -9` during promote and
+//!   resumed, shipped at 50 %, then the 131.0.1 chemspill. Installs of every platform are taken
+//!   130.0 → 131.0 → 131.0.1 by partials and 130.0 → 131.0.1 by the complete.
+//! - Thunderbird ships Kiln-format MARs (Ed25519, zstd, Kiln patches): 130.0 → 131.0 by partial
+//!   on every platform.
+//!
+//! Every install must end exactly on the shipped build: files, bytes, modes **and directories**
+//! (the third release drops the `gmp-clearkey/0.1/` plugin directory, so a leftover empty
+//! directory fails the test), with the mac install rooted at the `.app` bundle.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,12 +19,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use kiln_tools::release::config::{Config, MarFormat};
-use kiln_tools::release::quickstart::{self, Env};
-use l10n_repack::Platform;
+use kiln_tools::release::quickstart::{self, Env, ProductEnv};
+use l10n_repack::{Platform, Product};
 
 use super::story::*;
 
 const VERSIONS: [&str; 3] = ["130.0", "131.0", "131.0.1"];
+const THUNDERBIRD_VERSIONS: [&str; 2] = ["130.0", "131.0"];
 const LOCALE: &str = "fr";
 const PLATFORMS: [Platform; 3] = [Platform::Linux64, Platform::Mac, Platform::Win64];
 
@@ -64,6 +72,7 @@ fn packaged(db: &Path, release: &str) -> usize {
 /// One client install: where it is and what it went through.
 #[derive(Debug)]
 pub(crate) struct Install {
+    product: Product,
     platform: Platform,
     /// The install root: `firefox/` or `Firefox.app` (never its `Contents/Resources`).
     root: PathBuf,
@@ -74,13 +83,26 @@ pub(crate) struct Install {
 impl Install {
     /// Unpacks the shipped `releases/<version>/<platform>/fr/` build into `dir`.
     fn new(config: &Config, version: &str, platform: Platform, dir: &Path) -> Install {
+        let product: Product = config.product.parse().unwrap();
         let archive = shipped_archive(config, version, platform);
         l10n_repack::extract(&archive, dir).unwrap();
         Install {
+            root: dir.join(platform.app_root(&product)),
+            product,
             platform,
-            root: dir.join(platform.app_root()),
             path: vec![format!("{version} (installed)")],
         }
+    }
+
+    /// One install per platform of `config`'s shipped `version`, under `dir/<label>-<platform>`.
+    fn every_platform(config: &Config, version: &str, dir: &Path, label: &str) -> Vec<Install> {
+        PLATFORMS
+            .iter()
+            .map(|p| {
+                let at = dir.join(format!("{label}-{}", p.as_str()));
+                Install::new(config, version, *p, &at)
+            })
+            .collect()
     }
 
     /// What an application does: finish anything pending, check (a manual check, `force=1`,
@@ -90,7 +112,7 @@ impl Install {
         client_updater::recover_install(&self.root).unwrap();
         let updater = client_updater::Updater::from_install_config(&self.root)
             .and_then(|b| b.build())
-            .unwrap_or_else(|e| panic!("{:?} at {}: {e}", self.platform, self.root.display()));
+            .unwrap_or_else(|e| panic!("{self:?}: {e}"));
         updater.finish_pending().unwrap();
         if let Some(file) = modify {
             let path = self.root.join(file);
@@ -100,19 +122,19 @@ impl Install {
         }
         let outcome = updater
             .update_once(true)
-            .unwrap_or_else(|e| panic!("{:?}: {e}", self.platform));
+            .unwrap_or_else(|e| panic!("{self:?}: {e}"));
         let (offer, patch) = match outcome {
             client_updater::Outcome::Staged(o, p) | client_updater::Outcome::Pending(o, p) => {
                 (o, p)
             }
-            other => panic!("{:?}: expected an update, got {other:?}", self.platform),
+            other => panic!("{self:?}: expected an update, got {other:?}"),
         };
         match updater.finish_pending().unwrap() {
             client_updater::StartOutcome::Updated(version) => {
                 assert_eq!(version, offer.app_version);
                 self.path.push(format!("{version} ({})", patch.as_str()));
             }
-            other => panic!("{:?}: the update did not go in: {other:?}", self.platform),
+            other => panic!("{self:?}: the update did not go in: {other:?}"),
         }
     }
 }
@@ -126,36 +148,52 @@ fn main_library(platform: Platform) -> &'static str {
     }
 }
 
-/// `releases/<version>/<platform>/fr/firefox-<version>.<ext>`.
+/// `releases/<version>/<platform>/fr/<product>-<version>.<ext>`.
 fn shipped_archive(config: &Config, version: &str, platform: Platform) -> PathBuf {
+    let product: Product = config.product.parse().unwrap();
     config
         .root
         .join("releases")
         .join(version)
         .join(platform.as_str())
         .join(LOCALE)
-        .join(platform.archive_name(version))
+        .join(platform.archive_name(&product, version))
 }
 
 /// What the matrix run left for the tests to assert.
 #[derive(Debug)]
 pub(crate) struct Matrix {
     env: Env,
+    thunderbird: ProductEnv,
     rsa_public: PathBuf,
     status_after_kill: serde_json::Value,
     by_partials: Vec<Install>,
     by_complete: Vec<Install>,
+    thunderbird_installs: Vec<Install>,
+}
+
+/// Fixtures of `product` for `versions`, in en-US and fr.
+fn fixtures(product: &str, versions: &[&str]) -> kiln_fixtures::Options {
+    kiln_fixtures::Options {
+        versions: versions.iter().map(|v| (*v).to_owned()).collect(),
+        locales: LOCALE.parse().unwrap(),
+        product: product.to_owned(),
+        mar_channel_id: (product == "Thunderbird").then(|| "thunderbird-comm-release".to_owned()),
+        ..Default::default()
+    }
 }
 
 fn matrix() -> &'static Matrix {
     static MATRIX: OnceLock<Matrix> = OnceLock::new();
     MATRIX.get_or_init(|| {
-        let options = kiln_fixtures::Options {
-            versions: VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
-            locales: 3,
-            ..Default::default()
-        };
-        let mut env = quickstart::prepare(&story_dir("matrix"), &options, false).unwrap();
+        let (mut env, mut others) = quickstart::prepare_with(
+            &story_dir("matrix"),
+            &fixtures("Firefox", &VERSIONS),
+            &[fixtures("Thunderbird", &THUNDERBIRD_VERSIONS)],
+            false,
+        )
+        .unwrap();
+        let thunderbird = others.remove(0);
         // Firefox-format MARs: one RSA-4096 key, as Mozilla's release key.
         let keys = env.dir.join("keys");
         let rsa = keys.join("rsa.pem");
@@ -199,20 +237,31 @@ fn matrix() -> &'static Matrix {
         let state = kiln_tools::release::coordinator::open_state(&env.config).unwrap();
         quickstart::release(&env, &state, "130.0", "release", 100).unwrap();
         let clients = env.dir.join("clients");
-        let mut by_partials: Vec<Install> = PLATFORMS
-            .iter()
-            .map(|p| {
-                let dir = clients.join(format!("partials-{}", p.as_str()));
-                Install::new(&env.config, "130.0", *p, &dir)
-            })
-            .collect();
-        let mut by_complete: Vec<Install> = PLATFORMS
-            .iter()
-            .map(|p| {
-                let dir = clients.join(format!("complete-{}", p.as_str()));
-                Install::new(&env.config, "130.0", *p, &dir)
-            })
-            .collect();
+        let mut by_partials = Install::every_platform(&env.config, "130.0", &clients, "partials");
+        let mut by_complete = Install::every_platform(&env.config, "130.0", &clients, "complete");
+
+        // Thunderbird, on the same update server and CDN, in Kiln's own format.
+        let tb = &thunderbird;
+        let releng_file = &env.server.releng_token_file;
+        ship(
+            &tb.config,
+            &tb.config_path,
+            &tb.commits["130.0"],
+            "130.0",
+            releng_file,
+        );
+        let mut thunderbird_installs =
+            Install::every_platform(&tb.config, "130.0", &clients, "thunderbird");
+        ship(
+            &tb.config,
+            &tb.config_path,
+            &tb.commits["131.0"],
+            "131.0",
+            releng_file,
+        );
+        for install in &mut thunderbird_installs {
+            install.update(None);
+        }
 
         // 131.0 build1 is halted; build2 is killed during package and resumed.
         let r131 = env.commits["131.0"].clone();
@@ -277,10 +326,12 @@ fn matrix() -> &'static Matrix {
         }
         Matrix {
             env,
+            thunderbird,
             rsa_public,
             status_after_kill,
             by_partials,
             by_complete,
+            thunderbird_installs,
         }
     })
 }
@@ -294,15 +345,19 @@ fn installed_tree(root: &Path) -> kiln_test_support::Snapshot {
         .collect()
 }
 
-/// Asserts `install` is exactly the shipped 131.0.1 build of its platform.
-fn assert_is_shipped_build(config: &Config, install: &Install) {
+/// Asserts `install` is exactly the shipped `version` build of its product and platform.
+fn assert_is_shipped_build(config: &Config, version: &str, install: &Install) {
     let shipped = tempfile::tempdir().unwrap();
     l10n_repack::extract(
-        &shipped_archive(config, "131.0.1", install.platform),
+        &shipped_archive(config, version, install.platform),
         shipped.path(),
     )
     .unwrap();
-    let expected = kiln_test_support::snapshot(&shipped.path().join(install.platform.app_root()));
+    let expected = kiln_test_support::snapshot(
+        &shipped
+            .path()
+            .join(install.platform.app_root(&install.product)),
+    );
     let actual = installed_tree(&install.root);
     let describe = |tree: &kiln_test_support::Snapshot, k: &str| match tree.get(k) {
         None => "absent".to_owned(),
@@ -325,7 +380,8 @@ fn assert_is_shipped_build(config: &Config, install: &Install) {
         .collect();
     assert!(
         differences.is_empty(),
-        "{:?} install at {} ({}) differs from the shipped build:\n{}",
+        "{} {:?} install at {} ({}) differs from the shipped build:\n{}",
+        install.product,
         install.platform,
         install.root.display(),
         install.path.join(" → "),
@@ -350,7 +406,31 @@ fn matrix_every_platform_ends_on_the_shipped_build_by_partials() {
             "{:?}",
             install.platform
         );
-        assert_is_shipped_build(&m.env.config, install);
+        assert_is_shipped_build(&m.env.config, "131.0.1", install);
+    }
+}
+
+/// The third release drops the plugin directory the first two have, so comparing directories
+/// tests Mozilla's `rmdir` semantics.
+#[test]
+fn matrix_the_third_release_drops_a_directory() {
+    let m = matrix();
+    for platform in PLATFORMS {
+        let tree = |version: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            l10n_repack::extract(
+                &shipped_archive(&m.env.config, version, platform),
+                dir.path(),
+            )
+            .unwrap();
+            kiln_test_support::snapshot(dir.path())
+        };
+        let has_plugin_dir = |tree: &kiln_test_support::Snapshot| {
+            tree.iter()
+                .any(|(k, v)| v.is_none() && k.ends_with("gmp-clearkey/0.1"))
+        };
+        assert!(has_plugin_dir(&tree("131.0")), "{platform:?}");
+        assert!(!has_plugin_dir(&tree("131.0.1")), "{platform:?}");
     }
 }
 
@@ -364,7 +444,21 @@ fn matrix_every_platform_ends_on_the_shipped_build_by_the_complete() {
             "{:?}",
             install.platform
         );
-        assert_is_shipped_build(&m.env.config, install);
+        assert_is_shipped_build(&m.env.config, "131.0.1", install);
+    }
+}
+
+#[test]
+fn matrix_a_second_product_ends_on_its_shipped_build_on_every_platform() {
+    let m = matrix();
+    for install in &m.thunderbird_installs {
+        assert_eq!(
+            install.path,
+            ["130.0 (installed)", "131.0 (partial)"],
+            "{:?}",
+            install.platform
+        );
+        assert_is_shipped_build(&m.thunderbird.config, "131.0", install);
     }
 }
 
@@ -396,8 +490,8 @@ fn matrix_mozillas_mar_verifies_lists_and_extracts_every_firefox_format_mar() {
     let m = matrix();
     let tool = python_mar();
     let all = mars(&m.env.config);
-    // 3 platforms × 3 locales, each a complete and partials from 130.0 and 131.0.
-    assert_eq!(all.len(), 27, "{all:?}");
+    // 3 platforms × 2 locales, each a complete and partials from 130.0 and 131.0.
+    assert_eq!(all.len(), 18, "{all:?}");
     for mar in &all {
         let out = Command::new(&tool)
             .arg("-v")
@@ -442,8 +536,9 @@ fn matrix_mozillas_mar_verifies_lists_and_extracts_every_firefox_format_mar() {
             shipped.path(),
         )
         .unwrap();
+        let firefox: Product = "Firefox".parse().unwrap();
         let files: BTreeMap<String, Vec<u8>> =
-            kiln_test_support::files(&shipped.path().join(platform.app_root()));
+            kiln_test_support::files(&shipped.path().join(platform.app_root(&firefox)));
         let extracted = kiln_test_support::files(out.path());
         for (path, bytes) in &files {
             assert_eq!(

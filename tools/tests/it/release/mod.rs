@@ -18,3 +18,6 @@ mod matrix;
 
 /// `kiln quickstart` end to end, with the client updater.
 mod quickstart;
+
+/// A second product: its builds, configure's refusal of another product's, one shared server.
+mod products;

@@ -467,11 +467,13 @@ fn scenario_08_l10n_repack_content() {
     );
     assert_eq!(parsed.response_keys.len(), 1);
     assert_eq!(parsed.mar_threshold, 1);
-    assert!(
-        precomplete_problems(de.path(), l10n_repack::Platform::Linux64)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(precomplete_problems(
+        de.path(),
+        l10n_repack::Platform::Linux64,
+        &"Firefox".parse().unwrap()
+    )
+    .unwrap()
+    .is_empty());
 }
 
 fn manifest(path: &Path) -> String {

@@ -398,3 +398,26 @@ pub(crate) fn done_items(db: &Path, stage: &str) -> usize {
     )
     .unwrap_or(0) as usize
 }
+
+/// go-to-build (with promote) → push → ship → both signoffs, through the `kiln` binary.
+pub(crate) fn ship(
+    config: &kiln_tools::release::config::Config,
+    config_path: &Path,
+    commit: &str,
+    version: &str,
+    releng: &Path,
+) {
+    let name = format!("{}-{version}-build1", config.product);
+    kiln_ok(
+        config_path,
+        &["go-to-build", "--version", version, "--revision", commit],
+    );
+    kiln_ok(config_path, &["push", &name]);
+    kiln_ok(config_path, &["ship", &name]);
+    kiln_ok(config_path, &["signoff", &name, "--role", "relman"]);
+    let releng = releng.to_str().unwrap();
+    kiln_ok(
+        config_path,
+        &["signoff", &name, "--role", "releng", "--token-file", releng],
+    );
+}
