@@ -65,6 +65,16 @@ pub fn resources_dir(root: &Path) -> PathBuf {
     root.join(resources_prefix(root))
 }
 
+/// The archive entry name of the resource file `name` (e.g. `application.ini`) in an update for
+/// the install rooted at `root`: `Contents/Resources/<name>` for a mac bundle, else `<name>`.
+pub fn resource_entry(root: &Path, name: &str) -> String {
+    if is_mac_bundle(root) {
+        format!("{MAC_RESOURCES}/{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
 /// Checks that `root` can be an install root: refuses a directory inside a mac bundle (e.g.
 /// `Firefox.app/Contents/Resources` or `Firefox.app/Contents`), naming the bundle. Only reads.
 pub fn check_install_root(root: &Path) -> Result<(), InstallRootError> {
@@ -108,6 +118,10 @@ mod tests {
         assert!(is_mac_bundle(&app));
         assert_eq!(resources_dir(&app), app.join("Contents/Resources"));
         assert_eq!(resources_prefix(&app), Path::new("Contents/Resources"));
+        assert_eq!(
+            resource_entry(&app, "update.locale"),
+            "Contents/Resources/update.locale"
+        );
         check_install_root(&app).unwrap();
     }
 
@@ -118,6 +132,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("Contents/Resources")).unwrap();
         assert!(!is_mac_bundle(dir.path()));
         assert_eq!(resources_dir(dir.path()), dir.path());
+        assert_eq!(resource_entry(dir.path(), "update.locale"), "update.locale");
         check_install_root(dir.path()).unwrap();
     }
 

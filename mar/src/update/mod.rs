@@ -32,6 +32,6 @@ pub mod version;
 mod x86;
 
 pub use apply::{apply, recover, verify_update, ApplyError, ApplyOptions, ApplySummary, Recovery};
-pub use layout::{check_install_root, resources_dir, InstallRootError};
+pub use layout::{check_install_root, resource_entry, resources_dir, InstallRootError};
 pub use manifest::{DirPath, Instruction, Manifest, ManifestError, ManifestErrorKind, UpdateKind};
 pub use version::compare_versions;

@@ -77,8 +77,9 @@ pub fn installed_build(install_dir: &Path) -> InstalledBuild {
     }
 }
 
-/// Checks that the tree rooted at `root` is the build `version`/`build_id` (22 if not).
-pub(crate) fn check_build(root: &Path, version: &str, build_id: &str) -> Result<(), ApplyError> {
+/// Checks that the tree rooted at `root` is the build `version`/`build_id`: its `application.ini`
+/// says both, else [`ApplyError::UnexpectedBuild`] (22).
+pub fn check_build(root: &Path, version: &str, build_id: &str) -> Result<(), ApplyError> {
     let found = installed_build(root);
     if found.version.as_deref() == Some(version) && found.build_id.as_deref() == Some(build_id) {
         return Ok(());

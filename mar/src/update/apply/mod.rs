@@ -41,7 +41,7 @@ use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 pub use checks::{
-    accepted_channels, ini_value, installed_build, installed_version, InstalledBuild,
+    accepted_channels, check_build, ini_value, installed_build, installed_version, InstalledBuild,
 };
 pub use error::ApplyError;
 pub use journal::{recover, Recovery};
