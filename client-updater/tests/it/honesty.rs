@@ -101,3 +101,28 @@ fn a_staged_copy_changed_before_the_swap_is_rolled_back_and_start_exits_1() {
     assert_tree(dir.path(), &before);
     assert!(!dir.path().join("updated").exists());
 }
+
+#[test]
+fn a_pending_update_older_than_the_install_is_discarded_and_start_exits_1() {
+    let (dir, _, _server) = offered(NEW.1);
+    let install = path_str(dir.path());
+    let (code, json) = run_json(&["update", "--install", install, "--no-stage", "--json"]);
+    assert_eq!(
+        (code, json["result"].as_str()),
+        (0, Some("pending")),
+        "{json}"
+    );
+    // Meanwhile a newer build was installed by other means.
+    let ini = dir.path().join("application.ini");
+    let text = std::fs::read_to_string(&ini).unwrap();
+    std::fs::write(&ini, text.replace(OLD.0, "122.0")).unwrap();
+    let newer = snapshot(dir.path());
+    let out = kiln_client(&["start", "--install", install]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stale update discarded"),
+        "{out:?}"
+    );
+    assert_eq!(status_of(dir.path()), "failed: 23");
+    assert_tree(dir.path(), &newer);
+}

@@ -7,7 +7,8 @@ mod attacks;
 mod background;
 /// SIGKILL at every crash point of `kiln-client`; the install is always exactly old or new.
 mod crash;
-/// Success only for the offered build: a result that is not it fails (22), `start` exits 1.
+/// Success only for the offered build: a result that is not it fails (22); `start` exits 1 after a
+/// failed or discarded update.
 mod honesty;
 /// A mac-bundle install: rooted at `Firefox.app`, refused inside the bundle.
 mod mac;
