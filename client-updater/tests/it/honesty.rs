@@ -32,25 +32,37 @@ fn offered(installs: &'static str) -> (tempfile::TempDir, Snapshot, TestServer) 
     (dir, before, server)
 }
 
+/// `kiln-client update <flag>` must exit 0 with `result`.
+fn update_ok(install: &str, flag: &str, result: &str) {
+    let (code, json) = run_json(&["update", "--install", install, flag, "--json"]);
+    assert_eq!((code, json["result"].as_str()), (0, Some(result)), "{json}");
+}
+
+/// Replaces `from` by `to` in the text file `path`.
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// `kiln-client start`, which must exit 1 and say `why` on stderr: what it prints.
+fn start_fails(install: &str, why: &str) -> String {
+    let out = kiln_client(&["start", "--install", install]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(why),
+        "{out:?}"
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 #[test]
 fn a_pending_update_that_installs_another_build_fails_at_start_with_exit_1() {
     let (dir, before, _server) = offered(OTHER_BUILD);
     let install = path_str(dir.path());
-    let (code, json) = run_json(&["update", "--install", install, "--no-stage", "--json"]);
-    assert_eq!(
-        (code, json["result"].as_str()),
-        (0, Some("pending")),
-        "{json}"
-    );
-    let out = kiln_client(&["start", "--install", install]);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("update failed: 22"),
-        "{out:?}"
-    );
+    update_ok(install, "--no-stage", "pending");
     // What runs is still the old build, exactly.
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        start_fails(install, "update failed: 22"),
         format!("Firefox {} ({})", OLD.0, OLD.1)
     );
     assert_eq!(status_of(dir.path()), "failed: 22");
@@ -80,20 +92,15 @@ fn a_staged_update_that_installs_another_build_is_refused_before_the_swap() {
 fn a_staged_copy_changed_before_the_swap_is_rolled_back_and_start_exits_1() {
     let (dir, before, _server) = offered(NEW.1);
     let install = path_str(dir.path());
-    let (code, json) = run_json(&["update", "--install", install, "--stage", "--json"]);
-    assert_eq!(
-        (code, json["result"].as_str()),
-        (0, Some("applied")),
-        "{json}"
-    );
+    update_ok(install, "--stage", "applied");
     // The staged copy no longer is the offered build when the application starts.
-    let ini = dir.path().join("updated/application.ini");
-    let text = std::fs::read_to_string(&ini).unwrap();
-    std::fs::write(&ini, text.replace(NEW.1, OTHER_BUILD)).unwrap();
-    let out = kiln_client(&["start", "--install", install]);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    edit(
+        &dir.path().join("updated/application.ini"),
+        NEW.1,
+        OTHER_BUILD,
+    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        start_fails(install, "update failed: 22"),
         format!("Firefox {} ({})", OLD.0, OLD.1)
     );
     assert_eq!(status_of(dir.path()), "failed: 22");
@@ -106,23 +113,11 @@ fn a_staged_copy_changed_before_the_swap_is_rolled_back_and_start_exits_1() {
 fn a_pending_update_older_than_the_install_is_discarded_and_start_exits_1() {
     let (dir, _, _server) = offered(NEW.1);
     let install = path_str(dir.path());
-    let (code, json) = run_json(&["update", "--install", install, "--no-stage", "--json"]);
-    assert_eq!(
-        (code, json["result"].as_str()),
-        (0, Some("pending")),
-        "{json}"
-    );
+    update_ok(install, "--no-stage", "pending");
     // Meanwhile a newer build was installed by other means.
-    let ini = dir.path().join("application.ini");
-    let text = std::fs::read_to_string(&ini).unwrap();
-    std::fs::write(&ini, text.replace(OLD.0, "122.0")).unwrap();
+    edit(&dir.path().join("application.ini"), OLD.0, "122.0");
     let newer = snapshot(dir.path());
-    let out = kiln_client(&["start", "--install", install]);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("stale update discarded"),
-        "{out:?}"
-    );
+    start_fails(install, "stale update discarded");
     assert_eq!(status_of(dir.path()), "failed: 23");
     assert_tree(dir.path(), &newer);
 }
