@@ -1,5 +1,6 @@
-//! `kiln-update.toml`: the updater's configuration, written into each build's install directory by
-//! the release pipeline (with this same type) and read by the client at run time.
+//! `kiln-update.toml`: the updater's configuration, written into each build's resources directory
+//! (the install root, or `Contents/Resources/` of a mac bundle: [`resources_dir`]) by the release
+//! pipeline (with this same type) and read by the client at run time.
 //!
 //! ```toml
 //! # Update URL templates, tried in order (the first is the primary, the rest mirrors).
@@ -23,11 +24,12 @@
 
 use std::path::Path;
 
+use mar::update::layout::resources_dir;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-/// The file name of the configuration in the install directory.
+/// The file name of the configuration in the install's resources directory.
 pub const CONFIG_FILE: &str = "kiln-update.toml";
 
 /// The contents of `kiln-update.toml`.
@@ -75,9 +77,10 @@ impl UpdateConfig {
         Ok(config)
     }
 
-    /// Reads `<install>/kiln-update.toml`.
+    /// Reads `kiln-update.toml` from the resources directory of the install rooted at
+    /// `install_dir` (`Contents/Resources/` of a mac bundle).
     pub fn load(install_dir: &Path) -> Result<UpdateConfig, Error> {
-        let path = install_dir.join(CONFIG_FILE);
+        let path = resources_dir(install_dir).join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         UpdateConfig::from_toml(&text)
@@ -88,9 +91,10 @@ impl UpdateConfig {
         toml::to_string(self).expect("the configuration is always representable in TOML")
     }
 
-    /// Writes `<dir>/kiln-update.toml`.
+    /// Writes `kiln-update.toml` into the resources directory of the install rooted at `dir`
+    /// (where [`UpdateConfig::load`] reads it).
     pub fn write(&self, dir: &Path) -> Result<(), Error> {
-        let path = dir.join(CONFIG_FILE);
+        let path = resources_dir(dir).join(CONFIG_FILE);
         std::fs::write(&path, self.to_toml()).map_err(Error::io(path))
     }
 }

@@ -11,7 +11,8 @@ use crate::xml::XmlError;
 pub enum ErrorKind {
     /// The update was refused: signature, channel, version, hash, size, identity (exit 1).
     Refused,
-    /// The configuration or the install's identity is unusable (exit 2).
+    /// The configuration or the install's identity is unusable, or the install directory is not
+    /// an install root (exit 2).
     Config,
     /// The network failed, after every URL and retry (exit 3).
     Network,
@@ -30,6 +31,10 @@ pub enum Error {
     /// The install's identity could not be read.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// The directory given is not an install root (a directory inside a mac bundle); the error
+    /// names the bundle to use. Nothing was read or written.
+    #[error(transparent)]
+    InstallRoot(#[from] mar::update::layout::InstallRootError),
     /// Every update URL failed; one reason per URL, in order.
     #[error("update check failed: {}", .0.join("; "))]
     CheckFailed(Vec<String>),
@@ -113,7 +118,7 @@ impl Error {
     /// The broad kind of this failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config(_) | Error::Identity(_) => ErrorKind::Config,
+            Error::Config(_) | Error::Identity(_) | Error::InstallRoot(_) => ErrorKind::Config,
             Error::CheckFailed(reasons) => {
                 if reasons.iter().all(|r| r.starts_with("network:")) {
                     ErrorKind::Network

@@ -1,9 +1,11 @@
 //! The product identity that goes into the update URL, read from the install's files as Firefox
-//! does (or given by the host).
+//! does (or given by the host). The files are in the install's resources directory
+//! ([`mar::update::layout::resources_dir`]: `Contents/Resources/` of a mac bundle, else the root).
 
 use std::path::{Path, PathBuf};
 
 use mar::update::apply::ini_value;
+use mar::update::layout::resources_dir;
 use serde::Serialize;
 
 /// Why the install's identity could not be read.
@@ -155,13 +157,15 @@ pub fn system_capabilities() -> String {
 }
 
 impl Identity {
-    /// Reads the identity of the install at `dir`. `channel` and `build_target` override the
-    /// install's (and the compiled-in) values when given.
+    /// Reads the identity of the install rooted at `root` (`Firefox.app` for a mac bundle) from
+    /// its resources directory. `channel` and `build_target` override the install's (and the
+    /// compiled-in) values when given.
     pub fn from_install(
-        dir: &Path,
+        root: &Path,
         channel: Option<&str>,
         build_target: Option<&str>,
     ) -> Result<Identity, IdentityError> {
+        let dir = &resources_dir(root);
         let app = read(dir.join("application.ini"))?;
         let get = |key: &'static str| {
             ini_value(&app, "App", key).ok_or(IdentityError::Missing {
@@ -268,5 +272,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn reads_a_mac_bundle_from_contents_resources() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("Firefox.app");
+        let res = app.join("Contents/Resources");
+        std::fs::create_dir_all(res.join("defaults/pref")).unwrap();
+        std::fs::write(app.join("Contents/Info.plist"), "<plist/>").unwrap();
+        std::fs::write(
+            res.join("application.ini"),
+            "[App]\nName=Firefox\nVersion=120.0\nBuildID=20231113000000\n",
+        )
+        .unwrap();
+        std::fs::write(
+            res.join("defaults/pref/channel-prefs.js"),
+            "pref(\"app.update.channel\", \"beta\");\n",
+        )
+        .unwrap();
+        std::fs::write(res.join("update.locale"), "fr\n").unwrap();
+        let id = Identity::from_install(&app, None, None).unwrap();
+        assert_eq!(
+            (&*id.version, &*id.channel, &*id.locale),
+            ("120.0", "beta", "fr")
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! Kiln's embeddable client updater: what an application links to keep itself current.
 //!
 //! The flow, each step a module with one job:
-//! 1. [`Identity`] is read from the install (`application.ini`, `update-settings.ini`,
-//!    `channel-prefs.js`, `update.locale`, `distribution/distribution.ini`) and substituted into
-//!    the [`UrlTemplate`] (Firefox's `%PRODUCT%` … `%DISTRIBUTION_VERSION%`, percent-encoded).
+//! 1. [`Identity`] is read from the install's resources directory (the root, or
+//!    `Contents/Resources/` of a mac bundle: [`mar::update::layout`]) — `application.ini`,
+//!    `update-settings.ini`, `channel-prefs.js`, `update.locale`, `distribution/distribution.ini`
+//!    — and substituted into the [`UrlTemplate`] (Firefox's `%PRODUCT%` … `%DISTRIBUTION_VERSION%`, percent-encoded).
 //! 2. [`Updater::check`] fetches the update XML (size-capped), requires a valid, unexpired
 //!    `Content-Signature` from a pinned key ([`signature`]), parses it strictly ([`xml`]) and
 //!    selects an [`UpdateOffer`] as Firefox does ([`offer`]).

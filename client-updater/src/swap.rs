@@ -3,7 +3,8 @@
 //! The staged copy is `<install>/updated` (the name Firefox uses). The swap writes a journal
 //! (`<install>/.kiln-swap.journal`: the top-level names of the old and the new tree), moves every
 //! old top-level entry into `<install>/.kiln-old/`, moves every staged entry into the install,
-//! then creates `<install>/.kiln-swap.committed` and cleans up. [`recover`] rolls an interrupted
+//! runs the caller's check of the new tree (a failure rolls back), then creates
+//! `<install>/.kiln-swap.committed` and cleans up. [`recover`] rolls an interrupted
 //! swap forward (commit marker present: finish the cleanup) or back (move new entries back into
 //! `updated/`, old entries back into place); each step is a single `rename` and idempotent, so the
 //! install is always exactly old or exactly new, and recovery may itself be interrupted.
@@ -64,8 +65,13 @@ fn rename(from: &Path, to: &Path) -> Result<(), Error> {
 }
 
 /// Swaps `<install>/updated` in. `keep` are top-level names that stay (the update directory).
-/// On error the swap is rolled back.
-pub fn swap(install: &Path, keep: &[String]) -> Result<(), Error> {
+/// `check` sees the install with the new entries in place, before the commit: its error rolls
+/// the swap back, as does any other error.
+pub fn swap(
+    install: &Path,
+    keep: &[String],
+    check: &dyn Fn(&Path) -> Result<(), Error>,
+) -> Result<(), Error> {
     recover(install)?;
     let staged = install.join(STAGED_DIR);
     let journal = Journal {
@@ -87,6 +93,7 @@ pub fn swap(install: &Path, keep: &[String]) -> Result<(), Error> {
         for name in &journal.new {
             rename(&staged.join(name), &install.join(name))?;
         }
+        check(install)?;
         write_atomic(&install.join(COMMITTED), b"committed\n")
     })();
     if let Err(e) = result {
@@ -183,7 +190,13 @@ mod tests {
         assert!(recover(d).unwrap());
         assert_eq!(fs::read_to_string(d.join("a")).unwrap(), "old a");
         assert!(d.join("gone").exists() && !d.join(OLD_DIR).exists());
-        swap(d, &["updates".to_owned()]).unwrap();
+        // A failing check rolls the swap back.
+        let refuse = |_: &Path| Err(Error::Swap("not the expected build".to_owned()));
+        assert!(swap(d, &["updates".to_owned()], &refuse).is_err());
+        assert_eq!(fs::read_to_string(d.join("a")).unwrap(), "old a");
+        assert_eq!(fs::read_to_string(d.join("updated/b")).unwrap(), "new b");
+        assert!(d.join("gone").exists() && !d.join("b").exists());
+        swap(d, &["updates".to_owned()], &|_| Ok(())).unwrap();
         assert_eq!(fs::read_to_string(d.join("a")).unwrap(), "new a");
         assert_eq!(fs::read_to_string(d.join("b")).unwrap(), "new b");
         assert!(!d.join("gone").exists() && !d.join("updated").exists());

@@ -10,8 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mar::keys::PublicKey;
-use mar::update::apply::{accepted_channels, installed_version, ApplyError, ApplyOptions};
+use mar::update::apply::{
+    accepted_channels, check_build, installed_build, installed_version, ApplyError, ApplyOptions,
+};
 use mar::update::compare_versions;
+use mar::update::layout::{check_install_root, resource_entry, resources_dir};
 use mar::{Mar, VerifiedMar, Verifier};
 
 use crate::clock::{unix_secs, Clock, SystemClock};
@@ -148,8 +151,10 @@ impl UpdaterBuilder {
         self
     }
 
-    /// Validates the configuration.
+    /// Validates the configuration; refuses a directory inside a mac bundle as the install
+    /// ([`Error::InstallRoot`]).
     pub fn build(self) -> Result<Updater, Error> {
+        check_install_root(&self.install)?;
         if self.urls.is_empty() {
             return Err(Error::Config("no update URL".to_owned()));
         }
@@ -281,7 +286,9 @@ pub enum StartOutcome {
 }
 
 impl Updater {
-    /// A builder for the install at `install`.
+    /// A builder for the install rooted at `install`: the directory the update archives' paths
+    /// are relative to (`Firefox.app` for a mac bundle, whose resources are in
+    /// `Contents/Resources/`).
     pub fn builder(install: &Path) -> UpdaterBuilder {
         UpdaterBuilder {
             install: install.to_owned(),
@@ -303,8 +310,10 @@ impl Updater {
         }
     }
 
-    /// A builder configured from `<install>/kiln-update.toml`.
+    /// A builder configured from the install's `kiln-update.toml` (in its resources directory);
+    /// refuses a directory inside a mac bundle as the install ([`Error::InstallRoot`]).
     pub fn from_install_config(install: &Path) -> Result<UpdaterBuilder, Error> {
+        check_install_root(install)?;
         Updater::from_config(install, &UpdateConfig::load(install)?)
     }
 
@@ -685,9 +694,12 @@ impl Updater {
                 .ok()?;
             Some(String::from_utf8_lossy(&out).into_owned())
         };
+        // The identity files are resources: `Contents/Resources/…` in a mac bundle's archive.
+        let resources = resources_dir(install);
+        let entry = |name: &str| resource_entry(install, name);
         if let (Some(theirs), Ok(ours)) = (
-            small_entry(mar, "update.locale"),
-            fs::read_to_string(install.join("update.locale")),
+            small_entry(mar, &entry("update.locale")),
+            fs::read_to_string(resources.join("update.locale")),
         ) {
             if theirs.trim() != ours.trim() {
                 return Err(Error::WrongInstall(format!(
@@ -700,7 +712,7 @@ impl Updater {
         // The platform: the build target the release pipeline wrote into the archive's
         // `kiln-update.toml` must be this install's (a partial that leaves the file alone keeps it).
         if let (Some(theirs), Ok(ours)) = (
-            small_entry(mar, crate::config::CONFIG_FILE),
+            small_entry(mar, &entry(crate::config::CONFIG_FILE)),
             UpdateConfig::load(install),
         ) {
             let theirs = UpdateConfig::from_toml(&theirs).map_err(|e| {
@@ -715,8 +727,8 @@ impl Updater {
             }
         }
         if let (Some(theirs), Ok(ours)) = (
-            small_entry(mar, "application.ini"),
-            fs::read_to_string(install.join("application.ini")),
+            small_entry(mar, &entry("application.ini")),
+            fs::read_to_string(resources.join("application.ini")),
         ) {
             let (a, b) = (
                 ini_value(&theirs, "App", "Name"),
@@ -759,7 +771,8 @@ impl Updater {
         let mut options = ApplyOptions::default()
             .staged(&staged)
             .stage_exclude(swap::STAGED_DIR)
-            .stage_exclude(swap::OLD_DIR);
+            .stage_exclude(swap::OLD_DIR)
+            .expect_build(&offer.app_version, &offer.build_id);
         for name in self.keep_names() {
             options = options.stage_exclude(&name);
         }
@@ -897,18 +910,12 @@ impl Updater {
         );
     }
 
-    fn installed_build(&self) -> (Option<String>, Option<String>) {
-        let text = fs::read_to_string(self.inner.install.join("application.ini")).ok();
-        (
-            text.as_deref().and_then(|t| ini_value(t, "App", "Version")),
-            text.as_deref().and_then(|t| ini_value(t, "App", "BuildID")),
-        )
-    }
-
     /// What an application runs at launch: recovers an interrupted swap or apply, then swaps in
     /// an `applied` update or applies a `pending` one in place (verifying the archive again).
     /// Afterwards the install is exactly the old or exactly the new version, and
-    /// `update.status` is `succeeded` exactly when it is the new one.
+    /// `update.status` is `succeeded` exactly when it is the new one: the swapped or applied tree
+    /// must carry the offered version and build ID in its `application.ini` before it is
+    /// committed, else it is rolled back and the update fails (22).
     pub fn finish_pending(&self) -> Result<StartOutcome, Error> {
         let install = &self.inner.install;
         let status = &self.inner.status;
@@ -925,21 +932,21 @@ impl Updater {
         ) {
             return Ok(StartOutcome::Nothing);
         }
-        let (version, build) = self.installed_build();
-        if version.as_deref() == Some(active.app_version.as_str())
-            && build.as_deref() == Some(active.build_id.as_str())
-        {
+        let expected = |root: &Path| -> Result<(), Error> {
+            Ok(check_build(root, &active.app_version, &active.build_id)?)
+        };
+        if expected(install).is_ok() {
             // A swap or apply that was interrupted after its commit was rolled forward.
             return self.succeeded(&active);
         }
+        let version = installed_version(install);
         let staged = install.join(swap::STAGED_DIR);
         if state == UpdateState::Applied && staged.is_dir() {
-            return match swap::swap(install, &self.keep_names()) {
+            return match swap::swap(install, &self.keep_names(), &expected) {
                 Ok(()) => self.succeeded(&active),
                 Err(e) => {
-                    self.record_failure(&e, active.patch_type)?;
-                    self.report(active.attempt(), false, e.code());
-                    Ok(StartOutcome::Failed(e.code().unwrap_or(7)))
+                    let _ = fs::remove_dir_all(&staged);
+                    self.failed(&active, &e, 7)
                 }
             };
         }
@@ -952,26 +959,39 @@ impl Updater {
                 return Ok(StartOutcome::Discarded);
             }
         }
+        let options = ApplyOptions::default().expect_build(&active.app_version, &active.build_id);
         let result = self.verify_file(&status.mar()).and_then(|mut mar| {
             status.set_state(UpdateState::Applying)?;
-            mar::update::apply(install, &mut mar, &ApplyOptions::default()).map_err(Error::from)
+            mar::update::apply(install, &mut mar, &options).map_err(Error::from)
         });
         match result {
             Ok(_) => self.succeeded(&active),
-            Err(e) => {
-                self.record_failure(&e, active.patch_type)?;
-                self.report(active.attempt(), false, e.code());
-                Ok(StartOutcome::Failed(e.code().unwrap_or(19)))
-            }
+            Err(e) => self.failed(&active, &e, 19),
         }
     }
 
+    /// Records and reports a failed waiting update (`default` when the error has no code).
+    fn failed(&self, active: &ActiveUpdate, e: &Error, default: u8) -> Result<StartOutcome, Error> {
+        self.record_failure(e, active.patch_type)?;
+        self.report(active.attempt(), false, e.code());
+        Ok(StartOutcome::Failed(e.code().unwrap_or(default)))
+    }
+
+    /// `succeeded`, with the version read back from the installed tree, which must be the
+    /// update's version and build ID (else it is a failure, 22).
     fn succeeded(&self, active: &ActiveUpdate) -> Result<StartOutcome, Error> {
+        let install = &self.inner.install;
+        if let Err(e) = check_build(install, &active.app_version, &active.build_id) {
+            return self.failed(active, &Error::from(e), 22);
+        }
         let status = &self.inner.status;
         status.set_state(UpdateState::Succeeded)?;
         let _ = fs::remove_file(status.mar());
         self.report(active.attempt(), true, None);
-        Ok(StartOutcome::Updated(active.app_version.clone()))
+        let installed = installed_build(install).version;
+        Ok(StartOutcome::Updated(
+            installed.unwrap_or_else(|| active.app_version.clone()),
+        ))
     }
 }
 
@@ -998,8 +1018,10 @@ impl ActiveUpdate {
 
 /// Finishes or undoes an interrupted swap or apply, so the install is exactly old or exactly
 /// new. Needs no configuration (an interrupted swap may have moved `kiln-update.toml` aside), so
-/// a host runs it first at launch; [`Updater::finish_pending`] runs it too.
+/// a host runs it first at launch; [`Updater::finish_pending`] runs it too. Refuses a directory
+/// inside a mac bundle ([`Error::InstallRoot`]) before touching anything.
 pub fn recover_install(install: &Path) -> Result<(), Error> {
+    check_install_root(install)?;
     swap::recover(install)?;
     mar::update::recover(install)?;
     Ok(())

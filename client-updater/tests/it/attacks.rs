@@ -64,16 +64,7 @@ impl Scenario {
     fn update(&self, extra: &[&str]) -> (i32, Value) {
         let mut args = vec!["update", "--install", path_str(self.install()), "--json"];
         args.extend_from_slice(extra);
-        let out = kiln_client(&args);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let json =
-            serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or_else(|_| {
-                panic!(
-                    "no JSON: {stdout}\nstderr: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            });
-        (out.status.code().unwrap(), json)
+        run_json(&args)
     }
 
     #[track_caller]

@@ -7,6 +7,11 @@ mod attacks;
 mod background;
 /// SIGKILL at every crash point of `kiln-client`; the install is always exactly old or new.
 mod crash;
+/// Success only for the offered build: a result that is not it fails (22); `start` exits 1 after a
+/// failed or discarded update.
+mod honesty;
+/// A mac-bundle install: rooted at `Firefox.app`, refused inside the bundle.
+mod mac;
 /// Resuming a cut download with `Range`; the exit codes for network and usage errors.
 mod resume;
 /// Against the real `updater-server`: partial/complete selection, staging, fallback, refusals.

@@ -229,24 +229,6 @@ impl World {
     }
 }
 
-fn run_json(args: &[&str]) -> (i32, Value) {
-    let out = kiln_client(args);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or_else(|_| {
-        panic!(
-            "no JSON: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap(), json)
-}
-
-fn start(install: &Path) -> String {
-    let out = kiln_client(&["start", "--install", path_str(install)]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn patch_types(offer: &Value) -> Vec<String> {
     offer["patches"]
         .as_array()
@@ -389,8 +371,9 @@ fn scenario_16_a_corrupt_source_fails_the_partial_with_4_then_the_complete_succe
         (0, Some("partial")),
         "{json}"
     );
-    // Applying the partial at start fails; every original is restored.
+    // Applying the partial at start fails; every original is restored; start exits 1.
     let out = kiln_client(&["start", "--install", install]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("update failed: 4"),
         "{out:?}"

@@ -54,6 +54,8 @@ pub(crate) struct BuildSpec {
     pub(crate) build_id: &'static str,
     pub(crate) locale: &'static str,
     pub(crate) files: usize,
+    /// A mac bundle (`Firefox.app`) instead of the flat layout.
+    pub(crate) mac: bool,
 }
 
 impl BuildSpec {
@@ -64,7 +66,15 @@ impl BuildSpec {
             build_id,
             locale: "de",
             files: 6,
+            mac: false,
         }
+    }
+
+    /// The same build as a mac bundle, rooted at `Firefox.app` as Mozilla's: `Contents/Info.plist`,
+    /// binaries in `Contents/MacOS/`, everything else in `Contents/Resources/`; 119.0 and 120.0
+    /// also have `gmp-clearkey/0.1/` there, which later builds drop.
+    pub(crate) fn mac(self) -> BuildSpec {
+        BuildSpec { mac: true, ..self }
     }
 }
 
@@ -84,9 +94,16 @@ fn text(seed: &str, lines: usize) -> Vec<u8> {
 
 /// The files of a build (with `precomplete`), and `kiln-update.toml` if given.
 pub(crate) fn build_tree(spec: &BuildSpec, config: Option<&UpdateConfig>) -> Snapshot {
+    let (resources, binaries) = if spec.mac {
+        ("Contents/Resources/", "Contents/MacOS/")
+    } else {
+        ("", "")
+    };
     let mut t = Snapshot::new();
     let mut put = |p: &str, b: Vec<u8>, mode: u32| {
-        t.insert(p.to_owned(), (b, mode));
+        // Executables (0755) go to the binaries directory, everything else to the resources.
+        let dir = if mode == 0o755 { binaries } else { resources };
+        t.insert(format!("{dir}{p}"), (b, mode));
     };
     put(
         "application.ini",
@@ -138,6 +155,24 @@ pub(crate) fn build_tree(spec: &BuildSpec, config: Option<&UpdateConfig>) -> Sna
     if let Some(config) = config {
         put("kiln-update.toml", config.to_toml().into_bytes(), 0o644);
     }
+    let old = spec.version.starts_with("119") || spec.version.starts_with("120");
+    if spec.mac && old {
+        put(
+            "gmp-clearkey/0.1/manifest.json",
+            b"{\"name\": \"clearkey\"}\n".to_vec(),
+            0o644,
+        );
+    }
+    if spec.mac {
+        let plist = format!(
+            "<plist><dict><key>CFBundleShortVersionString</key><string>{}</string></dict></plist>\n",
+            spec.version
+        );
+        t.insert(
+            "Contents/Info.plist".to_owned(),
+            (plist.into_bytes(), 0o644),
+        );
+    }
     let files: Vec<String> = t.keys().cloned().collect();
     let mut dirs = std::collections::BTreeSet::new();
     for f in &files {
@@ -150,7 +185,7 @@ pub(crate) fn build_tree(spec: &BuildSpec, config: Option<&UpdateConfig>) -> Sna
         files.iter().map(String::as_str),
         dirs.iter().map(String::as_str),
     );
-    t.insert("precomplete".to_owned(), (pre.into_bytes(), 0o644));
+    t.insert(format!("{resources}precomplete"), (pre.into_bytes(), 0o644));
     t
 }
 
@@ -593,6 +628,26 @@ pub(crate) fn kiln_client(args: &[&str]) -> Output {
         .env_remove("KILN_CLIENT_KILL_AT")
         .output()
         .unwrap()
+}
+
+/// Runs `kiln-client` with `args` (which include `--json`): (exit code, the last line's JSON).
+pub(crate) fn run_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = kiln_client(args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or_else(|_| {
+        panic!(
+            "no JSON: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), json)
+}
+
+/// `kiln-client start`, which must exit 0: what it prints (`Product Version (BuildID)`).
+pub(crate) fn start(install: &Path) -> String {
+    let out = kiln_client(&["start", "--install", path_str(install)]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 pub(crate) fn path_str(p: &Path) -> &str {

@@ -7,6 +7,7 @@
 //! - [`patch`]: Kiln's patch entry (a header with source and target length + SHA-256 in front of
 //!   bidiff's controls; [`sections`]: the body Kiln writes, with `x86` displacement prediction
 //!   for code); [`mbdiff`]: Mozilla's MBDIFF10 patches, so Mozilla-made partials apply.
+//! - [`layout`]: where an install keeps its resources (`Contents/Resources/` in a mac bundle).
 //! - [`apply`](mod@apply): the client side. It takes a [`VerifiedMar`](crate::VerifiedMar), checks
 //!   channel and version before touching anything, and is transactional and crash-safe through a
 //!   journal ([`recover`]).
@@ -21,6 +22,7 @@ pub mod apply;
 pub mod cache;
 #[cfg(feature = "generate")]
 pub mod generate;
+pub mod layout;
 pub mod manifest;
 pub mod mbdiff;
 pub mod patch;
@@ -30,5 +32,6 @@ pub mod version;
 mod x86;
 
 pub use apply::{apply, recover, verify_update, ApplyError, ApplyOptions, ApplySummary, Recovery};
+pub use layout::{check_install_root, resource_entry, resources_dir, InstallRootError};
 pub use manifest::{DirPath, Instruction, Manifest, ManifestError, ManifestErrorKind, UpdateKind};
 pub use version::compare_versions;

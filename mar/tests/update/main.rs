@@ -12,6 +12,8 @@ mod equivalence;
 mod generation;
 /// The Mozilla-made update pair: applies to equality; tampering, channel, version, key checks.
 mod mozilla_fixtures;
+/// Partials Mozilla's `make_incremental_update.sh` wrote: every `rmdir`, in order, repeats kept.
+mod mozilla_rmdir;
 /// Algorithm-3 patches: tampered or truncated ones are refused before anything is written.
 mod patches;
 /// Shared helpers: fixture paths, tree copies and snapshots, building and applying MARs.

@@ -139,3 +139,57 @@ fn wrong_channel_is_22_downgrade_is_23_wrong_key_is_19() {
     assert_eq!(snapshot(install.path()), before_channel);
     assert_ne!(before, before_channel);
 }
+
+#[test]
+fn a_result_that_is_not_the_expected_build_is_22_and_rolled_back() {
+    let install = install_copy("install-119.0");
+    let before = snapshot(install.path());
+    for staged in [false, true] {
+        let staging = tempfile::tempdir().unwrap();
+        let options = if staged {
+            ApplyOptions::default().staged(&staging.path().join("staged"))
+        } else {
+            ApplyOptions::default()
+        };
+        // The partial makes 120.0, whose application.ini has no BuildID: not build 1.
+        let err = apply_with(
+            install.path(),
+            &update_fixture(PARTIAL),
+            vec![rsa_key()],
+            &options.expect_build("120.0", "1"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, mar::update::ApplyError::UnexpectedBuild { .. }),
+            "{err}"
+        );
+        assert_eq!(err.code(), 22);
+        assert_eq!(snapshot(install.path()), before, "staged: {staged}");
+        assert!(!staging.path().join("staged").exists());
+    }
+}
+
+#[test]
+fn a_directory_inside_a_mac_bundle_is_refused_as_the_root_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("Firefox.app");
+    let resources = app.join("Contents/Resources");
+    crate::trees::copy_tree(&update_fixture("install-119.0"), &resources);
+    std::fs::write(app.join("Contents/Info.plist"), "<plist/>").unwrap();
+    let before = snapshot(dir.path());
+    for inner in [resources.clone(), app.join("Contents")] {
+        let err = apply_with(
+            &inner,
+            &update_fixture(COMPLETE),
+            vec![rsa_key()],
+            &ApplyOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, mar::update::ApplyError::InstallRoot(_)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Firefox.app"), "{err}");
+        assert_eq!(snapshot(dir.path()), before);
+    }
+}

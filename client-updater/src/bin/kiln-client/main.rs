@@ -1,8 +1,9 @@
 //! `kiln-client`: the application stand-in that embeds `client_updater`.
 //!
 //! Exit codes: 0 done or no update; 1 update refused or failed (signature, channel, version,
-//! hash, size, a failed apply); 2 usage or configuration error; 3 network failure after every
-//! URL and retry.
+//! hash, size, a failed apply — also `start` when the waiting update failed or was discarded); 2
+//! usage or configuration error (also an install directory inside a mac bundle); 3 network
+//! failure after every URL and retry.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +41,8 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct Common {
-    /// The install directory (holding `kiln-update.toml`).
+    /// The install root: the directory the update archives' paths are relative to
+    /// (`Firefox.app` for a mac bundle, whose `Contents/Resources/` holds `kiln-update.toml`).
     #[arg(long)]
     install: PathBuf,
     /// Update URL template (overrides `urls` of `kiln-update.toml`; repeatable).
@@ -96,7 +98,7 @@ struct UpdateArgs {
 
 #[derive(Args, Debug)]
 struct StatusArgs {
-    /// The install directory.
+    /// The install root (`Firefox.app` for a mac bundle).
     #[arg(long)]
     install: PathBuf,
     /// Print JSON.
@@ -246,22 +248,36 @@ fn start(common: &Common) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(&e, false),
     };
-    match &outcome {
-        StartOutcome::Nothing => {}
-        StartOutcome::Updated(v) => tracing::info!("updated to {v}"),
-        StartOutcome::Failed(code) => eprintln!("kiln-client: update failed: {code}"),
-        StartOutcome::Discarded => eprintln!("kiln-client: stale update discarded"),
-    }
+    let exit = match &outcome {
+        StartOutcome::Nothing => ExitCode::SUCCESS,
+        StartOutcome::Updated(v) => {
+            tracing::info!("updated to {v}");
+            ExitCode::SUCCESS
+        }
+        StartOutcome::Failed(code) => {
+            eprintln!("kiln-client: update failed: {code}");
+            ExitCode::from(1)
+        }
+        StartOutcome::Discarded => {
+            eprintln!("kiln-client: stale update discarded");
+            ExitCode::from(1)
+        }
+    };
+    // The application starts either way: print what is installed now.
     match updater.identity() {
         Ok(id) => {
             println!("{} {} ({})", id.product, id.version, id.build_id);
-            ExitCode::SUCCESS
+            exit
         }
         Err(e) => fail(&e, false),
     }
 }
 
 fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = mar::update::check_install_root(&args.install) {
+        eprintln!("kiln-client: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let root = args.install.join("updates");
     let files = client_updater::StatusFiles::new(&root);
     let state = files.state().map(|s| s.to_string());

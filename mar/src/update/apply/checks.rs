@@ -1,11 +1,13 @@
 //! The checks made before anything is touched: channel (22) and version (23) from the PIB, against
-//! the install's `update-settings.ini` and `application.ini` (`docs/mar-format.md` B1.4).
+//! the install's `update-settings.ini` and `application.ini` (`docs/mar-format.md` B1.4), both read
+//! from the install's resources directory ([`resources_dir`]).
 
 use std::cmp::Ordering;
 use std::path::Path;
 
 use crate::product_info::ProductInfo;
 use crate::update::apply::ApplyError;
+use crate::update::layout::resources_dir;
 use crate::update::version::compare_versions;
 
 /// Reads `key` from `[section]` of an INI file's text (first match; whitespace trimmed), the way
@@ -34,10 +36,11 @@ fn read_ini(path: &Path) -> Option<String> {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
-/// The channels an install accepts (`[Settings] ACCEPTED_MAR_CHANNEL_IDS`, split on space,
-/// comma and tab); empty means no restriction, as when the file is missing.
+/// The channels the install rooted at `install_dir` accepts (`[Settings]
+/// ACCEPTED_MAR_CHANNEL_IDS` of its `update-settings.ini`, split on space, comma and tab); empty
+/// means no restriction, as when the file is missing.
 pub fn accepted_channels(install_dir: &Path) -> Vec<String> {
-    read_ini(&install_dir.join("update-settings.ini"))
+    read_ini(&resources_dir(install_dir).join("update-settings.ini"))
         .map(|text| accepted_channels_in(&text))
         .unwrap_or_default()
 }
@@ -55,10 +58,47 @@ pub fn accepted_channels_in(update_settings: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The installed version (`[App] Version` of `application.ini`), if readable.
+/// The installed version (`[App] Version` of the `application.ini` of the install rooted at
+/// `install_dir`), if readable.
 pub fn installed_version(install_dir: &Path) -> Option<String> {
-    read_ini(&install_dir.join("application.ini"))
-        .and_then(|text| ini_value(&text, "App", "Version"))
+    installed_build(install_dir).version
+}
+
+/// What an install's `application.ini` says it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstalledBuild {
+    /// `[App] Version`.
+    pub version: Option<String>,
+    /// `[App] BuildID`.
+    pub build_id: Option<String>,
+}
+
+/// The version and build ID of the install rooted at `install_dir` (its resources directory's
+/// `application.ini`); `None` for what is unreadable.
+pub fn installed_build(install_dir: &Path) -> InstalledBuild {
+    let text = read_ini(&resources_dir(install_dir).join("application.ini"));
+    let get = |key| text.as_deref().and_then(|t| ini_value(t, "App", key));
+    InstalledBuild {
+        version: get("Version"),
+        build_id: get("BuildID"),
+    }
+}
+
+/// Checks that the tree rooted at `root` is the build `version`/`build_id`: its `application.ini`
+/// says both, else [`ApplyError::UnexpectedBuild`] (22).
+pub fn check_build(root: &Path, version: &str, build_id: &str) -> Result<(), ApplyError> {
+    let found = installed_build(root);
+    if found.version.as_deref() == Some(version) && found.build_id.as_deref() == Some(build_id) {
+        return Ok(());
+    }
+    Err(ApplyError::UnexpectedBuild {
+        expected: format!("{version} ({build_id})"),
+        found: format!(
+            "{} ({})",
+            found.version.as_deref().unwrap_or("no version"),
+            found.build_id.as_deref().unwrap_or("no build ID")
+        ),
+    })
 }
 
 /// Checks the PIB against the install: channel accepted (22), version not older (23).

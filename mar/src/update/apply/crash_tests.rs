@@ -109,10 +109,15 @@ fn run_child_until(n: usize, install: &Path, mar: Option<&Path>) -> bool {
     killed
 }
 
-fn normalized_new() -> Snapshot {
+/// A snapshot of a writable copy of the fixture tree `rel` (below `fixtures/data/mar`).
+fn normalized(rel: &str) -> Snapshot {
+    kiln_test_support::snapshot(copy_of(rel).path())
+}
+
+fn copy_of(rel: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    kiln_test_support::copy_tree(&fixtures().join("update/install-120.0"), dir.path());
-    kiln_test_support::snapshot(dir.path())
+    kiln_test_support::copy_tree(&fixtures().join(rel), dir.path());
+    dir
 }
 
 /// Checks the state after a crash and a recovery, then that the next apply finishes the update.
@@ -120,8 +125,7 @@ fn check_recovered(
     install: &Path,
     mar: &Path,
     recovered: Recovery,
-    old: &Snapshot,
-    new: &Snapshot,
+    (old, new): (&Snapshot, &Snapshot),
     what: &str,
 ) {
     let after = kiln_test_support::snapshot(install);
@@ -146,9 +150,35 @@ fn check_recovered(
 type Snapshot = BTreeMap<String, Option<(Vec<u8>, u32)>>;
 
 fn fresh_old_install() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    kiln_test_support::copy_tree(&fixtures().join("update/install-119.0"), dir.path());
-    dir
+    copy_of("update/install-119.0")
+}
+
+/// Applies `mar` to a fresh copy of `old_rel`, killed at every kill point in turn; after each
+/// kill, recovery must leave exactly `old` or exactly `new` (directories included) and the next
+/// apply must finish. `seen(n, recovery)` sees each point. Returns how many points there were.
+fn kill_at_every_point(
+    mar: &Path,
+    old_rel: &str,
+    (old, new): (&Snapshot, &Snapshot),
+    mut seen: impl FnMut(usize, Recovery),
+) -> usize {
+    let mut n = 1;
+    loop {
+        let dir = copy_of(old_rel);
+        if !run_child_until(n, dir.path(), Some(mar)) {
+            assert_eq!(
+                kiln_test_support::snapshot(dir.path()),
+                *new,
+                "uninterrupted run"
+            );
+            return n - 1;
+        }
+        let recovered = recover(dir.path()).unwrap();
+        seen(n, recovered);
+        let what = format!("point {n} of {}, {recovered:?}", mar.display());
+        check_recovered(dir.path(), mar, recovered, (old, new), &what);
+        n += 1;
+    }
 }
 
 /// Kill points of applying the fixture partial and complete (119.0 → 120.0), in order: 35 and
@@ -160,8 +190,8 @@ const RECOVER_KILL_POINTS: [usize; 2] = [20, 10];
 
 #[test]
 fn sigkill_at_every_point_leaves_old_or_new() {
-    let new = normalized_new();
-    let old = kiln_test_support::snapshot(fresh_old_install().path());
+    let new = normalized("update/install-120.0");
+    let old = normalized("update/install-119.0");
     let mut per_mar = Vec::new();
     // For the partial: the last point that rolls back and the first that rolls forward.
     let mut edges = (0, 0);
@@ -173,30 +203,21 @@ fn sigkill_at_every_point_leaves_old_or_new() {
     .enumerate()
     {
         let mar = fixtures().join("update").join(mar);
-        let mut n = 1;
-        loop {
-            let dir = fresh_old_install();
-            if !run_child_until(n, dir.path(), Some(&mar)) {
-                assert_eq!(
-                    kiln_test_support::snapshot(dir.path()),
-                    new,
-                    "uninterrupted run"
-                );
-                break;
-            }
-            let recovered = recover(dir.path()).unwrap();
-            if i == 0 {
-                match recovered {
-                    Recovery::RolledBack => edges.0 = n,
-                    Recovery::RolledForward if edges.1 == 0 => edges.1 = n,
-                    _ => {}
+        let points = kill_at_every_point(
+            &mar,
+            "update/install-119.0",
+            (&old, &new),
+            |n, recovered| {
+                if i == 0 {
+                    match recovered {
+                        Recovery::RolledBack => edges.0 = n,
+                        Recovery::RolledForward if edges.1 == 0 => edges.1 = n,
+                        _ => {}
+                    }
                 }
-            }
-            let what = format!("point {n} of {}, {recovered:?}", mar.display());
-            check_recovered(dir.path(), &mar, recovered, &old, &new, &what);
-            n += 1;
-        }
-        per_mar.push(n - 1);
+            },
+        );
+        per_mar.push(points);
     }
     assert_eq!(
         per_mar, APPLY_KILL_POINTS,
@@ -221,7 +242,7 @@ fn sigkill_at_every_point_leaves_old_or_new() {
             }
             let recovered = recover(dir.path()).unwrap();
             let what = format!("recover point {m} after apply point {edge}, {recovered:?}");
-            check_recovered(dir.path(), &mar, recovered, &old, &new, &what);
+            check_recovered(dir.path(), &mar, recovered, (&old, &new), &what);
             m += 1;
         }
         recover_points.push(m - 1);
@@ -230,4 +251,37 @@ fn sigkill_at_every_point_leaves_old_or_new() {
         recover_points, RECOVER_KILL_POINTS,
         "kill points exercised inside recover (roll back, roll forward)"
     );
+}
+
+/// Kill points of applying Mozilla's rmdir partial (`update/mozilla-rmdir/linux`); the repeated
+/// `rmdir`s that succeed add one each.
+const MOZILLA_RMDIR_KILL_POINTS: usize = 38;
+
+#[test]
+fn sigkill_during_mozillas_rmdir_partial_leaves_old_or_new_directories_included() {
+    let case = "update/mozilla-rmdir/linux";
+    let (old, new) = (
+        normalized(&format!("{case}/old")),
+        normalized(&format!("{case}/new")),
+    );
+    // Mozilla's partial is unsigned: sign it with the fixture RSA key the child trusts.
+    let work = tempfile::tempdir().unwrap();
+    let mar = work.path().join("signed.mar");
+    let key = crate::keys::SigningKey::load(&fixtures().join("keys/rsa4096-private.pem")).unwrap();
+    let mut unsigned = Mar::open(
+        std::fs::File::open(
+            fixtures()
+                .join(case)
+                .join("firefox-130.0-131.0.partial.mar"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    crate::writer::sign_archive(&mut unsigned, &[key], &mar).unwrap();
+    let mut outcomes = BTreeMap::new();
+    let points = kill_at_every_point(&mar, &format!("{case}/old"), (&old, &new), |_, r| {
+        *outcomes.entry(format!("{r:?}")).or_insert(0) += 1;
+    });
+    assert!(outcomes.contains_key("RolledBack") && outcomes.contains_key("RolledForward"));
+    assert_eq!(points, MOZILLA_RMDIR_KILL_POINTS, "{outcomes:?}");
 }

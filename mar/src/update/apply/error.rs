@@ -116,6 +116,19 @@ pub enum ApplyError {
         /// The directory.
         path: PathBuf,
     },
+    /// The updated tree is not the build expected of it (22): its `application.ini` says another
+    /// version or build ID (see [`ApplyOptions::expect_build`](crate::update::ApplyOptions::expect_build)).
+    /// The update was rolled back.
+    #[error("the updated install is {found}, not the expected {expected}")]
+    UnexpectedBuild {
+        /// The version and build ID expected.
+        expected: String,
+        /// What the updated tree's `application.ini` says.
+        found: String,
+    },
+    /// The directory given is not an install root (42): it is inside a mac bundle.
+    #[error(transparent)]
+    InstallRoot(#[from] crate::update::layout::InstallRootError),
     /// The journal of an interrupted update is unreadable (42); the install needs a manual check.
     #[error("update journal {} is corrupt: {reason}", path.display())]
     Journal {
@@ -132,7 +145,7 @@ impl ApplyError {
         match self {
             ApplyError::Signature(_) => 19,
             ApplyError::NoProductInfo => 21,
-            ApplyError::ChannelMismatch { .. } => 22,
+            ApplyError::ChannelMismatch { .. } | ApplyError::UnexpectedBuild { .. } => 22,
             ApplyError::Downgrade { .. } => 23,
             ApplyError::Manifest { source, .. } if source.kind == ManifestErrorKind::Empty => 1,
             ApplyError::Manifest { .. } => 5,
@@ -151,7 +164,9 @@ impl ApplyError {
             ApplyError::UnknownPatchFormat { .. } => 41,
             ApplyError::Write { .. } => 7,
             ApplyError::StagingNotEmpty { .. } => 3,
-            ApplyError::UnexpectedFileType { .. } | ApplyError::Journal { .. } => 42,
+            ApplyError::UnexpectedFileType { .. }
+            | ApplyError::InstallRoot(_)
+            | ApplyError::Journal { .. } => 42,
         }
     }
 

@@ -2,12 +2,13 @@
 //!
 //! Before the install is touched, the applier writes `<install>/.kiln-update.journal` (atomically:
 //! a temporary file, fsync, rename) listing every directory it will create, every file it will
-//! write (and whether it existed), every file it will remove and every `rmdir`. Drafts go beside
+//! write (and whether it existed), every file it will remove and every `rmdir`, the last three in
+//! manifest order. Drafts go beside
 //! targets (`<file>.kiln-draft`), replaced files and removed files are renamed to
 //! `<file>.moz-backup`, and once every rename is done `<install>/.kiln-update.committed` is created.
 //!
-//! [`recover`] reads the journal: with the commit marker it rolls forward (deletes backups, runs
-//! the `rmdir`s); without it, it rolls back (restores backups, deletes new files and drafts,
+//! [`recover`] reads the journal: with the commit marker it rolls forward (deletes backups and runs
+//! the `rmdir`s, in journal order); without it, it rolls back (restores backups, deletes new files and drafts,
 //! removes the directories it created). Every step is idempotent, so recovery itself may be
 //! interrupted and run again. Either way the install ends exactly old or exactly new.
 
@@ -199,21 +200,22 @@ pub(crate) fn roll_back(install: &Path, ops: &[JournalOp]) -> Result<(), ApplyEr
     finish_journal(install)
 }
 
-/// Completes a committed update described by `ops` (backups deleted, `rmdir`s run), then deletes
-/// the journal.
+/// Completes a committed update described by `ops`, then deletes the journal: Mozilla's Finish,
+/// in journal (manifest) order — a file's backup is deleted, an `rmdir` removes its directory if
+/// it is empty by then (non-fatal otherwise, as in Mozilla's updater), repeats included.
 pub(crate) fn roll_forward(install: &Path, ops: &[JournalOp]) -> Result<(), ApplyError> {
     for op in ops {
-        if let JournalOp::Write { path, .. } | JournalOp::Remove(path) = op {
-            remove_file_if_exists(&sidecar(install, path, BACKUP_EXT))?;
-            kill_point();
-        }
-    }
-    for op in ops {
-        if let JournalOp::Rmdir(path) = op {
-            // Non-fatal, as in Mozilla's updater: only empty directories go.
-            if fs::remove_dir(install.join(path.to_relative_path())).is_ok() {
+        match op {
+            JournalOp::Write { path, .. } | JournalOp::Remove(path) => {
+                remove_file_if_exists(&sidecar(install, path, BACKUP_EXT))?;
                 kill_point();
             }
+            JournalOp::Rmdir(path) => {
+                if fs::remove_dir(install.join(path.to_relative_path())).is_ok() {
+                    kill_point();
+                }
+            }
+            JournalOp::Mkdir(_) => {}
         }
     }
     finish_journal(install)

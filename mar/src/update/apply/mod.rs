@@ -11,8 +11,18 @@
 //!    MBDIFF10 → 4). Nothing has been written yet.
 //! 4. **Journal** ([`journal`]), then **draft**: new contents are written beside their targets.
 //! 5. **Execute**: every target is backed up (`.moz-backup`) and its draft renamed into place.
-//! 6. **Finish**: on success backups are deleted and `rmdir`s run; on any failure every backup is
-//!    restored and new files and directories deleted, and the error carries Firefox's code.
+//! 6. **Check** (when [`ApplyOptions::expect_build`] asks): the tree now in place must carry the
+//!    expected `[App] Version` and `BuildID`, else the update is rolled back (22).
+//! 7. **Finish**: on success, in manifest order, each file's backup is deleted and each `rmdir` run
+//!    (repeats included; a directory that is not empty stays, as in Mozilla's updater); on any
+//!    failure every backup is restored and new files and directories deleted, and the error
+//!    carries Firefox's code.
+//!
+//! An `rmdir` whose directory is missing when the update is prepared is skipped; one that names
+//! something other than a directory fails the update (42), as Mozilla's `RemoveDir` does. The
+//! install's identity files and `precomplete` are read from its resources directory
+//! ([`layout::resources_dir`](crate::update::layout::resources_dir): `Contents/Resources/` in a
+//! mac bundle), and a directory inside a mac bundle is refused as the install root.
 //!
 //! Added files get the entry's mode masked to `0o777`; patched files keep the mode of the file
 //! they replace (for a version-2 Kiln patch, a rename: the mode of the source file it names). Paths never pass through a symlink. Staged mode applies into a fresh copy of the
@@ -30,13 +40,17 @@ use std::fs;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-pub use checks::{accepted_channels, accepted_channels_in, ini_value, installed_version};
+pub use checks::{
+    accepted_channels, accepted_channels_in, check_build, ini_value, installed_build,
+    installed_version, InstalledBuild,
+};
 pub use error::ApplyError;
 pub use journal::{recover, Recovery};
 
 use crate::entry_path::EntryPath;
 use crate::keys::PublicKey;
 use crate::reader::Mar;
+use crate::update::layout::{check_install_root, resources_prefix};
 use crate::update::manifest::{Instruction, Manifest, UpdateKind};
 use crate::update::mbdiff::{apply_mbdiff, MbdiffHeader, MBDIFF_MAGIC};
 use crate::update::patch::{apply_kiln_patch, check_patch, is_kiln_patch, sha256_of};
@@ -80,6 +94,7 @@ pub struct ApplyOptions {
     current_version: Option<String>,
     staged_dir: Option<PathBuf>,
     stage_exclude: Vec<std::ffi::OsString>,
+    expect_build: Option<(String, String)>,
 }
 
 impl ApplyOptions {
@@ -101,6 +116,14 @@ impl ApplyOptions {
     /// directory (`updates`) that holds the staging directory itself.
     pub fn stage_exclude(mut self, name: &str) -> ApplyOptions {
         self.stage_exclude.push(name.into());
+        self
+    }
+
+    /// Requires the updated tree to be this build: before the update commits, its
+    /// `application.ini` must say `[App] Version=version` and `BuildID=build_id`, else the update
+    /// is rolled back with [`ApplyError::UnexpectedBuild`] (22).
+    pub fn expect_build(mut self, version: &str, build_id: &str) -> ApplyOptions {
+        self.expect_build = Some((version.to_owned(), build_id.to_owned()));
         self
     }
 }
@@ -141,6 +164,7 @@ pub fn apply<R: Read + Seek>(
     update: &mut VerifiedMar<R>,
     options: &ApplyOptions,
 ) -> Result<ApplySummary, ApplyError> {
+    check_install_root(install_dir)?;
     let recovered = recover(install_dir)?;
     let mar = update.archive_mut();
     checks::check_product_info(
@@ -165,9 +189,10 @@ pub fn apply<R: Read + Seek>(
         }
         None => install_dir.to_owned(),
     };
+    let expect = options.expect_build.as_ref();
     let result = Plan::build(&target, &manifest, mar).and_then(|plan| {
         let counts = plan.counts();
-        plan.execute(&target, mar).map(|()| counts)
+        plan.execute(&target, mar, expect).map(|()| counts)
     });
     match result {
         Ok((added, patched, removed)) => Ok(ApplySummary {
@@ -280,7 +305,9 @@ struct Plan {
     ops: Vec<Op>,
     index: HashMap<EntryPath, usize>,
     mkdirs: Vec<EntryPath>,
-    rmdirs: Vec<EntryPath>,
+    /// Every `rmdir` in manifest order, repeats kept, each with the number of file operations
+    /// the manifest put before it (where it runs in Finish).
+    rmdirs: Vec<(usize, EntryPath)>,
 }
 
 fn file_type(path: &Path) -> Option<fs::FileType> {
@@ -307,9 +334,8 @@ impl Plan {
         let mut instructions = Vec::new();
         if manifest.kind() == Some(UpdateKind::Complete) {
             // A mac bundle keeps it in Contents/Resources/ (Mozilla's updater looks there too).
-            let path = root.join(PRECOMPLETE);
-            let mac = root.join("Contents/Resources").join(PRECOMPLETE);
-            if let Ok(bytes) = fs::read(&path).or_else(|_| fs::read(&mac)) {
+            let path = root.join(resources_prefix(root)).join(PRECOMPLETE);
+            if let Ok(bytes) = fs::read(&path) {
                 let precomplete =
                     Manifest::parse_precomplete(&bytes).map_err(|source| ApplyError::Manifest {
                         what: "installed precomplete",
@@ -342,7 +368,7 @@ impl Plan {
                     }
                 }
                 Instruction::Remove { file } => plan.remove(root, file)?,
-                Instruction::Rmdir { dir } => plan.rmdir(dir.path().clone()),
+                Instruction::Rmdir { dir } => plan.rmdir(root, dir.path().clone())?,
                 Instruction::Rmrfdir { dir } => plan.rmrfdir(root, dir.path())?,
             }
         }
@@ -359,9 +385,20 @@ impl Plan {
         }
     }
 
-    fn rmdir(&mut self, dir: EntryPath) {
-        if !self.rmdirs.contains(&dir) {
-            self.rmdirs.push(dir);
+    /// Mozilla's `RemoveDir` Prepare: a missing directory is skipped, anything but a directory
+    /// fails; the `rmdir` itself runs in Finish, at its place in the manifest.
+    fn rmdir(&mut self, root: &Path, dir: EntryPath) -> Result<(), ApplyError> {
+        let full = root.join(dir.to_relative_path());
+        match file_type(&full) {
+            None => Ok(()),
+            Some(t) if t.is_dir() => {
+                self.rmdirs.push((self.ops.len(), dir));
+                Ok(())
+            }
+            Some(_) => Err(ApplyError::UnexpectedFileType {
+                path: full,
+                reason: "an rmdir names something that is not a directory",
+            }),
         }
     }
 
@@ -547,8 +584,7 @@ impl Plan {
                 self.push(Op::Remove(child));
             }
         }
-        self.rmdir(dir.clone());
-        Ok(())
+        self.rmdir(root, dir.clone())
     }
 
     fn counts(&self) -> (usize, usize, usize) {
@@ -566,9 +602,15 @@ impl Plan {
         counts
     }
 
+    /// The journal: directories to create, then file operations and `rmdir`s in manifest order
+    /// (the order Finish runs them in).
     fn journal_ops(&self) -> Vec<JournalOp> {
         let mut ops: Vec<JournalOp> = self.mkdirs.iter().cloned().map(JournalOp::Mkdir).collect();
-        for op in &self.ops {
+        let mut rmdirs = self.rmdirs.iter().peekable();
+        for (i, op) in self.ops.iter().enumerate() {
+            while let Some((_, dir)) = rmdirs.next_if(|(at, _)| *at <= i) {
+                ops.push(JournalOp::Rmdir(dir.clone()));
+            }
             ops.push(match op {
                 Op::Write { path, existed, .. } => JournalOp::Write {
                     path: path.clone(),
@@ -577,15 +619,23 @@ impl Plan {
                 Op::Remove(path) => JournalOp::Remove(path.clone()),
             });
         }
-        ops.extend(self.rmdirs.iter().cloned().map(JournalOp::Rmdir));
+        ops.extend(rmdirs.map(|(_, dir)| JournalOp::Rmdir(dir.clone())));
         ops
     }
 
-    /// Journal, drafts, backups and renames, commit, cleanup; rolls back on any error.
-    fn execute<R: Read + Seek>(self, root: &Path, mar: &mut Mar<R>) -> Result<(), ApplyError> {
+    /// Journal, drafts, backups and renames, the build check, commit, cleanup; rolls back on any
+    /// error.
+    fn execute<R: Read + Seek>(
+        self,
+        root: &Path,
+        mar: &mut Mar<R>,
+        expect: Option<&(String, String)>,
+    ) -> Result<(), ApplyError> {
         let journal_ops = self.journal_ops();
         journal::write_journal(root, &journal_ops)?;
-        let result = self.draft_and_swap(root, mar);
+        let result = self
+            .draft_and_swap(root, mar)
+            .and_then(|()| expect.map_or(Ok(()), |(v, b)| checks::check_build(root, v, b)));
         if let Err(e) = result {
             journal::roll_back(root, &journal_ops)?;
             return Err(e);
