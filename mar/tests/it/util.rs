@@ -13,20 +13,7 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
     fixtures().join(name)
 }
 
-/// Mozilla's build-mar CLI (PyPI `mar==3.2.1`), installed by `scripts/test.sh`.
-pub(crate) fn python_mar() -> PathBuf {
-    let path = std::env::var_os("KILN_PYTHON_MAR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/mar")
-        });
-    assert!(
-        path.exists(),
-        "Mozilla's `mar` tool not found at {}: run scripts/test.sh once (it installs PyPI mar==3.2.1)",
-        path.display()
-    );
-    path
-}
+pub(crate) use kiln_test_support::python_mar;
 
 /// Runs a command and returns its output, panicking if it could not start.
 pub(crate) fn run(cmd: &mut Command) -> Output {

@@ -29,21 +29,6 @@ const THUNDERBIRD_VERSIONS: [&str; 2] = ["130.0", "131.0"];
 const LOCALE: &str = "fr";
 const PLATFORMS: [Platform; 3] = [Platform::Linux64, Platform::Mac, Platform::Win64];
 
-/// Mozilla's build-mar CLI (PyPI `mar==3.2.1`), which `scripts/test.sh` installs.
-fn python_mar() -> PathBuf {
-    let path = std::env::var_os("KILN_PYTHON_MAR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/mar")
-        });
-    assert!(
-        path.exists(),
-        "Mozilla's `mar` tool not found at {}: run scripts/test.sh (it installs PyPI mar==3.2.1)",
-        path.display()
-    );
-    path
-}
-
 /// Runs a command that must succeed.
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd
@@ -481,7 +466,7 @@ fn mars(config: &Config) -> Vec<PathBuf> {
 #[test]
 fn matrix_mozillas_mar_verifies_lists_and_extracts_every_firefox_format_mar() {
     let m = matrix();
-    let tool = python_mar();
+    let tool = kiln_test_support::python_mar();
     let all = mars(&m.env.config);
     // 3 platforms × 2 locales, each a complete and partials from 130.0 and 131.0.
     assert_eq!(all.len(), 18, "{all:?}");
