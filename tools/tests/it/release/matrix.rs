@@ -440,6 +440,15 @@ fn matrix_a_second_product_ends_on_its_shipped_build_on_every_platform() {
     }
 }
 
+/// What users download checks with stock tools: `sha256sum -c`, `sha512sum -c` and gpg, in the
+/// releases directory of each product's last release.
+#[test]
+fn matrix_releases_are_what_users_get() {
+    let m = matrix();
+    assert_users_can_check(&m.env.config.root.join("releases/131.0.1"));
+    assert_users_can_check(&m.thunderbird.config.root.join("releases/131.0"));
+}
+
 #[test]
 fn matrix_status_says_the_killed_promote_was_interrupted() {
     let m = matrix();

@@ -421,3 +421,76 @@ pub(crate) fn ship(
         &["signoff", &name, "--role", "releng", "--token-file", releng],
     );
 }
+
+/// `releases/V` as a user checks it with stock tools: `sha256sum -c` and `sha512sum -c` pass
+/// with `--strict`, the sums list exactly the artifacts present, and gpg verifies their `.asc`.
+pub(crate) fn assert_users_can_check(dir: &Path) {
+    for tool in ["sha256sum", "sha512sum"] {
+        let name = if tool == "sha256sum" {
+            "SHA256SUMS"
+        } else {
+            "SHA512SUMS"
+        };
+        let out = Command::new(tool)
+            .args(["--strict", "-c", name])
+            .current_dir(dir)
+            .output()
+            .expect("coreutils");
+        assert!(
+            out.status.success(),
+            "{tool} -c in {}: {}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: Vec<String> = std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| l.split_once("  ").unwrap().1.to_owned())
+            .collect();
+        let present: Vec<String> = snapshot(dir)
+            .into_keys()
+            .filter(|rel| kiln_tools::checksums::is_listed(rel))
+            .collect();
+        assert_eq!(
+            listed,
+            present,
+            "{name} lists exactly the files in {}",
+            dir.display()
+        );
+    }
+    let home = tempfile::tempdir().unwrap();
+    assert!(gpg(
+        home.path(),
+        &["--import", dir.join("KEY").to_str().unwrap()]
+    )
+    .status
+    .success());
+    for name in ["SHA256SUMS", "SHA512SUMS"] {
+        let asc = dir.join(format!("{name}.asc"));
+        let out = gpg(
+            home.path(),
+            &[
+                "--verify",
+                asc.to_str().unwrap(),
+                dir.join(name).to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Runs stock `gpg` with its own home directory.
+pub(crate) fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("gpg")
+        .arg("--homedir")
+        .arg(home)
+        .arg("--batch")
+        .args(args)
+        .output()
+        .expect("gpg must be installed (scripts/test.sh installs gnupg)")
+}
