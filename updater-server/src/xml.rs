@@ -1,8 +1,15 @@
-//! The update XML, byte-identical to Balrog's (`docs/update-protocol.md` Part B (d)).
+//! The update XML, byte-identical to Balrog's for legitimate data (`docs/update-protocol.md`
+//! Part B (d)).
 //!
-//! Lines are joined with `\n` without a trailing newline, and afterwards every `&` that does not
-//! start `&amp;` becomes `&amp;`. No other escaping is done: values are inserted verbatim.
+//! Lines are joined with `\n` without a trailing newline. Balrog then turns every `&` that does
+//! not start `&amp;` into `&amp;` and escapes nothing else, so a stored `"` or `<` can close an
+//! attribute or an element and add one (a `<patch>` on any host). Kiln applies Balrog's `&` rule
+//! to each attribute value as it is written ([`attr`]) and also escapes `"`, `<` and `>`, which
+//! no legitimate value holds: for every value Balrog renders as well-formed XML the bytes are
+//! Balrog's, and no stored value can change the document's structure. A value holding a
+//! character XML cannot carry at all (a control character) fails the render.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -72,8 +79,9 @@ pub fn render_super(parts: &[Part<'_>]) -> Result<String, Error> {
     Ok(assemble("    <addons>", &lines, "    </addons>"))
 }
 
-/// `"\n".join([xml declaration, "<updates>", header, *lines, footer, "</updates>"])`, then the
-/// ampersand pass. An empty header or footer still makes its (empty) line, as in Balrog.
+/// `"\n".join([xml declaration, "<updates>", header, *lines, footer, "</updates>"])`. An empty
+/// header or footer still makes its (empty) line, as in Balrog. The values in the lines were
+/// escaped as they were written ([`attr`]).
 fn assemble(header: &str, lines: &[String], footer: &str) -> String {
     let mut doc = String::with_capacity(256 + lines.iter().map(String::len).sum::<usize>());
     doc.push_str("<?xml version=\"1.0\"?>\n<updates>\n");
@@ -85,11 +93,7 @@ fn assemble(header: &str, lines: &[String], footer: &str) -> String {
     }
     doc.push_str(footer);
     doc.push_str("\n</updates>");
-    if doc.contains('&') {
-        escape_ampersands(&doc)
-    } else {
-        doc
-    }
+    doc
 }
 
 fn not_xml(release: &Release) -> Error {
@@ -125,7 +129,7 @@ fn inner_footer(release: &Release, ctx: &RenderCtx<'_>) -> Result<String, Error>
 fn inner_lines(release: &Release, ctx: &RenderCtx<'_>) -> Result<Vec<String>, Error> {
     match &release.blob {
         Blob::App(app) => app_patches(app, ctx),
-        Blob::Desupport(d) => Ok(vec![desupport_line(d, ctx)]),
+        Blob::Desupport(d) => Ok(vec![desupport_line(d, ctx)?]),
         Blob::Gmp(g) => addon_lines(&g.vendors, g.hash_function.as_deref(), ctx, true),
         Blob::SystemAddons(s) => match &s.addons {
             None => Ok(Vec::new()),
@@ -208,8 +212,13 @@ fn addon_lines(
             .as_ref()
             .ok_or_else(|| broken("filesize"))?;
         lines.push(format!(
-            "        <addon id=\"{id}\" URL=\"{url}\" hashFunction=\"{hash_function}\" hashValue=\"{hash_value}\" size=\"{size}\" version=\"{}\"/>",
-            addon.version
+            "        <addon id=\"{}\" URL=\"{}\" hashFunction=\"{}\" hashValue=\"{}\" size=\"{}\" version=\"{}\"/>",
+            attr(id)?,
+            attr(url)?,
+            attr(hash_function)?,
+            attr(hash_value)?,
+            attr(&size.to_string())?,
+            attr(&addon.version)?
         ));
     }
     Ok(lines)
@@ -245,30 +254,60 @@ fn system_addons_frame(
     Ok(String::new())
 }
 
-/// Replaces every `&` not followed by `amp;` with `&amp;`.
-fn escape_ampersands(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while let Some(idx) = rest.find('&') {
-        out.push_str(&rest[..idx]);
-        rest = &rest[idx..];
-        if rest.starts_with("&amp;") {
-            out.push_str("&amp;");
-            rest = &rest["&amp;".len()..];
-        } else {
-            out.push_str("&amp;");
-            rest = &rest[1..];
-        }
+/// An attribute value as written into the document: Balrog's `&` rule (every `&` that does not
+/// start `&amp;` becomes `&amp;`) plus `"`, `<` and `>` as entities, so the value stays inside
+/// its attribute. Hand-rolled: Balrog's `&amp;` exception is not what an XML library does, and
+/// the bytes must stay Balrog's. A control character (other than tab, line feed and carriage
+/// return, which XML allows) cannot be written at all and is an error.
+fn attr(value: &str) -> Result<Cow<'_, str>, Error> {
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(Error::Internal(format!(
+            "a stored value holds the control character {c:?}, which XML cannot carry"
+        )));
     }
-    out.push_str(rest);
-    out
+    if !value.contains(['&', '"', '<', '>']) {
+        return Ok(Cow::Borrowed(value));
+    }
+    let mut out = String::with_capacity(value.len() + 16);
+    let mut rest = value;
+    while let Some(c) = rest.chars().next() {
+        let len = c.len_utf8();
+        match c {
+            '&' if rest.starts_with("&amp;") => {
+                out.push_str("&amp;");
+                rest = &rest["&amp;".len()..];
+                continue;
+            }
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            other => out.push(other),
+        }
+        rest = &rest[len..];
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// An attribute name from stored data (an `updateLine` field's key), else an error.
+fn attr_name(name: &str) -> Result<&str, Error> {
+    if crate::blob::text::is_xml_name(name) {
+        Ok(name)
+    } else {
+        Err(Error::Internal(format!(
+            "a stored updateLine field name {name:?} is not an XML attribute name"
+        )))
+    }
 }
 
 fn or_none(v: Option<&str>) -> &str {
     v.unwrap_or("None")
 }
 
-fn desupport_line(d: &Desupport, ctx: &RenderCtx<'_>) -> String {
+fn desupport_line(d: &Desupport, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     let q = ctx.query;
     let os = q.build_target.split('_').next().unwrap_or("");
     // Upper-case placeholders first, then the lower-case ones, as Balrog does.
@@ -280,12 +319,12 @@ fn desupport_line(d: &Desupport, ctx: &RenderCtx<'_>) -> String {
         .replace("%locale%", &q.locale)
         .replace("%version%", &q.version)
         .replace("%os%", os);
-    format!(
+    Ok(format!(
         "    <update type=\"{}\" unsupported=\"true\" detailsURL=\"{}\" displayVersion=\"{}\">",
         ctx.update_type.as_str(),
-        details,
-        d.display_version
-    )
+        attr(&details)?,
+        attr(&d.display_version)?
+    ))
 }
 
 fn bool_str(b: bool) -> &'static str {
@@ -320,17 +359,17 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     let mut line = format!(
         "    <update type=\"{}\" displayVersion=\"{}\" appVersion=\"{}\" platformVersion=\"{}\" buildID=\"{}\"",
         ctx.update_type.as_str(),
-        or_none(display),
-        or_none(app.app_version_for(bt, loc)),
-        or_none(platform_version),
-        build_id,
+        attr(or_none(display))?,
+        attr(or_none(app.app_version_for(bt, loc)))?,
+        attr(or_none(platform_version))?,
+        attr(build_id)?,
     );
     let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
     if let Some(url) = app.details_url.as_deref() {
-        let _ = write!(line, " detailsURL=\"{}\"", interpolate(url));
+        let _ = write!(line, " detailsURL=\"{}\"", attr(&interpolate(url))?);
     }
     if let Some(url) = app.license_url.as_deref() {
-        let _ = write!(line, " licenseURL=\"{}\"", interpolate(url));
+        let _ = write!(line, " licenseURL=\"{}\"", attr(&interpolate(url))?);
     }
     if app
         .locale(bt, loc)
@@ -372,7 +411,7 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     }
     for (name, value) in attrs {
         if let Some(value) = value {
-            let _ = write!(line, " {name}=\"{value}\"");
+            let _ = write!(line, " {name}=\"{}\"", attr(&value)?);
         }
     }
     line.push('>');
@@ -385,19 +424,29 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
 fn update_line_v1(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     let q = ctx.query;
     let (bt, loc) = (q.build_target.as_str(), q.locale.as_str());
-    let appv = or_none(app.locale_or_top(bt, loc, |l| l.appv.as_ref(), &app.appv));
-    let extv = or_none(app.locale_or_top(bt, loc, |l| l.extv.as_ref(), &app.extv));
-    let build_id = app.build_id(bt, loc).map_err(Error::BadData)?;
+    let appv = attr(or_none(app.locale_or_top(
+        bt,
+        loc,
+        |l| l.appv.as_ref(),
+        &app.appv,
+    )))?;
+    let extv = attr(or_none(app.locale_or_top(
+        bt,
+        loc,
+        |l| l.extv.as_ref(),
+        &app.extv,
+    )))?;
+    let build_id = attr(app.build_id(bt, loc).map_err(Error::BadData)?)?;
     let mut line = format!(
         "    <update type=\"{}\" version=\"{appv}\" extensionVersion=\"{extv}\" buildID=\"{build_id}\"",
         ctx.update_type.as_str(),
     );
     let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
     if let Some(url) = app.details_url.as_deref() {
-        let _ = write!(line, " detailsURL=\"{}\"", interpolate(url));
+        let _ = write!(line, " detailsURL=\"{}\"", attr(&interpolate(url))?);
     }
     if let Some(url) = app.license_url.as_deref() {
-        let _ = write!(line, " licenseURL=\"{}\"", interpolate(url));
+        let _ = write!(line, " licenseURL=\"{}\"", attr(&interpolate(url))?);
     }
     line.push('>');
     if app.old_version_special_cases == Some(true) {
@@ -410,17 +459,18 @@ fn update_line_v1(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
             at(lo).is_some_and(|lo| *qv >= lo) && at(hi).is_some_and(|hi| *qv < hi)
         };
         let ext_attr = format!("extensionVersion=\"{extv}\"");
+        let query_version = attr(&q.version)?;
         if in_range("2.0", "3.5") {
             line = line
                 .replace(
                     &format!("version=\"{appv}\""),
-                    &format!("version=\"{}\"", q.version),
+                    &format!("version=\"{query_version}\""),
                 )
                 .replace(&format!("{ext_attr} "), "");
         } else if in_range("3.5", "3.6") {
             line = line.replace(&format!("{ext_attr} "), "");
         } else if in_range("3.6", "4.0") {
-            line = line.replace(&ext_attr, &format!("extensionVersion=\"{}\"", q.version));
+            line = line.replace(&ext_attr, &format!("extensionVersion=\"{query_version}\""));
         }
     }
     Ok(line)
@@ -488,7 +538,10 @@ fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
             *v = v.replace("%LOCALE%", loc).replace("%locale%", loc);
         }
     }
-    let body: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let body = attrs
+        .iter()
+        .map(|(k, v)| Ok(format!("{}=\"{}\"", attr_name(k)?, attr(v)?)))
+        .collect::<Result<Vec<String>, Error>>()?;
     Ok(format!("    <update {}>", body.join(" ")))
 }
 
@@ -686,14 +739,14 @@ fn patch_line(
     let mut line = format!(
         "        <patch type=\"{}\" URL=\"{}\" hashFunction=\"{}\" hashValue=\"{}\" size=\"{}\"",
         if is_complete { "complete" } else { "partial" },
-        url,
-        or_none(app.hash_function.as_deref()),
-        patch.hash_value,
-        patch.filesize
+        attr(&url)?,
+        attr(or_none(app.hash_function.as_deref()))?,
+        attr(&patch.hash_value.to_string())?,
+        attr(&patch.filesize.to_string())?
     );
     if app.schema_version >= 8 {
         if let Some(proof) = &patch.bin_trans_inclusion_proof {
-            let _ = write!(line, " binTransInclusionProof=\"{proof}\"");
+            let _ = write!(line, " binTransInclusionProof=\"{}\"", attr(proof)?);
         }
     }
     line.push_str("/>");
@@ -705,8 +758,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ampersands() {
-        assert_eq!(escape_ampersands("a&b&amp;c&&"), "a&amp;b&amp;c&amp;&amp;");
-        assert_eq!(escape_ampersands("none"), "none");
+    fn attribute_values_keep_balrogs_ampersands_and_cannot_leave_their_attribute() {
+        let a = |v: &str| attr(v).unwrap().into_owned();
+        // Balrog's rule: `&amp;` stays, every other `&` becomes `&amp;`.
+        assert_eq!(a("a&b&amp;c&&"), "a&amp;b&amp;c&amp;&amp;");
+        assert_eq!(a("none"), "none");
+        assert_eq!(a("ünïcode"), "ünïcode");
+        assert_eq!(
+            a("x\"/><patch URL=\"http://evil/"),
+            "x&quot;/&gt;&lt;patch URL=&quot;http://evil/"
+        );
+        assert!(attr("a\u{0}b").is_err());
+        assert!(attr("a\u{1b}[31m").is_err());
+        assert_eq!(a("tab\there"), "tab\there");
+    }
+
+    #[test]
+    fn attribute_names_from_data_are_xml_names() {
+        assert_eq!(attr_name("detailsURL").unwrap(), "detailsURL");
+        assert_eq!(attr_name("_x-y.z").unwrap(), "_x-y.z");
+        for bad in ["", "1x", "a b", "a=\"1\" b", "a>", "x\u{0}"] {
+            assert!(attr_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

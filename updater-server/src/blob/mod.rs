@@ -5,7 +5,7 @@
 //! There are two ways in, as in Balrog:
 //! * [`Release::parse`] is the admin API's validation: what Balrog's schema files
 //!   (`src/auslib/blobs/schemas/apprelease-v*.yml`) accept, and nothing else ([`schema`]), plus the
-//!   domain allowlist.
+//!   domain allowlist and what XML can carry ([`text`]).
 //! * [`Release::load`] reads a blob as stored (snapshots, `import`): Balrog's own tests inserted
 //!   blobs straight into its database that break its admin-side schema (a schema-4 "from" release
 //!   without `hashFunction`, a schema-9 `updateLine` that is an empty object), and Balrog serves
@@ -24,6 +24,7 @@ use crate::config::Allowlist;
 pub mod addons;
 pub mod guardian;
 pub mod schema;
+pub mod text;
 
 pub use addons::{Addon, AddonPlatform, Gmp, SuperBlob, SystemAddons};
 pub use guardian::Guardian;
@@ -514,6 +515,7 @@ impl Release {
     ) -> Result<Self, String> {
         let release = Release::load(name, data_version, value)?;
         schema::check(value)?;
+        text::check(value, !matches!(release.blob, Blob::Guardian(_)))?;
         let blob_name = release.blob_name();
         if blob_name != name {
             return Err(format!(

@@ -44,3 +44,6 @@ mod replicas;
 
 /// Fault injection: killed sessions, a SIGKILLed replica, network delay and cut.
 mod faults;
+
+/// What a hostile release writer tries: XML injection through blob fields, control characters.
+mod hostile;
