@@ -1,7 +1,7 @@
 //! The client endpoint (`/update/…`), health checks and `/metrics`.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -13,10 +13,12 @@ use crate::query;
 use crate::xml;
 
 /// Registers the client-facing routes; everything unmatched falls to `fallback` (the empty
-/// document under `/update…`, else 404).
+/// document under `/update…`, else 404; a method other than GET or HEAD gets 405).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/update/{tail:.*}", web::get().to(update))
+        .route("/update/{tail:.*}", web::head().to(update))
         .route("/json/{tail:.*}", web::get().to(json_update))
+        .route("/json/{tail:.*}", web::head().to(json_update))
         .route("/__heartbeat__", web::get().to(heartbeat))
         .route("/__lbheartbeat__", web::get().to(lbheartbeat))
         .route("/metrics", web::get().to(metrics))
@@ -158,6 +160,21 @@ const NOT_FOUND: &str = "The requested URL was not found on the server. If you e
 /// Unmatched paths: the empty update document under `/update…` (Balrog's 404 handler, so without
 /// `Cache-Control` or rule headers), else 404.
 async fn fallback(req: HttpRequest) -> HttpResponse {
+    let client_path = [
+        "/update",
+        "/json",
+        "/__heartbeat__",
+        "/__lbheartbeat__",
+        "/metrics",
+    ]
+    .iter()
+    .any(|p| req.path().starts_with(p));
+    if client_path && !matches!(*req.method(), Method::GET | Method::HEAD) {
+        // Clients only read: a POST or an unknown method is a mistake or a probe, not a check.
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, HeaderValue::from_static("GET, HEAD")))
+            .finish();
+    }
     if req.path().starts_with("/update") {
         xml_response(StatusCode::OK, xml::EMPTY.to_owned())
     } else {

@@ -84,6 +84,13 @@
 //!
 //! # Where Kiln differs from Balrog (deliberately)
 //!
+//! * **Blob text that could change `update.xml`'s structure is refused** on write (400 with the
+//!   field's path): control characters anywhere, `"`, `<` and `>` in any value that is rendered
+//!   ([`blob::text`]). On output every attribute value is escaped (Balrog escapes only `&`, so a
+//!   stored `"` in Balrog can close an attribute and add a `<patch>` on any host); for every
+//!   legitimate value the bytes are Balrog's.
+//! * The client endpoints answer GET and HEAD only; other methods get **405** with `Allow`
+//!   (Balrog answers any method on `/update/…` with an empty document).
 //! * Conflicting `data_version`s answer **409** with the current version (Balrog: 400), and
 //!   release blobs are not 3-way merged: the caller re-reads and retries.
 //! * Rule ties on priority are broken by `rule_id` (Balrog: database order).

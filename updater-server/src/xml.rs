@@ -4,7 +4,7 @@
 //! Lines are joined with `\n` without a trailing newline. Balrog then turns every `&` that does
 //! not start `&amp;` into `&amp;` and escapes nothing else, so a stored `"` or `<` can close an
 //! attribute or an element and add one (a `<patch>` on any host). Kiln applies Balrog's `&` rule
-//! to each attribute value as it is written ([`attr`]) and also escapes `"`, `<` and `>`, which
+//! to each attribute value as it is written (`attr`) and also escapes `"`, `<` and `>`, which
 //! no legitimate value holds: for every value Balrog renders as well-formed XML the bytes are
 //! Balrog's, and no stored value can change the document's structure. A value holding a
 //! character XML cannot carry at all (a control character) fails the render.
@@ -81,7 +81,7 @@ pub fn render_super(parts: &[Part<'_>]) -> Result<String, Error> {
 
 /// `"\n".join([xml declaration, "<updates>", header, *lines, footer, "</updates>"])`. An empty
 /// header or footer still makes its (empty) line, as in Balrog. The values in the lines were
-/// escaped as they were written ([`attr`]).
+/// escaped as they were written (`attr`).
 fn assemble(header: &str, lines: &[String], footer: &str) -> String {
     let mut doc = String::with_capacity(256 + lines.iter().map(String::len).sum::<usize>());
     doc.push_str("<?xml version=\"1.0\"?>\n<updates>\n");

@@ -198,3 +198,66 @@ fn a_stored_blob_cannot_add_a_patch_to_the_document() {
     });
     assert!(evaluate(&snapshot, &q, &client, &mut || 0).is_err());
 }
+
+/// Sends a raw HTTP/1.1 request with `method` to `path`; returns the response head and body.
+fn raw(server: &Server, method: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.to_ascii_lowercase(), body.to_owned())
+}
+
+/// `/update/…` is read-only: GET and HEAD answer, anything else is 405 with `Allow`, and a
+/// probe with another method no longer gets an (empty) update document.
+#[test]
+fn the_update_endpoint_answers_get_and_head_only() {
+    let server = Server::start();
+    server.put_release(firefox_54());
+    server.put_release(firefox_56());
+    server.add_rule(rule(
+        100,
+        "Firefox-56.0-build1",
+        json!({"channel": "release"}),
+    ));
+    let path = v6(
+        "54.0.1",
+        "20170628075643",
+        "WINNT_x86-msvc",
+        "en-US",
+        "release",
+    );
+    let (head, body) = raw(&server, "GET", &path);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body, FX56_EN);
+    let (head, body) = raw(&server, "HEAD", &path);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/xml"), "{head}");
+    assert_eq!(body, "", "HEAD has no body");
+    for method in ["POST", "PUT", "DELETE", "FOOBAR"] {
+        for target in [
+            path.as_str(),
+            "/update/7/anything",
+            "/json/1/x",
+            "/__heartbeat__",
+        ] {
+            let (head, body) = raw(&server, method, target);
+            assert!(
+                head.starts_with("http/1.1 405"),
+                "{method} {target}: {head}"
+            );
+            assert!(
+                head.contains("allow: get, head"),
+                "{method} {target}: {head}"
+            );
+            assert!(!body.contains("<updates>"), "{method} {target}: {body}");
+        }
+    }
+}
