@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::dice::{Dice, RandomDice};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Route};
+use crate::reports::totals::TotalsCache;
 use crate::reports::ReportSink;
 use crate::signing::ResponseSigner;
 use crate::snapshot::SnapshotCell;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The update-report queue and its rate limiter.
     pub reports: ReportSink,
+    /// The report totals `/metrics` shows, read at most once per configured age.
+    pub report_totals: TotalsCache,
 }
 
 impl AppState {
@@ -68,6 +71,9 @@ impl AppState {
             dice,
             metrics: Metrics::default(),
             reports: ReportSink::new(&config.reports),
+            report_totals: TotalsCache::new(Duration::from_secs(
+                config.reports.totals_max_age_secs,
+            )),
             config,
         })
     }
@@ -112,25 +118,49 @@ pub async fn read_tx<T: Send + 'static>(
     blocking(state, move |s| s.store.read(f)).await
 }
 
-/// Registers every route: the client endpoint, health and metrics, and the admin API.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    client::configure(cfg);
+/// Registers every route: the client endpoint, health checks, `/metrics` when `metrics` (it is
+/// not when it has its own listener), and the admin API.
+pub fn configure(cfg: &mut web::ServiceConfig, metrics: bool) {
+    client::configure(cfg, metrics);
     cfg.service(web::scope("/api/v1").configure(admin::configure));
 }
 
-/// Serves `config` until the process is stopped: opens the state, binds `config.listen`, runs the
-/// server and the scheduled-change task on an actix system.
+fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| Error::Internal(format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves `config` until the process is stopped: opens the state, binds `config.listen` (and
+/// `config.metrics_listen`, when set, for `/metrics` alone), runs the servers and the
+/// scheduled-change task on an actix system.
 pub fn serve(config: Config) -> Result<()> {
-    let listener = TcpListener::bind(&config.listen)
-        .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
+    let listener = bind(&config.listen)?;
+    let metrics_listener = config.metrics_listen.as_deref().map(bind).transpose()?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?;
     tracing::info!(%addr, db = %config.database, "serving");
     let state = Arc::new(AppState::open(config)?);
     actix_web::rt::System::new()
-        .block_on(async move { start(state, listener)?.await })
+        .block_on(async move {
+            if let Some(listener) = metrics_listener {
+                actix_web::rt::spawn(start_metrics(Arc::clone(&state), listener)?);
+            }
+            start(state, listener)?.await
+        })
         .map_err(|e| Error::Internal(format!("server stopped: {e}")))
+}
+
+/// Starts the separate `/metrics` listener (`metrics_listen`): that route alone, 404 otherwise.
+pub fn start_metrics(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::from(state);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(client::configure_metrics)
+    })
+    .workers(1)
+    .listen(listener)?
+    .run())
 }
 
 /// Starts the HTTP server on `listener` and the scheduled-change task. Must be called inside an
@@ -142,6 +172,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let app_data = data.clone();
+    let metrics_here = state.config.metrics_listen.is_none();
     let server = HttpServer::new(move || {
         let metrics_data = app_data.clone();
         App::new()
@@ -176,7 +207,7 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
                     Ok(res)
                 }
             })
-            .configure(configure)
+            .configure(|cfg| configure(cfg, metrics_here))
     })
     .workers(workers)
     .listen(listener)?

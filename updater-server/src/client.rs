@@ -5,25 +5,33 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::app::{blocking, read_tx, AppState};
+use crate::app::{blocking, AppState};
 use crate::error::{Error, Result};
 use crate::evaluate::{evaluate, evaluate_json, JsonOutcome};
 use crate::memo::{MemoEntry, ResponseMemo};
 use crate::query;
 use crate::xml;
 
-/// Registers the client-facing routes; everything unmatched falls to `fallback` (the empty
-/// document under `/update…`, else 404; a method other than GET or HEAD gets 405).
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the client-facing routes, with `/metrics` when `metrics` (not when it has a
+/// listener of its own); everything unmatched falls to `fallback` (the empty document under
+/// `/update…`, else 404; a method other than GET or HEAD gets 405).
+pub fn configure(cfg: &mut web::ServiceConfig, metrics: bool) {
     cfg.route("/update/{tail:.*}", web::get().to(update))
         .route("/update/{tail:.*}", web::head().to(update))
         .route("/json/{tail:.*}", web::get().to(json_update))
         .route("/json/{tail:.*}", web::head().to(json_update))
         .route("/__heartbeat__", web::get().to(heartbeat))
         .route("/__lbheartbeat__", web::get().to(lbheartbeat))
-        .route("/metrics", web::get().to(metrics))
-        .route("/robots.txt", web::get().to(robots))
-        .default_service(web::to(fallback));
+        .route("/robots.txt", web::get().to(robots));
+    if metrics {
+        configure_metrics(cfg);
+    }
+    cfg.default_service(web::to(fallback));
+}
+
+/// Registers `/metrics` alone (also the whole route table of a separate metrics listener).
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
 }
 
 fn xml_response(status: StatusCode, body: String) -> HttpResponse {
@@ -223,15 +231,19 @@ async fn lbheartbeat() -> HttpResponse {
 /// `/metrics` in Prometheus text format.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut body = state.metrics.render(&state.snapshot.load());
-    let reports = read_tx(&state, |tx| tx.report_totals())
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot read report totals");
-            Vec::new()
-        });
+    let totals = blocking(&state, |s| {
+        s.report_totals
+            .get(|| s.store.read(|tx| tx.report_totals()))
+    })
+    .await;
+    let (reports, age) = totals.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read report totals");
+        (Default::default(), Default::default())
+    });
     body.push_str(&crate::reports::rollout::prometheus(
         &state.snapshot.offers().all(),
         &reports,
+        age,
     ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -125,6 +125,9 @@ pub struct ReportsConfig {
     pub flush_ms: u64,
     /// One-sided significance level of the health guards' tests.
     pub alpha: f64,
+    /// How old, in seconds, the report totals on `/metrics` may be before a scrape reads them
+    /// again (a scrape never scans the reports table more often).
+    pub totals_max_age_secs: u64,
 }
 
 impl Default for ReportsConfig {
@@ -136,6 +139,7 @@ impl Default for ReportsConfig {
             batch: 500,
             flush_ms: 200,
             alpha: 0.01,
+            totals_max_age_secs: 60,
         }
     }
 }
@@ -154,6 +158,9 @@ pub struct TestingConfig {
 pub struct Config {
     /// Address to listen on.
     pub listen: String,
+    /// Address of a separate listener for `/metrics` (e.g. one only the monitoring network
+    /// reaches); when set, `listen` does not serve `/metrics`.
+    pub metrics_listen: Option<String>,
     /// SQLite database path, or a `postgres://` URL.
     pub database: Database,
     /// PKCS#8 PEM Ed25519 private key; enables `Content-Signature` on update responses.
@@ -179,6 +186,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "127.0.0.1:8000".to_owned(),
+            metrics_listen: None,
             database: Database::Sqlite(PathBuf::from("kiln-updates.db")),
             response_signing_key: None,
             signature_ttl_secs: 3600,

@@ -6,7 +6,8 @@
 //!   batches, one transaction each, attributing each to the release it updated to and to the rule
 //!   that answers its from-build. Nothing here runs on the `/update/` path.
 //! * [`rollout`] summarises a release (offers, results, error codes, success rate with a Wilson
-//!   interval, per rule and per from-version); [`guard`] halts rules whose release fails.
+//!   interval, per rule and per from-version); [`guard`] halts rules whose release fails;
+//!   [`totals`] caches the totals `/metrics` shows.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,6 +33,7 @@ pub mod guard;
 pub mod http;
 pub mod rollout;
 pub mod stats;
+pub mod totals;
 
 /// A client's report of one update attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -89,8 +89,12 @@ pub fn summary(release: &str, offers: &[(i64, u64)], counts: &[ReportCount]) -> 
 }
 
 /// Prometheus lines for offers (`kiln_update_offers_total{release,rule}`) and stored reports
-/// (`kiln_update_reports_total{release,result}`).
-pub fn prometheus(offers: &[(String, i64, u64)], reports: &[(String, String, i64)]) -> String {
+/// (`kiln_update_reports_total{release,result}`, read `reports_age` ago).
+pub fn prometheus(
+    offers: &[(String, i64, u64)],
+    reports: &[(String, String, i64)],
+    reports_age: std::time::Duration,
+) -> String {
     use std::fmt::Write as _;
     // Label values are escaped as the text format requires.
     let esc = |s: &str| {
@@ -120,5 +124,14 @@ pub fn prometheus(offers: &[(String, i64, u64)], reports: &[(String, String, i64
             esc(result)
         );
     }
+    out.push_str(
+        "# HELP kiln_update_reports_totals_age_seconds How old kiln_update_reports_total is.\n",
+    );
+    out.push_str("# TYPE kiln_update_reports_totals_age_seconds gauge\n");
+    let _ = writeln!(
+        out,
+        "kiln_update_reports_totals_age_seconds {:.3}",
+        reports_age.as_secs_f64()
+    );
     out
 }

@@ -261,3 +261,51 @@ fn the_update_endpoint_answers_get_and_head_only() {
         }
     }
 }
+
+/// `/metrics` can move off the client listener: with `metrics_listen`, the real binary serves it
+/// there alone and the client listener answers 404 for it.
+#[test]
+fn metrics_can_have_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let config = dir.path().join("kiln.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database = \"{}\"\nworkers = 1\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n",
+            dir.path().join("kiln.db").display()
+        ),
+    )
+    .unwrap();
+    let mut child = serve(&config, port);
+    let agent = agent();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while agent.get(format!("{base}/__lbheartbeat__")).call().is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let on_client = to_resp(agent.get(format!("{base}/metrics")).call());
+    let on_own = to_resp(
+        agent
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .call(),
+    );
+    let elsewhere = to_resp(
+        agent
+            .get(format!("http://127.0.0.1:{metrics_port}/update/6/x"))
+            .call(),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(on_client.status, 404, "{}", on_client.body);
+    assert_eq!(on_own.status, 200);
+    assert!(
+        on_own
+            .body
+            .contains("kiln_update_reports_totals_age_seconds"),
+        "{}",
+        on_own.body
+    );
+    assert_eq!(elsewhere.status, 404);
+}

@@ -127,6 +127,21 @@ fn reports_are_accepted_checked_capped_and_summarised() {
     assert!(metrics.contains(
         "kiln_update_reports_total{release=\"Firefox-56.0-build1\",result=\"failure\"} 2"
     ));
+    // A scrape does not scan the reports table: a report stored since is not in the totals
+    // until they are older than `[reports] totals_max_age_secs` (60 s), and the age is shown.
+    assert_eq!(post(&srv, report(FX56, "55.0", false, Some(9))), 202);
+    wait_for(&srv, "Firefox-56.0-build1", 4);
+    let again = srv.get("/metrics").body;
+    assert!(
+        again.contains(
+            "kiln_update_reports_total{release=\"Firefox-56.0-build1\",result=\"failure\"} 2"
+        ),
+        "{again}"
+    );
+    assert!(
+        again.contains("\nkiln_update_reports_totals_age_seconds "),
+        "{again}"
+    );
 }
 }
 
