@@ -69,7 +69,10 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
     let snapshot = state.snapshot.load();
     let key = ResponseMemo::key(req.path(), req.query_string(), user_agent.contains("PPC"));
     let entry = match snapshot.memo().get(&key) {
-        Some(hit) => hit,
+        Some(hit) => {
+            state.metrics.memo_hit();
+            hit
+        }
         None => {
             let Some(q) = query::parse(req.path(), req.query_string(), user_agent)? else {
                 return Ok(xml_response(StatusCode::OK, xml::EMPTY.to_owned()));

@@ -69,9 +69,15 @@ struct RouteMetrics {
 #[derive(Debug, Default)]
 pub struct Metrics {
     routes: [RouteMetrics; ROUTES.len()],
+    memo_hits: AtomicU64,
 }
 
 impl Metrics {
+    /// Counts an answer replayed from the response memo.
+    pub fn memo_hit(&self) {
+        self.memo_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records one finished request.
     pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
         let m = &self.routes[route.index()];
@@ -149,6 +155,13 @@ impl Metrics {
         );
         out.push_str("# TYPE kiln_response_memo_entries gauge\n");
         let _ = writeln!(out, "kiln_response_memo_entries {}", snapshot.memo().len());
+        out.push_str("# HELP kiln_response_memo_hits_total Answers replayed from the memo.\n");
+        out.push_str("# TYPE kiln_response_memo_hits_total counter\n");
+        let _ = writeln!(
+            out,
+            "kiln_response_memo_hits_total {}",
+            self.memo_hits.load(Ordering::Relaxed)
+        );
         out
     }
 }

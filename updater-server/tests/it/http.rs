@@ -789,7 +789,16 @@ fn memoized_answers_equal_fresh_ones_and_die_with_the_snapshot() {
             "release",
         ),
     ];
-    for _ in 0..2 {
+    let hits = |srv: &Server| -> u64 {
+        let metrics = srv.get("/metrics").body;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("kiln_response_memo_hits_total "))
+            .unwrap_or_else(|| panic!("no memo hit counter in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    for pass in 0..2 {
         for path in &paths {
             let (a, b) = (memo.get(path), fresh.get(path));
             assert_eq!(
@@ -798,6 +807,11 @@ fn memoized_answers_equal_fresh_ones_and_die_with_the_snapshot() {
                 "{path}"
             );
         }
+        // Nothing rolls the dice here (rate 100): the first pass fills the memo, the second is
+        // answered from it, every path once; the server without a memo never hits.
+        let expected = if pass == 0 { 0 } else { paths.len() as u64 };
+        assert_eq!(hits(&memo), expected, "pass {pass}");
+        assert_eq!(hits(&fresh), 0);
     }
     assert_eq!(
         memo.get(&format!("{FROM_54}{Q6}?foo=1")).status,
