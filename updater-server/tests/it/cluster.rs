@@ -83,6 +83,11 @@ impl Cluster {
         Replica::spawn(self.dir.path(), url, &self.token)
     }
 
+    /// A replica with `settings` (top-level TOML lines) added to its configuration.
+    pub(crate) fn replica_with(&self, settings: &str) -> Replica {
+        Replica::spawn_with(self.dir.path(), &self.url, &self.token, settings)
+    }
+
     /// The database's change version (`kiln_state`).
     pub(crate) fn stored_change_version(&self) -> i64 {
         Store::open(&Database::Postgres(self.url.clone()))
@@ -113,12 +118,22 @@ pub(crate) struct Replica {
 impl Replica {
     /// Starts a replica on `url` as an admin with `token`; its config file goes to `dir`.
     pub(crate) fn spawn(dir: &std::path::Path, url: &str, token: &str) -> Replica {
+        Replica::spawn_with(dir, url, token, "")
+    }
+
+    /// [`Replica::spawn`] with `settings` (top-level TOML lines) added to the configuration.
+    pub(crate) fn spawn_with(
+        dir: &std::path::Path,
+        url: &str,
+        token: &str,
+        settings: &str,
+    ) -> Replica {
         let port = free_port();
         let config = dir.join(format!("replica-{port}.toml"));
         std::fs::write(
             &config,
             format!(
-                "database = \"{url}\"\nworkers = 2\nscheduler_interval_ms = 50\n\
+                "database = \"{url}\"\nworkers = 2\nscheduler_interval_ms = 50\n{settings}\n\
                  [client]\nallowlisted_domains = {{ \"download.mozilla.org\" = [\"Firefox\"], \"download.example.org\" = [\"Firefox\"] }}\n"
             ),
         )

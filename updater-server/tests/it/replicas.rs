@@ -27,12 +27,19 @@ fn bump(replica: &Replica, rule_id: i64, data_version: i64, priority: i64) -> (u
 }
 
 /// Twenty changes through rotating replicas of three: the writing replica answers with its own
-/// change at once (it never serves older than its own write) and the other two within 1 s.
+/// change at once (it never serves older than its own write) and the other two within 1 s. The
+/// replicas poll the change version only every 60 s, so only `LISTEN`/`NOTIFY` can meet the
+/// bound: a broken notification path fails this test.
 #[test]
 fn a_change_reaches_every_replica_within_a_second() {
     run(Backend::Postgres, || {
         let cluster = Cluster::new();
-        let replicas = [cluster.replica(), cluster.replica(), cluster.replica()];
+        let slow_poll = "snapshot_poll_ms = 60000";
+        let replicas = [
+            cluster.replica_with(slow_poll),
+            cluster.replica_with(slow_poll),
+            cluster.replica_with(slow_poll),
+        ];
         let mut version = cluster.stored_rule_version();
         let mut latencies = Vec::new();
         for round in 0..20 {
@@ -217,5 +224,36 @@ fn a_replica_started_later_converges() {
         let (status, newer) = bump(&late, cluster.rule_id, new, 998);
         assert_eq!(status, 200);
         first.wait_for_rule_version(newer, WITHIN);
+    });
+}
+
+/// A change whose notification is lost (written with the change version bumped but no
+/// `NOTIFY`, as when a replica's listening session dropped at that moment) still reaches a
+/// replica through its periodic version check; a replica that polls only every 60 s does not see
+/// it within the same time, which shows the change really was silent.
+#[test]
+fn the_poll_alone_converges_when_a_notification_is_lost() {
+    run(Backend::Postgres, || {
+        let cluster = Cluster::new();
+        let polling = cluster.replica_with("snapshot_poll_ms = 200");
+        let deaf = cluster.replica_with("snapshot_poll_ms = 60000");
+        let version = cluster.stored_rule_version();
+        assert_eq!(polling.rule_version(), version);
+        assert_eq!(deaf.rule_version(), version);
+        let mut db = postgres::Client::connect(&cluster.url, postgres::NoTls).unwrap();
+        db.batch_execute(&format!(
+            "UPDATE rules SET data_version = data_version + 1 WHERE rule_id = {};
+             UPDATE kiln_state SET version = version + 1 WHERE id = 1;",
+            cluster.rule_id
+        ))
+        .unwrap();
+        let took = polling.wait_for_rule_version(version + 1, Duration::from_secs(3));
+        println!("converged by polling alone in {took:?}");
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(
+            deaf.rule_version(),
+            version,
+            "the change was announced after all: this test would pass with polling broken"
+        );
     });
 }
