@@ -46,7 +46,19 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
-    /// A server answered with an unexpected status.
+    /// The update server answered the check with a 4xx: it understood and refused the request
+    /// (exit 1). Not a network failure: the same URL is not asked again.
+    #[error("{url} refused the request: HTTP {status}{}", quoted(message))]
+    HttpRefused {
+        /// The URL.
+        url: String,
+        /// The status (400–499).
+        status: u16,
+        /// The server's message: the start of its answer (the `detail`, `error` or `message` of
+        /// a JSON body), at most [`crate::Limits::max_refusal_message_bytes`], controls removed.
+        message: String,
+    },
+    /// A server answered with an unexpected status (a 5xx, or a 4xx while downloading).
     #[error("{url} answered HTTP {status}")]
     HttpStatus {
         /// The URL.
@@ -130,7 +142,8 @@ impl Error {
             Error::Download(e) if e.is_network() => ErrorKind::Network,
             Error::Apply(e) if matches!(e.code(), 19 | 21 | 22 | 23) => ErrorKind::Refused,
             Error::Apply(_) | Error::Swap(_) | Error::Io { .. } => ErrorKind::Failed,
-            Error::ResponseTooLarge { .. }
+            Error::HttpRefused { .. }
+            | Error::ResponseTooLarge { .. }
             | Error::Signature(_)
             | Error::Xml(_)
             | Error::Download(_)
@@ -140,8 +153,73 @@ impl Error {
         }
     }
 
+    /// A 4xx answer to `url`: `body` is the start of the answer, `truncated` when there was more.
+    pub(crate) fn refused(url: &str, status: u16, body: &[u8], truncated: bool) -> Error {
+        Error::HttpRefused {
+            url: url.to_owned(),
+            status,
+            message: server_message(body, truncated),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
+    }
+}
+
+fn quoted(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+/// The text a refusing server gave: a JSON body's `detail` (problem+json), `error` or `message`,
+/// else the body as text; control characters (terminal escapes included) become spaces, runs of
+/// whitespace one space, and `…` marks a cut.
+fn server_message(body: &[u8], truncated: bool) -> String {
+    let text = String::from_utf8_lossy(body);
+    let field = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            ["detail", "error", "message"]
+                .iter()
+                .find_map(|k| v.get(k).and_then(|m| m.as_str()).map(str::to_owned))
+        });
+    let raw = field.as_deref().unwrap_or(&text);
+    let mut message = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if truncated && field.is_none() {
+        message.push('…');
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_quotes_the_servers_message_cleanly() {
+        let problem = br#"{"detail": "Extra query parameter(s) x not in spec", "status": 400}"#;
+        assert_eq!(
+            server_message(problem, false),
+            "Extra query parameter(s) x not in spec"
+        );
+        assert_eq!(server_message(br#"{"error": "no"}"#, false), "no");
+        assert_eq!(
+            server_message(b"bad\x1b[31m pin\r\n\tvalue", true),
+            "bad [31m pin value…"
+        );
+        let e = Error::refused("https://u/x", 400, b"", false);
+        assert_eq!(e.to_string(), "https://u/x refused the request: HTTP 400");
+        assert_eq!(e.kind(), ErrorKind::Refused);
     }
 }

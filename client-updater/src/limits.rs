@@ -7,6 +7,8 @@ use std::time::Duration;
 pub struct Limits {
     /// Largest update response body read (default 1 MiB); a longer body is an error.
     pub max_response_bytes: u64,
+    /// Most bytes of a refusing server's answer (HTTP 4xx) quoted in the error (default 512).
+    pub max_refusal_message_bytes: u64,
     /// Largest archive accepted at all (default 4 GiB); each download is also capped at its
     /// patch's advertised `size`.
     pub max_archive_bytes: u64,
@@ -33,6 +35,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_response_bytes: 1 << 20,
+            max_refusal_message_bytes: 512,
             max_archive_bytes: 4 << 30,
             connect_timeout: Duration::from_secs(15),
             check_timeout: Duration::from_secs(60),

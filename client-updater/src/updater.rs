@@ -455,6 +455,19 @@ impl Updater {
                 reason: e.to_string(),
             })?;
         let status = response.status().as_u16();
+        if (400..500).contains(&status) {
+            let limit = limits.max_refusal_message_bytes;
+            let mut body = Vec::new();
+            // What arrived is quoted; a failure to read the rest changes nothing.
+            let _ = response
+                .into_body()
+                .into_reader()
+                .take(limit + 1)
+                .read_to_end(&mut body);
+            let truncated = body.len() as u64 > limit;
+            body.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            return Err(Error::refused(url, status, &body, truncated));
+        }
         if status != 200 {
             return Err(Error::HttpStatus {
                 url: url.to_owned(),

@@ -184,6 +184,9 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
                         actix_web::Error::from(Error::Invalid(format!("malformed JSON: {err}")))
                     }),
             )
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                actix_web::Error::from(Error::Invalid(format!("invalid query string: {err}")))
+            }))
             .app_data(web::PayloadConfig::new(64 << 20))
             .wrap(
                 DefaultHeaders::new()

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::admin::objects::{create_shutoff, ShutoffBody};
+use crate::admin::shutoffs::{create_shutoff, ShutoffBody};
 use crate::admin::{releases, rules, Mode};
 use crate::auth::Actor;
 use crate::config::Allowlist;

@@ -93,6 +93,9 @@
 //!   (Balrog answers any method on `/update/…` with an empty document).
 //! * Conflicting `data_version`s answer **409** with the current version (Balrog: 400), and
 //!   release blobs are not 3-way merged: the caller re-reads and retries.
+//! * Emergency shutoffs are served on Balrog's paths (`/emergency_shutoff…`) and on Kiln's
+//!   (`/emergency_shutoffs`, a JSON body on every verb); a scheduled change of a shutoff may also
+//!   be an `insert` (Balrog: `delete` only), and scheduling answers 201 (Balrog: 200).
 //! * Rule ties on priority are broken by `rule_id` (Balrog: database order).
 //! * `Content-Signature` is Ed25519 over `expires || body` with a key id, not Autograph's P-384.
 //! * Release history lives in the same history table as everything else (Balrog: GCS buckets).

@@ -436,6 +436,64 @@ fn malicious_mirrors_garbage_500_and_stale_then_the_good_mirror_succeeds() {
 }
 
 #[test]
+fn malicious_mirrors_a_4xx_is_a_refusal_asked_once_and_the_next_mirror_still_asked() {
+    let s = Scenario::new(|config, server| {
+        config.urls = vec![server.url("/403.xml"), server.url("/update.xml")];
+    });
+    let mut body = b"\x1b[2Jgo away ".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 4000));
+    s.server.route(
+        "/403.xml",
+        Reply::Full {
+            status: 403,
+            headers: Vec::new(),
+            body,
+        },
+    );
+    let good = s.good_complete();
+    s.offer_complete(good.clone(), &good);
+    let (code, json) = s.update(&["--no-stage"]);
+    assert_eq!(
+        (code, json["result"].as_str()),
+        (0, Some("pending")),
+        "{json}"
+    );
+    let failures = json["mirror_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{json}");
+    let failure = failures[0].as_str().unwrap();
+    assert!(failure.starts_with("refused: "), "{failure}");
+    assert!(failure.contains("HTTP 403: [2Jgo away xxx"), "{failure}");
+    assert!(
+        !failure.contains('\x1b'),
+        "terminal escapes are not passed on"
+    );
+    assert!(failure.len() < 800, "the quote is bounded: {failure}");
+    assert_eq!(s.server.requests("/403.xml").len(), 1);
+    assert_eq!(s.server.requests("/update.xml").len(), 1);
+
+    // Alone, the refusing server fails the check with exit 1 (not 3), after one request.
+    let only = s.server.url("/403.xml");
+    let (code, json) = run_json(&[
+        "check",
+        "--install",
+        path_str(s.install()),
+        "--url",
+        &only,
+        "--json",
+    ]);
+    assert_eq!(
+        (code, json["kind"].as_str()),
+        (1, Some("Refused")),
+        "{json}"
+    );
+    assert!(
+        json["error"].as_str().unwrap().contains("HTTP 403"),
+        "{json}"
+    );
+    assert_eq!(s.server.requests("/403.xml").len(), 2);
+}
+
+#[test]
 fn mix_and_match_complete_of_another_channel_locale_or_platform_is_refused() {
     // Validly signed by the pinned key, served under the right URL with its right hash.
     let s = Scenario::new(|_, _| {});

@@ -533,3 +533,90 @@ fn scenario_13_the_check_url_comes_from_a_real_installs_files() {
     }
     assert_eq!(client_updater::DEFAULT_INTERVAL.as_secs(), 43_200);
 }
+
+/// `CHECK_PATH` with a fixed OS version written into the template, as a tester would.
+fn windows_template(base: &str, os: &str) -> String {
+    format!("{base}/update/6/%PRODUCT%/%VERSION%/%BUILD_ID%/%BUILD_TARGET%/%LOCALE%/%CHANNEL%/{os}/ISET:SSE4_2,MEM:16384/default/default/update.xml")
+}
+
+#[test]
+fn templates_with_an_escaped_or_a_literal_space_reach_the_server_as_firefox_sends_them() {
+    let w = World::new();
+    // The only rule now answers Windows 7 (`Windows_NT 6.1…`) clients: an offer proves the server
+    // decoded the space.
+    w.server.admin(
+        "PUT",
+        "/rules/1",
+        json!({"osVersion": "Windows_NT 6.1", "data_version": 1}),
+    );
+    let (dir, _) = w.install(0, None);
+    let install = path_str(dir.path());
+    let expected = format!(
+        "{}/update/6/Firefox/119.0/{B119}/{TARGET}/de/release/Windows_NT%206.1.1.0/ISET:SSE4_2,MEM:16384/default/default/update.xml",
+        w.server.base
+    );
+    for os in ["Windows_NT%206.1.1.0", "Windows_NT 6.1.1.0"] {
+        let template = windows_template(&w.server.base, os);
+        let (code, json) = run_json(&["check", "--install", install, "--url", &template, "--json"]);
+        assert_eq!(code, 0, "{os}: {json}");
+        assert_eq!(json["url"], expected.as_str(), "{os}");
+        assert_eq!(json["offer"]["app_version"], "121.0", "{os}: {json}");
+    }
+    // This machine's own OS version is not Windows 7: the same server has nothing for it.
+    let (code, json) = run_json(&["check", "--install", install, "--json"]);
+    assert_eq!(
+        (code, json["result"].as_str()),
+        (0, Some("no-update")),
+        "{json}"
+    );
+}
+
+/// `kiln_http_requests_total` of the real server's `/update/` route answered with `status`.
+fn update_requests(base: &str, status: u16) -> u64 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let text = agent
+        .get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let series = format!("kiln_http_requests_total{{route=\"update\",status=\"{status}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[test]
+fn a_400_from_the_server_is_its_refusal_exit_1_with_its_message_asked_once() {
+    let w = World::new();
+    let (dir, before) = w.install(1, None);
+    let install = path_str(dir.path());
+    // An unknown query parameter: the real server answers 400 (problem+json, Balrog's text).
+    let url = format!("{}{CHECK_PATH}?bogus=1", w.server.base);
+    let (code, json) = run_json(&["check", "--install", install, "--url", &url, "--json"]);
+    assert_eq!(code, 1, "refused, not a network failure (3): {json}");
+    assert_eq!(json["kind"], "Refused", "{json}");
+    let error = json["error"].as_str().unwrap();
+    assert!(error.contains("HTTP 400"), "{error}");
+    assert!(
+        error.contains("Extra query parameter(s) bogus not in spec"),
+        "{error}"
+    );
+    assert_eq!(update_requests(&w.server.base, 400), 1, "asked once");
+
+    let (code, json) = run_json(&["update", "--install", install, "--url", &url, "--json"]);
+    assert_eq!(code, 1, "{json}");
+    let failures = json["mirror_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{json}");
+    assert!(
+        failures[0].as_str().unwrap().starts_with("refused: "),
+        "{json}"
+    );
+    assert_eq!(update_requests(&w.server.base, 400), 2, "asked once more");
+    assert_eq!(update_requests(&w.server.base, 200), 0);
+    assert_tree(dir.path(), &before);
+}

@@ -11,6 +11,7 @@ pub mod objects;
 pub mod releases;
 pub mod rules;
 pub mod scheduled;
+pub mod shutoffs;
 pub mod signoffs;
 pub mod users;
 
@@ -87,6 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     releases::configure(cfg);
     rules::configure(cfg);
     objects::configure(cfg);
+    shutoffs::configure(cfg);
     users::configure(cfg);
     scheduled::configure(cfg);
     crate::reports::http::configure(cfg);

@@ -1,4 +1,4 @@
-//! Emergency shutoffs, pinnable releases and required signoffs.
+//! Pinnable releases and required signoffs.
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -7,94 +7,10 @@ use serde_json::{json, Value};
 use crate::app::{read_tx, write_tx, AppState};
 use crate::auth::Actor;
 use crate::error::{Error, Result};
-use crate::store::{Pin, RequiredSignoff, Shutoff, Tx};
+use crate::store::{Pin, RequiredSignoff, Tx};
 use crate::version::PinVersion;
 
-use super::signoffs::{self, Needed};
-use super::{check_version, from_json, DataVersionQuery, Mode};
-
-/// Body of emergency shutoff requests.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShutoffBody {
-    /// Product.
-    pub product: String,
-    /// Channel (exact).
-    pub channel: String,
-    /// Free text.
-    #[serde(default)]
-    pub comment: Option<String>,
-    /// For deletes: checked when given.
-    #[serde(default)]
-    pub data_version: Option<i64>,
-}
-
-fn shutoff_key(product: &str, channel: &str) -> String {
-    format!("{product}/{channel}")
-}
-
-/// Shuts updates off for (product, channel). Never needs signoffs: it is the emergency brake.
-pub fn create_shutoff(tx: &Tx<'_>, actor: &Actor, body: &ShutoffBody) -> Result<i64> {
-    actor.require("emergency_shutoff", "create", Some(&body.product))?;
-    if tx.shutoff(&body.product, &body.channel)?.is_some() {
-        return Err(Error::AlreadyExists(format!(
-            "updates are already shut off for {}/{}",
-            body.product, body.channel
-        )));
-    }
-    let row = Shutoff {
-        product: body.product.clone(),
-        channel: body.channel.clone(),
-        comment: body.comment.clone(),
-        data_version: 1,
-    };
-    tx.insert_shutoff(&row)?;
-    let value = serde_json::to_value(&row).map_err(|e| Error::Internal(e.to_string()))?;
-    tx.add_history(
-        "emergency_shutoff",
-        &shutoff_key(&row.product, &row.channel),
-        &actor.username,
-        Some(1),
-        Some(&value),
-    )?;
-    Ok(1)
-}
-
-/// Lifts a shutoff; where signoffs are required this must be a scheduled change.
-pub fn delete_shutoff(tx: &Tx<'_>, actor: &Actor, mode: Mode, body: &ShutoffBody) -> Result<()> {
-    let current = tx.shutoff(&body.product, &body.channel)?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "no emergency shutoff for {}/{}",
-            body.product, body.channel
-        ))
-    })?;
-    actor.require("emergency_shutoff", "delete", Some(&body.product))?;
-    if let Some(v) = body.data_version {
-        check_version(Some(v), current.data_version)?;
-    }
-    let what = format!("the emergency shutoff of {}/{}", body.product, body.channel);
-    super::scheduled::guard_pending(tx, mode, "emergency_shutoffs", &what, |row| {
-        row.get("product").and_then(Value::as_str) == Some(body.product.as_str())
-            && row.get("channel").and_then(Value::as_str) == Some(body.channel.as_str())
-    })?;
-    let mut needed = Needed::new();
-    signoffs::for_shutoff(tx, &body.product, &body.channel, &mut needed)?;
-    signoffs::guard(
-        mode,
-        &needed,
-        "lifting this emergency shutoff",
-        "emergency_shutoffs",
-    )?;
-    tx.delete_shutoff(&body.product, &body.channel)?;
-    tx.add_history(
-        "emergency_shutoff",
-        &shutoff_key(&body.product, &body.channel),
-        &actor.username,
-        None,
-        None,
-    )?;
-    Ok(())
-}
+use super::{check_version, from_json, DataVersionQuery};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,16 +172,7 @@ fn delete_required_signoff(tx: &Tx<'_>, actor: &Actor, key: &RequiredSignoffKey)
 
 /// Registers the routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/emergency_shutoffs", web::get().to(list_shutoffs))
-        .route(
-            "/emergency_shutoffs",
-            web::post().to(create_shutoff_handler),
-        )
-        .route(
-            "/emergency_shutoffs",
-            web::delete().to(delete_shutoff_handler),
-        )
-        .route("/pinnable_releases", web::get().to(list_pins))
+    cfg.route("/pinnable_releases", web::get().to(list_pins))
         .route(
             "/pinnable_releases/{product}/{channel}/{version}",
             web::put().to(put_pin_handler),
@@ -280,34 +187,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/required_signoffs",
             web::delete().to(delete_required_handler),
         );
-}
-
-async fn list_shutoffs(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let rows = read_tx(&state, move |tx| tx.shutoffs()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "shutoffs": rows })))
-}
-
-async fn create_shutoff_handler(
-    actor: Actor,
-    state: web::Data<AppState>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse> {
-    let body: ShutoffBody = from_json(body.into_inner(), "emergency shutoff")?;
-    let dv = write_tx(&state, move |tx| create_shutoff(tx, &actor, &body)).await?;
-    Ok(HttpResponse::Created().json(json!({ "data_version": dv })))
-}
-
-async fn delete_shutoff_handler(
-    actor: Actor,
-    state: web::Data<AppState>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse> {
-    let body: ShutoffBody = from_json(body.into_inner(), "emergency shutoff")?;
-    write_tx(&state, move |tx| {
-        delete_shutoff(tx, &actor, Mode::Direct, &body)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }
 
 async fn list_pins(_actor: Actor, state: web::Data<AppState>) -> Result<HttpResponse> {

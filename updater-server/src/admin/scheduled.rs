@@ -17,22 +17,27 @@ use crate::config::Allowlist;
 use crate::error::{Error, Result};
 use crate::store::{now_ms, ScheduledChange, Tx};
 
-use super::objects::{self, ShutoffBody};
 use super::releases::{self, PutRelease};
+use super::shutoffs::{self, ShutoffBody};
 use super::signoffs::{self, Needed};
 use super::{check_version, from_json, object, rules, take_i64, Mode};
 
 const KINDS: &[&str] = &["rules", "releases", "emergency_shutoffs"];
 
-fn check_kind(kind: &str) -> Result<()> {
-    if KINDS.contains(&kind) {
-        Ok(())
+/// The stored kind a path names: one of [`KINDS`], or Balrog's `emergency_shutoff` for
+/// `emergency_shutoffs` (both paths reach the same changes).
+fn kind_of(kind: &str) -> Result<&'static str> {
+    let kind = if kind == "emergency_shutoff" {
+        "emergency_shutoffs"
     } else {
-        Err(Error::NotFound(format!(
-            "no scheduled changes of kind {kind}; kinds are {}",
+        kind
+    };
+    KINDS.iter().copied().find(|k| *k == kind).ok_or_else(|| {
+        Error::NotFound(format!(
+            "no scheduled changes of kind {kind}; kinds are {} (or emergency_shutoff)",
             KINDS.join(", ")
-        )))
-    }
+        ))
+    })
 }
 
 fn rule_id_of(row: &Map<String, Value>) -> Result<i64> {
@@ -151,7 +156,7 @@ pub fn schedule(
     kind: &str,
     body: Value,
 ) -> Result<(i64, Needed)> {
-    check_kind(kind)?;
+    let kind = kind_of(kind)?;
     let mut row = object(body)?;
     let change_type = match row.remove("change_type") {
         Some(Value::String(s)) if ["insert", "update", "delete"].contains(&s.as_str()) => s,
@@ -217,6 +222,9 @@ pub fn schedule(
         (_, action) => {
             let body: ShutoffBody =
                 from_json(Value::Object(row.clone()), "emergency shutoff change")?;
+            if action == "delete" {
+                shutoffs::existing_shutoff(tx, &body.product, &body.channel, data_version)?;
+            }
             actor.require(
                 "emergency_shutoff",
                 if action == "delete" {
@@ -300,11 +308,11 @@ fn apply(tx: &Tx<'_>, allowlist: &Allowlist, sc: &ScheduledChange) -> Result<()>
         (_, "delete") => {
             let mut body: ShutoffBody = from_json(Value::Object(row), "emergency shutoff change")?;
             body.data_version = sc.base_data_version;
-            objects::delete_shutoff(tx, &actor, mode, &body)?;
+            shutoffs::delete_shutoff(tx, &actor, mode, &body)?;
         }
         _ => {
             let body: ShutoffBody = from_json(Value::Object(row), "emergency shutoff change")?;
-            objects::create_shutoff(tx, &actor, &body)?;
+            shutoffs::create_shutoff(tx, &actor, &body)?;
         }
     }
     tx.set_scheduled_change_state(sc.sc_id, "enacted")?;
@@ -327,7 +335,7 @@ pub fn enact(
     sc_id: i64,
 ) -> Result<()> {
     actor.require("scheduled_change", "enact", None)?;
-    let sc = load(tx, Some(kind), sc_id)?;
+    let sc = load(tx, Some(kind_of(kind)?), sc_id)?;
     if let Err(reason) = readiness(tx, &sc)? {
         return Err(Error::Invalid(format!(
             "scheduled change {sc_id} cannot be enacted: {reason}"
@@ -427,10 +435,9 @@ async fn list(
     state: web::Data<AppState>,
     kind: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let kind = kind.into_inner();
-    check_kind(&kind)?;
+    let kind = kind_of(&kind.into_inner())?;
     let list = read_tx(&state, move |tx| {
-        tx.scheduled_changes(Some(&kind), Some("pending"), None)?
+        tx.scheduled_changes(Some(kind), Some("pending"), None)?
             .into_iter()
             .map(|sc| describe(tx, sc))
             .collect::<Result<Vec<_>>>()
@@ -445,10 +452,8 @@ async fn get(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
-    let value = read_tx(&state, move |tx| {
-        describe(tx, load(tx, Some(&kind), sc_id)?)
-    })
-    .await?;
+    let kind = kind_of(&kind)?;
+    let value = read_tx(&state, move |tx| describe(tx, load(tx, Some(kind), sc_id)?)).await?;
     Ok(HttpResponse::Ok().json(value))
 }
 
@@ -473,8 +478,9 @@ async fn cancel_handler(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
+    let kind = kind_of(&kind)?;
     write_tx(&state, move |tx| {
-        let sc = load(tx, Some(&kind), sc_id)?;
+        let sc = load(tx, Some(kind), sc_id)?;
         if sc.scheduled_by != actor.username && !actor.is_admin() {
             return Err(Error::Forbidden(
                 "only the scheduler or an admin may cancel a scheduled change".to_owned(),
@@ -513,9 +519,10 @@ async fn signoff_handler(
     body: web::Json<Value>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
+    let kind = kind_of(&kind)?;
     let body: SignoffBody = from_json(body.into_inner(), "signoff")?;
     write_tx(&state, move |tx| {
-        let sc = load(tx, Some(&kind), sc_id)?;
+        let sc = load(tx, Some(kind), sc_id)?;
         if sc.state != "pending" {
             return Err(Error::Invalid(format!(
                 "scheduled change {sc_id} is {}",
@@ -554,8 +561,9 @@ async fn unsign_handler(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
+    let kind = kind_of(&kind)?;
     write_tx(&state, move |tx| {
-        load(tx, Some(&kind), sc_id)?;
+        load(tx, Some(kind), sc_id)?;
         if !tx.delete_signoff(sc_id, &actor.username)? {
             return Err(Error::NotFound(format!(
                 "{} has not signed off on {sc_id}",
@@ -575,10 +583,8 @@ async fn enact_handler(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse> {
     let (kind, sc_id) = path.into_inner();
+    let kind = kind_of(&kind)?;
     let allowlist = state.config.client.allowlisted_domains.clone();
-    write_tx(&state, move |tx| {
-        enact(tx, &actor, &allowlist, &kind, sc_id)
-    })
-    .await?;
+    write_tx(&state, move |tx| enact(tx, &actor, &allowlist, kind, sc_id)).await?;
     Ok(HttpResponse::Ok().json(json!({ "enacted": true })))
 }

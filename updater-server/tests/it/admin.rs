@@ -1,5 +1,5 @@
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -606,17 +606,6 @@ fn snapshot_is_visible_right_after_commit_and_never_dangles() {
 }
 }
 
-fn wait_until(mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 both_backends! {
 #[test]
 fn signoff_flow_end_to_end() {
@@ -768,13 +757,7 @@ fn signoff_flow_end_to_end() {
         "{}",
         explicit.body
     );
-    let client = v6(
-        "54.0.1",
-        "20170628075643",
-        "WINNT_x86-msvc",
-        "en-US",
-        "release",
-    );
+    let client = update_path();
     assert_eq!(srv.get(&client).body, FX56_EN);
     let stored = srv.admin("GET", &format!("/rules/{id}"), None);
     assert_eq!(stored["data_version"], 2);

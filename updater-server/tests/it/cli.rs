@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::cluster::{update_path, Replica};
+use crate::cluster::Replica;
 use crate::util::*;
 
 fn run(args: &[&str]) -> (bool, String, String) {

@@ -15,17 +15,6 @@ use updater_server::store::Store;
 
 use crate::util::*;
 
-/// The update request the seeded rule answers (54.0.1 en-US on release → 56.0).
-pub(crate) fn update_path() -> String {
-    v6(
-        "54.0.1",
-        "20170628075643",
-        "WINNT_x86-msvc",
-        "en-US",
-        "release",
-    )
-}
-
 /// One PostgreSQL database shared by the replicas of a test, with an admin token, two releases
 /// and one rule mapping 54.0.1 to 56.0.
 pub(crate) struct Cluster {

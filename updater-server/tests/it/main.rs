@@ -15,6 +15,10 @@ mod http;
 /// The admin API: auth matrix, conflicts, history and revert, guards, signoffs, snapshot visibility.
 mod admin;
 
+/// Balrog's emergency shutoff routes (`/emergency_shutoff[/{product}/{channel}]`) and lifting a
+/// signed-off shutoff through `/scheduled_changes/emergency_shutoff`.
+mod shutoffs;
+
 /// Restart and SIGKILL of the real binary, and WAL recovery from a copy of the files taken at the kill.
 mod durability;
 

@@ -391,6 +391,18 @@ impl Drop for Server {
     }
 }
 
+/// Polls `f` every 50 ms for up to 10 s; whether it became true.
+pub(crate) fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 pub(crate) const Q6: &str = "Windows_NT%206.1/ISET:SSE3,MEM:8000/default/default/update.xml";
 
 /// `/update/6/Firefox/{version}/{build_id}/{target}/{locale}/{channel}/…`
@@ -402,6 +414,18 @@ pub(crate) fn v6(
     channel: &str,
 ) -> String {
     format!("/update/6/Firefox/{version}/{build_id}/{target}/{locale}/{channel}/{Q6}")
+}
+
+/// The update request of a Firefox 54.0.1 en-US Windows client on `release` (a rule mapping
+/// `release` to `firefox_56()` answers it with 56.0).
+pub(crate) fn update_path() -> String {
+    v6(
+        "54.0.1",
+        "20170628075643",
+        "WINNT_x86-msvc",
+        "en-US",
+        "release",
+    )
 }
 
 pub(crate) fn rule(priority: i64, mapping: &str, extra: Value) -> Value {

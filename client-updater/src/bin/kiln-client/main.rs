@@ -1,7 +1,8 @@
 //! `kiln-client`: the application stand-in that embeds `client_updater`.
 //!
 //! Exit codes: 0 done or no update; 1 update refused or failed (signature, channel, version,
-//! hash, size, a failed apply — also `start` when the waiting update failed or was discarded); 2
+//! hash, size, the update server's HTTP 4xx, a failed apply — also `start` when the waiting update
+//! failed or was discarded); 2
 //! usage or configuration error (also an install directory inside a mac bundle); 3 network
 //! failure after every URL and retry.
 
