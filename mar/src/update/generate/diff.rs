@@ -334,6 +334,9 @@ enum Choice {
     /// Algorithm 4 whenever the applier would accept it (tests of its round trip).
     #[cfg(test)]
     Algorithm4,
+    /// Algorithm 3 always (tests comparing the two).
+    #[cfg(test)]
+    Algorithm3,
 }
 
 /// Diffs `old` → `new` and returns the Kiln patch entry (algorithm 4 when x86 displacement
@@ -357,6 +360,8 @@ fn encode_patch(old: &[u8], new: &[u8], choice: Choice) -> io::Result<Vec<u8>> {
         Choice::Smaller => non_zero(p) < non_zero(&sections[3]),
         #[cfg(test)]
         Choice::Algorithm4 => true,
+        #[cfg(test)]
+        Choice::Algorithm3 => false,
     });
     let algorithm = match predicted {
         Some(predicted) => {
@@ -612,6 +617,36 @@ mod tests {
             PatchAlgorithm::Sections
         );
         assert!(predicted.len() < 4096, "{}", predicted.len());
+        // The whole patch entry, as written, is smaller than algorithm 3's.
+        let plain = encode_patch(&old, &new, Choice::Algorithm3).unwrap();
+        assert!(
+            predicted.len() < plain.len(),
+            "algorithm 4: {} B, algorithm 3: {} B",
+            predicted.len(),
+            plain.len()
+        );
+    }
+
+    /// On real code whose functions moved between two releases (charset-normalizer 3.3.1 →
+    /// 3.3.2's mypyc module, x86-64, `fixtures/data/elf/`), Kiln writes algorithm 4 and its
+    /// patch is smaller than algorithm 3's of the same files.
+    #[test]
+    fn real_code_is_written_as_algorithm_4_and_is_smaller() {
+        let elf = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/data/elf/");
+        let old = std::fs::read(format!("{elf}charset-normalizer-3.3.1-md__mypyc.so")).unwrap();
+        let new = std::fs::read(format!("{elf}charset-normalizer-3.3.2-md__mypyc.so")).unwrap();
+        assert_eq!(
+            round_trip_as(&old, &new, Choice::Smaller),
+            PatchAlgorithm::SectionsX86
+        );
+        let written = encode_patch(&old, &new, Choice::Smaller).unwrap();
+        let plain = encode_patch(&old, &new, Choice::Algorithm3).unwrap();
+        assert!(
+            written.len() < plain.len(),
+            "algorithm 4: {} B, algorithm 3: {} B",
+            written.len(),
+            plain.len()
+        );
     }
 
     #[test]
