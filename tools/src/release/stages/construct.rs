@@ -52,9 +52,11 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
     let product = crate::release::builds::product(ctx.config)?;
     let inputs = crate::release::builds::load(ctx.config, &ctx.inputs(), version)?;
+    let journal = ctx.repack_journal();
     let base_options = RepackOptions {
         jobs: Some(1),
         signer: Some(&key as &dyn l10n_repack::ArtifactSigner),
+        journal: Some(&journal),
         ..RepackOptions::default()
     };
     let all = inputs.plan(&base_options)?;
