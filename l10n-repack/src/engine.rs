@@ -78,11 +78,25 @@ pub struct RepackInputs {
 }
 
 impl RepackInputs {
-    /// Loads a fixture-style input directory for `version` of `product`:
-    /// `builds/<version>/<platform>/en-US/<archive>` (named by [`Platform::archive_name`]), `l10n/<locale>/`, `shipped-locales`,
-    /// `partners/<partner>/<sub>/repack.cfg`. Fails on the first malformed or missing input,
-    /// before anything is written.
+    /// Loads a fixture-style input directory for `version` of `product` on every [`Platform`]:
+    /// [`RepackInputs::load_for`] with [`Platform::ALL`].
     pub fn load(dir: &Path, product: &Product, version: &str) -> Result<RepackInputs, RepackError> {
+        RepackInputs::load_for(dir, product, version, &Platform::ALL)
+    }
+
+    /// Loads a fixture-style input directory for `version` of `product`, building only
+    /// `platforms`: `builds/<version>/<platform>/en-US/<archive>` (named by
+    /// [`Platform::archive_name`]) of each of them that ships a locale, `l10n/<locale>/` of each
+    /// locale shipped on one of them, `shipped-locales`, `partners/<partner>/<sub>/repack.cfg`.
+    /// Nothing of another platform is read or needed: a locale shipped only elsewhere is absent
+    /// from the plan, and a partner gets jobs only on these platforms. Fails on the first
+    /// malformed or missing input, before anything is written.
+    pub fn load_for(
+        dir: &Path,
+        product: &Product,
+        version: &str,
+        platforms: &[Platform],
+    ) -> Result<RepackInputs, RepackError> {
         let valid = !version.is_empty()
             && version
                 .split('.')
@@ -96,7 +110,8 @@ impl RepackInputs {
         }
         let shipped = ShippedLocales::load(&dir.join("shipped-locales"))?;
         let l10n = dir.join("l10n");
-        for entry in shipped.entries() {
+        let built = |entry: &crate::ShippedLocale| platforms.iter().any(|&p| entry.ships_on(p));
+        for entry in shipped.entries().iter().filter(|e| built(e)) {
             if !entry.locale().is_en_us() && !l10n.join(entry.locale().as_str()).is_dir() {
                 return Err(RepackError::MissingLocale {
                     path: shipped.path().to_owned(),
@@ -107,7 +122,7 @@ impl RepackInputs {
             }
         }
         let mut builds = BTreeMap::new();
-        for platform in Platform::ALL {
+        for &platform in platforms {
             if shipped.for_platform(platform).next().is_none() {
                 continue;
             }
@@ -161,9 +176,24 @@ impl RepackInputs {
         &self.version
     }
 
-    /// The shipped locales.
+    /// The shipped locales (the whole file, whatever platforms were loaded).
     pub fn shipped_locales(&self) -> &ShippedLocales {
         &self.shipped
+    }
+
+    /// The platforms built: those loaded that ship at least one locale, in order.
+    pub fn platforms(&self) -> impl Iterator<Item = Platform> + '_ {
+        self.builds.keys().copied()
+    }
+
+    /// The locales built: those shipped on at least one of [`RepackInputs::platforms`], in
+    /// `shipped-locales` order.
+    pub fn locales(&self) -> impl Iterator<Item = &Locale> + '_ {
+        self.shipped
+            .entries()
+            .iter()
+            .filter(|e| self.builds.keys().any(|&p| e.ships_on(p)))
+            .map(crate::ShippedLocale::locale)
     }
 
     /// Every job, sorted by id, before chunking.
@@ -254,12 +284,17 @@ pub struct RepackOptions<'a> {
     pub partners: Option<&'a [String]>,
     /// Signs every archive (`<archive>.sig`) and verifies existing ones on reruns.
     pub signer: Option<&'a dyn ArtifactSigner>,
+    /// The journal directory that makes reruns resumable (`<journal>/<job>.state`: the job's
+    /// input fingerprint and its output's SHA-256). It is scratch state: keep it outside the
+    /// output directory when that is published. `None`: no journal, every job runs.
+    pub journal: Option<&'a Path>,
     /// Unpacking limits.
     pub limits: Limits,
 }
 
 impl Default for RepackOptions<'_> {
-    /// One thread per core, no chunking, partner build 1, everything, unsigned, default limits.
+    /// One thread per core, no chunking, partner build 1, everything, unsigned, no journal,
+    /// default limits.
     fn default() -> Self {
         RepackOptions {
             jobs: None,
@@ -267,6 +302,7 @@ impl Default for RepackOptions<'_> {
             partner_build: 1,
             partners: None,
             signer: None,
+            journal: None,
             limits: Limits::default(),
         }
     }
@@ -313,14 +349,18 @@ fn sig_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Whether a complete, verified output of `job` already exists.
+/// Whether a complete, verified output of `job` already exists, as recorded in `journal`.
 fn is_done(
     out: &Path,
+    journal: Option<&Path>,
     job: &Job,
     fingerprint: &[u8; 32],
     signer: Option<&dyn ArtifactSigner>,
 ) -> bool {
-    let Ok(record) = std::fs::read_to_string(journal_path(out, &job.id)) else {
+    let Some(journal) = journal else {
+        return false;
+    };
+    let Ok(record) = std::fs::read_to_string(journal_path(journal, &job.id)) else {
         return false;
     };
     let path = out.join(&job.output);
@@ -422,7 +462,7 @@ fn run_jobs(
             JobKind::Locale => None,
         };
         let print = fingerprint(&job, &bases[&job.platform].digest, locale, partner, signed);
-        if is_done(out, &job, &print, options.signer) {
+        if is_done(out, options.journal, &job, &print, options.signer) {
             tracing::debug!(job = %job.id, "kept: output matches its journal record");
             progress.finished(&job, JobOutcome::Skipped);
             report.skipped.push(job.output.clone());
@@ -472,6 +512,7 @@ fn run_jobs(
                 locales: &locales,
                 partners: &partners,
                 signer: options.signer,
+                journal: options.journal,
                 out,
             };
             let result = run_job(inputs, &job, &print, &context);
@@ -506,6 +547,7 @@ struct JobContext<'a> {
     locales: &'a BTreeMap<Locale, LocaleSource>,
     partners: &'a BTreeMap<(String, String), PartnerSource>,
     signer: Option<&'a dyn ArtifactSigner>,
+    journal: Option<&'a Path>,
     out: &'a Path,
 }
 
@@ -521,6 +563,7 @@ fn run_job(
         locales,
         partners,
         signer,
+        journal,
         out,
     } = *context;
     let what = &inputs.builds[&job.platform];
@@ -541,31 +584,30 @@ fn run_job(
     let bytes = archive::pack(&tree, job.platform.format(), cache, &path)?;
     drop(tree);
     // Drop any journal record first: a crash below must not leave a stale record behind.
-    let journal = journal_path(out, &job.id);
-    match std::fs::remove_file(&journal) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(RepackError::Io {
-                path: journal,
-                source: e,
-            })
-        }
+    let record = journal.map(|dir| journal_path(dir, &job.id));
+    if let Some(record) = &record {
+        remove_if_present(record)?;
     }
     write_atomic(&path, &bytes)?;
     let sig = sig_path(&path);
     match signer {
         Some(signer) => write_atomic(&sig, &signer.sign(&bytes))?,
-        None => match std::fs::remove_file(&sig) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(RepackError::Io {
-                    path: sig,
-                    source: e,
-                })
-            }
-        },
+        None => remove_if_present(&sig)?,
     }
-    write_atomic(&journal, output::record(print, &bytes).as_bytes())
+    match &record {
+        Some(record) => write_atomic(record, output::record(print, &bytes).as_bytes()),
+        None => Ok(()),
+    }
+}
+
+/// Removes `path`; a missing file is fine.
+fn remove_if_present(path: &Path) -> Result<(), RepackError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RepackError::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
+    }
 }

@@ -35,8 +35,11 @@
 //! files, not the whole build. Member boundaries depend only on the tree, so outputs stay
 //! byte-identical whether or not a member came from the cache.
 //! * Outputs are **atomic**: written to a temp file and renamed; a failed job leaves no file.
-//! * Reruns are **resumable**: a job whose archive matches its journal record (same input
-//!   fingerprint, same SHA-256) and, when signing, whose `.sig` verifies, is skipped.
+//! * Reruns are **resumable**: a job whose archive matches its record in the caller's journal
+//!   directory ([`RepackOptions::journal`], outside the published output) — same input
+//!   fingerprint, same SHA-256 — and, when signing, whose `.sig` verifies, is skipped.
+//! * [`RepackInputs::load_for`] restricts a repack to some platforms: nothing of another
+//!   platform is read, planned or needed.
 //! * Hostile inputs (`..` or absolute entry names, escaping symlinks, hard links, devices,
 //!   duplicates, oversized entries, corrupt archives, malformed config lines, locale files that
 //!   are not localized resources) are typed [`RepackError`]s naming the file and line or entry,

@@ -3,7 +3,8 @@
 //! Every output is written to a hidden temp file in its destination directory and renamed into
 //! place, so a crash or error never leaves a partial file under its real name; the temp file is
 //! deleted when dropped. After an archive (and its `.sig`) is in place, a journal record
-//! `.kiln-repack/<job>.state` stores the job's input fingerprint and the archive's SHA-256.
+//! `<journal>/<job>.state` (the caller's [`crate::RepackOptions::journal`], scratch space kept
+//! outside the published output) stores the job's input fingerprint and the archive's SHA-256.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use crate::RepackError;
 
-/// The journal directory, relative to the output directory.
+/// Where earlier versions kept the journal: `<out>/.kiln-repack/`, inside the output directory,
+/// which published it. Such a directory is a stale leftover now; callers may remove it.
 pub const JOURNAL_DIR: &str = ".kiln-repack";
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
@@ -41,10 +43,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepackError>
     Ok(())
 }
 
-/// The journal file of a job.
-pub(crate) fn journal_path(out: &Path, job_id: &str) -> PathBuf {
-    out.join(JOURNAL_DIR)
-        .join(format!("{}.state", job_id.replace('/', "+")))
+/// The journal file of a job in the journal directory `journal`.
+pub(crate) fn journal_path(journal: &Path, job_id: &str) -> PathBuf {
+    journal.join(format!("{}.state", job_id.replace('/', "+")))
 }
 
 /// The journal record text.

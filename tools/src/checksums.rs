@@ -134,9 +134,11 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Sig
     Ok(())
 }
 
-/// Writes a detached armored signature `<file>.asc` for every Linux tarball, then
-/// `SHA256SUMS`, `SHA512SUMS`, their detached armored signatures (`.asc`) and `KEY` (the armored
-/// public certificate) into `dir`. Returns the number of files listed.
+/// Writes a detached armored signature `<file>.asc` for every Linux tarball without a valid one
+/// (so a directory that gained builds, such as a partner respin's, keeps its earlier `.asc`
+/// files byte for byte), then `SHA256SUMS`, `SHA512SUMS`, their detached armored signatures
+/// (`.asc`) and `KEY` (the armored public certificate) into `dir` ([`write_sums`]). Returns the
+/// number of files listed.
 pub fn write_signed(dir: &Path, cert: &ReleaseCert) -> Result<usize, SigningError> {
     let tarballs: Vec<String> = artifacts(dir)?
         .into_iter()
@@ -147,7 +149,13 @@ pub fn write_signed(dir: &Path, cert: &ReleaseCert) -> Result<usize, SigningErro
         .try_for_each(|rel| -> Result<(), SigningError> {
             let path = dir.join(rel);
             let data = std::fs::read(&path).map_err(SigningError::io(&path))?;
-            write_atomic(&asc_path(&path), &cert.sign_detached_armored(&data)?)
+            let asc = asc_path(&path);
+            let valid = std::fs::read(&asc)
+                .is_ok_and(|signature| cert.verify_detached(&data, &signature).is_ok());
+            if valid {
+                return Ok(());
+            }
+            write_atomic(&asc, &cert.sign_detached_armored(&data)?)
         })?;
     write_sums(dir, cert)
 }

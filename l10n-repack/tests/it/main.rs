@@ -7,6 +7,8 @@ mod hostile;
 mod locale;
 /// Partner repacks: paths and contents as in scenario 20, off-cycle respins (scenario 21).
 mod partners;
+/// Repacks restricted to some platforms.
+mod platforms;
 /// Byte-identical outputs across runs, thread counts and chunkings; chunk coverage.
 mod reproducible;
 /// Atomic outputs and resumable reruns.

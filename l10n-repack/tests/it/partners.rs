@@ -97,9 +97,11 @@ fn v2_respin_touches_nothing_else() {
     let before_files = files(dir.path());
     let before_times = mtimes(dir.path());
     let acme = ["acme".to_owned()];
+    let journal = tempfile::tempdir().unwrap();
     let options = RepackOptions {
         partners: Some(&acme),
         partner_build: 2,
+        journal: Some(journal.path()),
         ..Default::default()
     };
     let report = repack(fixtures(), dir.path(), &options);
@@ -124,8 +126,7 @@ fn v2_respin_touches_nothing_else() {
         .filter(|p| !before_files.contains_key(*p))
     {
         assert!(
-            path.starts_with("partner-repacks/acme/acme/v2/")
-                || path.starts_with(".kiln-repack/partner+acme+acme+v2+"),
+            path.starts_with("partner-repacks/acme/acme/v2/"),
             "unexpected new file {path}"
         );
         if let Some(v1) = path.strip_prefix("partner-repacks/acme/acme/v2/") {
@@ -135,6 +136,11 @@ fn v2_respin_touches_nothing_else() {
             );
         }
     }
+    let records: Vec<String> = files(journal.path()).into_keys().collect();
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(records
+        .iter()
+        .all(|r| r.starts_with("partner+acme+acme+v2+")));
 }
 
 #[test]

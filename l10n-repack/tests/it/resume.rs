@@ -23,11 +23,13 @@ impl ArtifactSigner for TestSigner {
 #[test]
 fn reruns_skip_verified_outputs_and_redo_damaged_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path();
+    let out = &dir.path().join("out");
+    let journal = dir.path().join("journal");
     let signer = TestSigner(1);
     let options = RepackOptions {
         chunk: Some(Chunk::new(1, 3).unwrap()),
         signer: Some(&signer),
+        journal: Some(&journal),
         ..Default::default()
     };
     let first = repack(fixtures(), out, &options);
@@ -65,28 +67,57 @@ fn reruns_skip_verified_outputs_and_redo_damaged_ones() {
     let fourth = repack(fixtures(), out, &resigned);
     assert_eq!(fourth.written.len(), 8);
 
-    // No temp file is ever left behind.
+    // No temp file is ever left behind, and the journal is where it was asked to be: nothing
+    // hidden lands in the (published) output.
     assert!(files(out).keys().all(|p| !p.contains(".tmp-")));
+    assert_no_hidden_files(out);
+    assert_eq!(files(&journal).len(), 8);
+}
+
+/// Nothing under `dir` has a hidden component.
+fn assert_no_hidden_files(dir: &std::path::Path) {
+    let hidden: Vec<String> = files(dir)
+        .into_keys()
+        .filter(|p| p.split('/').any(|c| c.starts_with('.')))
+        .collect();
+    assert!(hidden.is_empty(), "hidden state in the output: {hidden:?}");
+}
+
+#[test]
+fn without_a_journal_every_job_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = RepackOptions {
+        chunk: Some(Chunk::new(2, 3).unwrap()),
+        ..Default::default()
+    };
+    let first = repack(fixtures(), dir.path(), &options);
+    let again = repack(fixtures(), dir.path(), &options);
+    assert!(again.skipped.is_empty());
+    assert_eq!(again.written, first.written);
+    assert_no_hidden_files(dir.path());
 }
 
 #[test]
 fn a_failed_job_leaves_no_file_and_others_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path();
+    let out = &dir.path().join("out");
+    let journal = dir.path().join("journal");
     // The de output directory is a file, so the de jobs cannot write; every other job can.
     std::fs::create_dir_all(out.join("linux-x86_64")).unwrap();
     std::fs::write(out.join("linux-x86_64/de"), b"in the way").unwrap();
     let options = RepackOptions {
         chunk: Some(Chunk::new(1, 3).unwrap()),
+        journal: Some(&journal),
         ..Default::default()
     };
     let report = repack(fixtures(), out, &options);
     let failed: Vec<&str> = report.failures.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(failed, ["l10n/linux-x86_64/de"]);
     assert_eq!(report.written.len(), 7);
-    assert!(files(out)
+    assert!(files(out).keys().all(|p| !p.contains(".tmp-")));
+    assert!(files(&journal)
         .keys()
-        .all(|p| !p.contains(".tmp-") && !p.contains("l10n+linux-x86_64+de")));
+        .all(|p| !p.contains("l10n+linux-x86_64+de")));
     // After the obstacle is gone, a rerun does only the failed job.
     std::fs::remove_file(out.join("linux-x86_64/de")).unwrap();
     let retry = repack(fixtures(), out, &options);

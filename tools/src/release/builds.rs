@@ -122,7 +122,8 @@ pub fn check(
     Ok(())
 }
 
-/// The repack inputs of `version` in `inputs` for `config`'s product. Before they are loaded, a
+/// The repack inputs of `version` in `inputs` for `config`'s product, on its configured
+/// platforms only ([`Config::built_platforms`]). Before they are loaded, a
 /// platform whose product archive is missing but whose directory holds another product's build
 /// is refused with [`check`]'s error, so a mix-up names both values rather than a missing file.
 pub fn load(config: &Config, inputs: &Path, version: &str) -> anyhow::Result<RepackInputs> {
@@ -138,5 +139,8 @@ pub fn load(config: &Config, inputs: &Path, version: &str) -> anyhow::Result<Rep
         }
     }
     anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
-    Ok(RepackInputs::load(inputs, &product, version)?)
+    let platforms = config.built_platforms()?;
+    Ok(RepackInputs::load_for(
+        inputs, &product, version, &platforms,
+    )?)
 }

@@ -356,6 +356,12 @@ impl Config {
         Ok(text.trim().to_owned())
     }
 
+    /// The platforms the release builds (`[platforms]`' keys), in order: configure bakes their
+    /// en-US builds, construct repacks only for them, and every later stage follows.
+    pub fn built_platforms(&self) -> Result<Vec<l10n_repack::Platform>, l10n_repack::RepackError> {
+        self.platforms.keys().map(|p| p.parse()).collect()
+    }
+
     /// The product's lowercase file prefix (`firefox`).
     pub fn file_prefix(&self) -> String {
         l10n_repack::Product::file_stem_of(&self.product)

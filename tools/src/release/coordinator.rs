@@ -115,12 +115,7 @@ pub fn go_to_build(
                 config.inputs.display()
             )
         })?;
-    let locales: Vec<String> = inputs
-        .shipped_locales()
-        .entries()
-        .iter()
-        .map(|e| e.locale().to_string())
-        .collect();
+    let locales: Vec<String> = inputs.locales().map(ToString::to_string).collect();
     let row = ReleaseRow {
         name: name.to_string(),
         version: request.version.to_string(),

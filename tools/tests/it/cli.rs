@@ -164,6 +164,37 @@ fn generated_keys_load_and_are_private() {
 }
 
 #[test]
+fn repack_keeps_its_journal_out_of_the_output() {
+    let release = release();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let inside = out.join("state");
+    let refused = kiln(&[
+        "repack",
+        "--fixtures",
+        s(&release.fixtures),
+        "--version",
+        "121.0",
+        "--out",
+        s(&out),
+        "--state-dir",
+        s(&inside),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is inside --out"), "{stderr}");
+    assert!(!out.exists());
+    // The shared build directory was repacked with the default state dir: nothing hidden in it.
+    let hidden: Vec<_> = walkdir::WalkDir::new(&release.build)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path().to_owned())
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+#[test]
 fn repack_reports_hostile_input_with_file_and_line() {
     let release = release();
     let dir = tempfile::tempdir().unwrap();

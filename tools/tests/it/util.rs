@@ -6,10 +6,15 @@ use std::sync::OnceLock;
 
 pub(crate) use kiln_test_support::copy_tree;
 
-/// Runs `kiln` with `args`.
+/// Runs `kiln` with `args` (its cache, where `kiln repack` keeps its journal, under the
+/// target's tmp dir).
 pub(crate) fn kiln(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-cache"),
+        )
         .output()
         .expect("run kiln")
 }

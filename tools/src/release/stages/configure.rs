@@ -135,8 +135,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     )?;
     bar.finish_and_clear();
     fail_on("configure", &failures)?;
-    let loaded = l10n_repack::RepackInputs::load(&inputs, &product, version)?;
-    let locales = loaded.shipped_locales().entries().len();
+    let loaded = builds::load(config, &inputs, version)?;
+    let locales = loaded.locales().count();
     Ok(StageReport {
         stage: "configure",
         counts,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use l10n_repack::{Chunk, Job, JobOutcome, Progress, RepackInputs, RepackOptions};
+use l10n_repack::{Chunk, Job, JobOutcome, Progress, RepackOptions};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -51,10 +51,12 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let key = ArtifactKey::load(&ctx.config.keys.ed25519).context("the ed25519 signing key")?;
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
     let product = crate::release::builds::product(ctx.config)?;
-    let inputs = RepackInputs::load(&ctx.inputs(), &product, version)?;
+    let inputs = crate::release::builds::load(ctx.config, &ctx.inputs(), version)?;
+    let journal = ctx.repack_journal();
     let base_options = RepackOptions {
         jobs: Some(1),
         signer: Some(&key as &dyn l10n_repack::ArtifactSigner),
+        journal: Some(&journal),
         ..RepackOptions::default()
     };
     let all = inputs.plan(&base_options)?;

@@ -98,6 +98,12 @@ impl Ctx<'_> {
     pub fn trees(&self) -> PathBuf {
         self.work.join("trees")
     }
+
+    /// The repack journal of construct (`<work>/repack-journal/`): scratch state, kept out of
+    /// the published build directory.
+    pub fn repack_journal(&self) -> PathBuf {
+        self.work.join("repack-journal")
+    }
 }
 
 /// Whether `name` is a temporary file the pipeline's writers create beside their output and
@@ -108,10 +114,19 @@ fn is_stale_temporary(name: &str) -> bool {
 }
 
 /// Removes the temporaries a killed run left in `dir` (a build directory), so a resumed promote
-/// publishes exactly what an uninterrupted one would. Only an unchunked promote calls it: chunks
-/// running at the same time on other machines may own temporaries in the same directory.
+/// publishes exactly what an uninterrupted one would, and a repack journal an earlier version
+/// left there (`.kiln-repack/`; the journal now lives in the work directory). Only an unchunked
+/// promote calls it: chunks running at the same time on other machines may own temporaries in
+/// the same directory. Returns how many it removed.
 pub fn remove_stale_temporaries(dir: &Path) -> anyhow::Result<usize> {
     let mut removed = 0;
+    // Earlier versions kept the repack journal in the build directory, which published it.
+    let legacy = dir.join(l10n_repack::JOURNAL_DIR);
+    if legacy.is_dir() {
+        std::fs::remove_dir_all(&legacy)?;
+        tracing::info!(path = %legacy.display(), "removed a repack journal from the build directory");
+        removed += 1;
+    }
     for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
         if entry.file_type().is_file() && is_stale_temporary(&entry.file_name().to_string_lossy()) {
             std::fs::remove_file(entry.path())?;
@@ -202,5 +217,23 @@ impl<V: Clone> Memo<V> {
             .entry(key.to_owned())
             .or_insert(value)
             .clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_killed_runs_temporaries_and_a_legacy_journal_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = dir.path();
+        std::fs::create_dir_all(build.join(".kiln-repack")).unwrap();
+        std::fs::write(build.join(".kiln-repack/l10n+mac+de.state"), b"x").unwrap();
+        std::fs::create_dir_all(build.join("linux-x86_64/de")).unwrap();
+        std::fs::write(build.join("linux-x86_64/de/.tmp-abc"), b"x").unwrap();
+        std::fs::write(build.join("linux-x86_64/de/firefox-121.0.tar.xz"), b"x").unwrap();
+        assert_eq!(super::remove_stale_temporaries(build).unwrap(), 2);
+        assert!(!build.join(".kiln-repack").exists());
+        assert!(!build.join("linux-x86_64/de/.tmp-abc").exists());
+        assert!(build.join("linux-x86_64/de/firefox-121.0.tar.xz").is_file());
     }
 }

@@ -21,3 +21,6 @@ mod quickstart;
 
 /// A second product: its builds, configure's refusal of another product's, one shared server.
 mod products;
+
+/// `[platforms]` restricts what a release builds, packages, checksums and ships.
+mod platforms;

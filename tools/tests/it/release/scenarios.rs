@@ -43,6 +43,10 @@ fn extract(archive: &Path) -> tempfile::TempDir {
 fn kiln_plain(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("kiln-cache"),
+        )
         .output()
         .unwrap()
 }
@@ -748,9 +752,26 @@ fn scenario_20_partner_build_naming_and_updates() {
         .contains("Version=121.0"));
 }
 
+/// Every file under `dir` with a hidden path component (`.kiln-repack/…`, `.tmp-…`).
+fn hidden_files(dir: &Path) -> Vec<String> {
+    snapshot(dir)
+        .into_keys()
+        .filter(|rel| rel.split('/').any(|c| c.starts_with('.')))
+        .collect()
+}
+
+/// The respin of docs/release.md §4 on a copy of build1 after its promote: it adds only
+/// `partner-repacks/acme/acme/v2/` (signed, the Linux tarballs with their `.asc`) and the sums
+/// that now list it, so the build directory verifies as before; its journal stays outside.
 #[test]
 fn scenario_21_partner_off_cycle_respin() {
     let main = main_story();
+    // Construct's repack journal is in the release's work dir, not the published candidates.
+    let candidates = main.env.config.root.join("candidates");
+    assert_eq!(hidden_files(&candidates), Vec::<String>::new());
+    let journal = main.env.config.work_dir.join(R121).join("repack-journal");
+    assert!(std::fs::read_dir(&journal).unwrap().next().is_some());
+
     let copy = tempfile::tempdir().unwrap();
     let out = copy.path().join("build1");
     let status = Command::new("cp")
@@ -762,43 +783,124 @@ fn scenario_21_partner_off_cycle_respin() {
     assert!(status.success());
     let before = snapshot(&out);
     let inputs = main.env.config.work_dir.join(format!("{R121}/inputs"));
-    let key = main.env.dir.join("keys/ed25519.key");
-    let run = kiln_plain(&[
-        "repack",
-        "--fixtures",
-        inputs.to_str().unwrap(),
-        "--version",
-        "121.0",
-        "--out",
-        out.to_str().unwrap(),
-        "--partners",
-        "acme",
-        "--partner-build",
-        "2",
-        "--sign-key",
-        key.to_str().unwrap(),
-    ]);
+    let keys = main.env.dir.join("keys");
+    let cache = copy.path().join("cache");
+    let respin = |pgp: bool| {
+        let mut args = vec![
+            "repack".to_owned(),
+            "--fixtures".to_owned(),
+            inputs.to_str().unwrap().to_owned(),
+            "--version".to_owned(),
+            "121.0".to_owned(),
+            "--out".to_owned(),
+            out.to_str().unwrap().to_owned(),
+            "--partners".to_owned(),
+            "acme".to_owned(),
+            "--partner-build".to_owned(),
+            "2".to_owned(),
+            "--sign-key".to_owned(),
+            keys.join("ed25519.key").to_str().unwrap().to_owned(),
+        ];
+        if pgp {
+            args.push("--pgp-key".to_owned());
+            args.push(keys.join("openpgp.key").to_str().unwrap().to_owned());
+        }
+        Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(&args)
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap()
+    };
+    // Without the OpenPGP key the sums would go stale: refused before anything is written.
+    let refused = respin(false);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--pgp-key"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(snapshot(&out), before);
+    let run = respin(true);
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+
     let after = snapshot(&out);
+    let sums = [
+        "SHA256SUMS",
+        "SHA256SUMS.asc",
+        "SHA512SUMS",
+        "SHA512SUMS.asc",
+    ];
     for (path, sha) in &before {
-        if !path.starts_with(".kiln-repack") {
+        if sums.contains(&path.as_str()) {
+            assert_ne!(after.get(path), Some(sha), "{path} was not rewritten");
+        } else {
             assert_eq!(after.get(path), Some(sha), "{path} was touched");
         }
     }
-    let new: Vec<&String> = after
-        .keys()
-        .filter(|k| !before.contains_key(*k) && !k.starts_with(".kiln-repack"))
-        .collect();
-    assert!(!new.is_empty());
+    let new: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
     assert!(
         new.iter()
             .all(|k| k.starts_with("partner-repacks/acme/acme/v2/")),
         "{new:?}"
     );
+    // acme: de and en-US on linux-x86_64 and win64; each archive signed, Linux ones with .asc.
+    let v2: Vec<&String> = new
+        .iter()
+        .copied()
+        .filter(|k| kiln_tools::checksums::is_listed(k))
+        .collect();
+    assert_eq!(v2.len(), 4, "{v2:?}");
+    let sha256sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let key = out.join("KEY");
+    assert!(gpg(home.path(), &["--import", key.to_str().unwrap()])
+        .status
+        .success());
+    let mut linux = 0;
+    for archive in &v2 {
+        assert!(after.contains_key(&format!("{archive}.sig")), "{archive}");
+        assert!(
+            sha256sums.contains(&format!("{}  {archive}\n", after[*archive])),
+            "{archive} is not listed in SHA256SUMS"
+        );
+        if kiln_tools::checksums::is_linux_tarball(archive) {
+            linux += 1;
+            let path = out.join(archive);
+            let asc = out.join(format!("{archive}.asc"));
+            let verified = gpg(
+                home.path(),
+                &["--verify", asc.to_str().unwrap(), path.to_str().unwrap()],
+            );
+            assert!(
+                verified.status.success(),
+                "{archive}.asc: {}",
+                String::from_utf8_lossy(&verified.stderr)
+            );
+        }
+    }
+    assert_eq!(linux, 2);
+    let verify = kiln_plain(&[
+        "verify",
+        "--dir",
+        out.to_str().unwrap(),
+        "--key",
+        keys.join("ed25519.pub").to_str().unwrap(),
+    ]);
+    assert!(
+        verify.status.success(),
+        "kiln verify after the respin: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert_users_can_check(&out);
+    // The respin's journal went to the cache, not into the build directory.
+    assert_eq!(hidden_files(&out), Vec::<String>::new());
+    let records = snapshot(&cache.join("kiln/repack"));
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(records.keys().all(|r| r.contains("partner+acme+acme+v2+")));
 }
 
 #[test]
