@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::release::config::Config;
 use crate::release::coordinator::{self, GoToBuild, Partials};
 use crate::release::name::Version;
+use mar::update::version::Line;
 
 /// `--config` shared by every release command.
 #[derive(Debug, clap::Args)]
@@ -34,9 +35,17 @@ pub struct InitArgs {
     /// Product name.
     #[arg(long, default_value = "Firefox")]
     pub product: String,
-    /// MAR channel id the builds accept (default `<lowercase product>-mozilla-release`).
+    /// MAR channel id the builds accept (default `<lowercase product>-mozilla-<channel>`).
     #[arg(long)]
     pub mar_channel_id: Option<String>,
+    /// The release line: its update channel (`release`, `beta` or `esr`), which also picks the
+    /// default MAR channel id (`firefox-mozilla-beta`).
+    #[arg(long, default_value = "release", value_parser = parse_line)]
+    pub channel: Line,
+}
+
+fn parse_line(s: &str) -> Result<Line, String> {
+    Line::from_channel(s).ok_or_else(|| format!("{s:?} is not release, beta or esr"))
 }
 
 impl InitArgs {
@@ -46,6 +55,7 @@ impl InitArgs {
         let path = self.dir.join("kiln.toml");
         anyhow::ensure!(!path.exists(), "{} already exists", path.display());
         let mut config = Config::template(&self.product);
+        config.set_line(self.channel);
         if let Some(id) = self.mar_channel_id {
             config.mar_channel_id = id;
         }
