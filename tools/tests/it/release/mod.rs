@@ -21,3 +21,6 @@ mod quickstart;
 
 /// A second product: its builds, configure's refusal of another product's, one shared server.
 mod products;
+
+/// Release lines: a beta line with its release candidate on beta, an ESR line.
+mod lines;
