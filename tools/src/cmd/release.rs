@@ -75,7 +75,7 @@ impl InitArgs {
 pub struct GoToBuildArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// The version to build (e.g. 121.0).
+    /// The version to build, of the kiln.toml line: 121.0, 121.0.1, 132.0b3 or 128.5.0esr.
     #[arg(long)]
     pub version: Version,
     /// The source revision (a git commit, tag or branch of the product's repository).
@@ -84,7 +84,7 @@ pub struct GoToBuildArgs {
     /// The build number (a respin uses the next one).
     #[arg(long, default_value_t = 1)]
     pub build: u32,
-    /// Partial sources: `auto` (the last N shipped) or versions `V1,V2`.
+    /// Partial sources: `auto` (the last N shipped of the line) or versions `V1,V2`.
     #[arg(long, default_value = "auto")]
     pub partials: Partials,
     /// Only register the release; do not run promote.

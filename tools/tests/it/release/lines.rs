@@ -249,3 +249,40 @@ fn esr_line_ships_and_updates_by_partial() {
     assert!(gtb.contains("partials: Firefox-128.5.0esr-build1"), "{gtb}");
     update_by_partial(&config, &install, ("128.5.0", "esr"), "128.5.1esr", None);
 }
+
+#[test]
+fn init_channel_sets_the_line_and_its_mar_channel_id() {
+    for (channel, id) in [
+        ("beta", "firefox-mozilla-beta"),
+        ("esr", "firefox-mozilla-esr"),
+        ("release", "firefox-mozilla-release"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["init", "--channel", channel, "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = Config::load(&dir.path().join("kiln.toml")).unwrap();
+        assert_eq!(
+            (config.channel.as_str(), config.mar_channel_id.as_str()),
+            (channel, id)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["init", "--channel", "aurora", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a channel that is no line is a usage error"
+    );
+}
