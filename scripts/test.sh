@@ -5,7 +5,8 @@
 # Installs:
 #   - Debian: gnupg (stock `gpg` verifies our OpenPGP signatures), xz-utils, zstd, openssl (verifies
 #     the update server's Content-Signature independently);
-#   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`).
+#   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`) and
+#     Mozilla's version-number library (PyPI `mozilla-version==5.1.0`).
 #   - Debian: postgresql, unless KILN_TEST_POSTGRES_URL names a server already; a throwaway cluster
 #     then runs under target/test-postgres for the length of the run (scripts/test-postgres.sh).
 # Exports KILN_PYTHON_MAR (Mozilla's `mar` CLI) for the interop tests, KILN_TEST_POSTGRES_URL for
@@ -32,6 +33,10 @@ if ! "$venv/bin/mar" --version 2>/dev/null | grep -q '3\.2\.1'; then
   echo "==> Python venv with mar==3.2.1 in $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'mar==3.2.1'
+fi
+if ! "$venv/bin/pip" show mozilla-version 2>/dev/null | grep -q '^Version: 5\.1\.0$'; then
+  echo "==> mozilla-version==5.1.0 (the reference for version ordering) in $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'mozilla-version==5.1.0'
 fi
 export KILN_PYTHON_MAR="$venv/bin/mar"
 

@@ -80,7 +80,7 @@ fn valid(what: &'static str, value: String) -> Result<String, IdentityError> {
 }
 
 /// `app.update.channel` from the text of `channel-prefs.js` (`pref("app.update.channel", "x");`).
-pub(crate) fn channel_pref(text: &str) -> Option<String> {
+pub fn channel_pref(text: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("pref(")?;
         let rest = rest.trim_start().strip_prefix("\"app.update.channel\"")?;

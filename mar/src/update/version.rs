@@ -5,8 +5,15 @@
 //! the same part without one, so `12.0a1 < 12.0a2 < 12.0b1 < 12.0 < 12.1a1`. `*` is infinity and
 //! `1+` means `2pre`. The updater refuses a MAR whose version is older than the installed one
 //! (error 23); equal versions are allowed.
+//!
+//! [`ReleaseVersion`] is a version of one release line ([`Line`]: release, beta, ESR) with its
+//! display and app versions and its next version, ordered by this comparison.
 
 use std::cmp::Ordering;
+
+mod release;
+
+pub use release::{Line, ReleaseVersion, VersionError};
 
 #[derive(Debug, PartialEq, Eq)]
 struct Part<'a> {

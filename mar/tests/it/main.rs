@@ -1,5 +1,6 @@
 //! Integration tests of the `mar` crate: Mozilla's fixtures, interop with Mozilla's build-mar,
-//! hostile archives, property round trips and the CLI.
+//! hostile archives, property round trips, the CLI, and release versions against Mozilla's
+//! `mozilla-version`.
 
 mod cli;
 mod fixtures;
@@ -8,3 +9,4 @@ mod interop;
 mod provenance;
 mod roundtrip;
 mod util;
+mod versions;

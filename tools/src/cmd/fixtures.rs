@@ -22,7 +22,8 @@ pub struct FixturesArgs {
     /// (`fr,ja`; en-US always ships, `ja` brings `ja-JP-mac` for mac).
     #[arg(long, default_value_t = kiln_fixtures::Locales::default())]
     pub locales: kiln_fixtures::Locales,
-    /// Versions to build, comma-separated, oldest first.
+    /// Versions to build, comma-separated, oldest first (121.0, 121.0.1, 132.0b3, 128.5.0esr:
+    /// each build's channel settings follow its line).
     #[arg(long, value_delimiter = ',', default_values_t = kiln_fixtures::DEFAULT_VERSIONS.map(String::from))]
     pub versions: Vec<String>,
     /// The product: `[App] Name` of the builds; archive and app names follow it

@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::release::config::Config;
 use crate::release::coordinator::{self, GoToBuild, Partials};
 use crate::release::name::Version;
+use mar::update::version::Line;
 
 /// `--config` shared by every release command.
 #[derive(Debug, clap::Args)]
@@ -34,9 +35,17 @@ pub struct InitArgs {
     /// Product name.
     #[arg(long, default_value = "Firefox")]
     pub product: String,
-    /// MAR channel id the builds accept (default `<lowercase product>-mozilla-release`).
+    /// MAR channel id the builds accept (default `<lowercase product>-mozilla-<channel>`).
     #[arg(long)]
     pub mar_channel_id: Option<String>,
+    /// The release line: its update channel (`release`, `beta` or `esr`), which also picks the
+    /// default MAR channel id (`firefox-mozilla-beta`).
+    #[arg(long, default_value = "release", value_parser = parse_line)]
+    pub channel: Line,
+}
+
+fn parse_line(s: &str) -> Result<Line, String> {
+    Line::from_channel(s).ok_or_else(|| format!("{s:?} is not release, beta or esr"))
 }
 
 impl InitArgs {
@@ -46,6 +55,7 @@ impl InitArgs {
         let path = self.dir.join("kiln.toml");
         anyhow::ensure!(!path.exists(), "{} already exists", path.display());
         let mut config = Config::template(&self.product);
+        config.set_line(self.channel);
         if let Some(id) = self.mar_channel_id {
             config.mar_channel_id = id;
         }
@@ -65,7 +75,7 @@ impl InitArgs {
 pub struct GoToBuildArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// The version to build (e.g. 121.0).
+    /// The version to build, of the kiln.toml line: 121.0, 121.0.1, 132.0b3 or 128.5.0esr.
     #[arg(long)]
     pub version: Version,
     /// The source revision (a git commit, tag or branch of the product's repository).
@@ -74,7 +84,7 @@ pub struct GoToBuildArgs {
     /// The build number (a respin uses the next one).
     #[arg(long, default_value_t = 1)]
     pub build: u32,
-    /// Partial sources: `auto` (the last N shipped) or versions `V1,V2`.
+    /// Partial sources: `auto` (the last N shipped of the line) or versions `V1,V2`.
     #[arg(long, default_value = "auto")]
     pub partials: Partials,
     /// Only register the release; do not run promote.

@@ -1,8 +1,10 @@
 //! The en-US builds a release starts from (`<inputs>/builds/<version>/<platform>/en-US/`): where
-//! each is, and whether it is a build of the configured product — `application.ini`'s
-//! `[App] Name` must be `kiln.toml`'s `product` and `update-settings.ini`'s
-//! `ACCEPTED_MAR_CHANNEL_IDS` must hold its `mar_channel_id`, or every MAR shipped to it would be
-//! refused by the client (channel mismatch, error 22).
+//! each is, and whether it is a build of the configured product and of the version's release
+//! line — `application.ini`'s `[App] Name` must be `kiln.toml`'s `product` and its `Version` the
+//! version's app version (`132.0` for `132.0b3`), `update-settings.ini`'s
+//! `ACCEPTED_MAR_CHANNEL_IDS` must hold the MAR channel id the release's MARs carry
+//! ([`Config::mar_channel_id_for`]), or every MAR shipped to it would be refused by the client
+//! (channel mismatch, error 22), and `channel-prefs.js` must name the line's channel (`beta`).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +12,10 @@ use anyhow::Context;
 use l10n_repack::{Platform, Product, RepackInputs};
 
 use crate::release::config::Config;
+use crate::release::name::Version;
+
+/// Where a build keeps its update channel, in its resources dir.
+const CHANNEL_PREFS: &str = "defaults/pref/channel-prefs.js";
 
 /// The configured product (`kiln.toml`'s `product`), whose name the archive and app names follow.
 pub fn product(config: &Config) -> anyhow::Result<Product> {
@@ -64,14 +70,14 @@ pub fn check(
     inputs: &Path,
     rel: &Path,
     platform: Platform,
-    version: &str,
+    version: &Version,
 ) -> anyhow::Result<()> {
     let product = product(config)?;
     let resources = match platform.resources_in_app() {
         "" => String::new(),
         inner => format!("{inner}/"),
     };
-    let (mut application, mut settings) = (None, None);
+    let (mut application, mut settings, mut prefs) = (None, None, None);
     l10n_repack::read_files(&inputs.join(rel), |path, data| {
         let Some((_, in_app)) = path.split_once('/') else {
             return;
@@ -80,6 +86,7 @@ pub fn check(
         match in_app.strip_prefix(resources.as_str()) {
             Some("application.ini") => application = Some(text()),
             Some("update-settings.ini") => settings = Some(text()),
+            Some(CHANNEL_PREFS) => prefs = Some(text()),
             _ => {}
         }
     })
@@ -95,18 +102,43 @@ pub fn check(
             config.product
         ));
     }
+    let app_version = application
+        .as_deref()
+        .and_then(|text| mar::update::apply::ini_value(text, "App", "Version"));
+    if app_version.as_deref() != Some(version.app_version().as_str()) {
+        problems.push(format!(
+            "application.ini Version={} but {version}'s app version is {}",
+            app_version.as_deref().unwrap_or("(none)"),
+            version.app_version()
+        ));
+    }
     let accepted = settings
         .as_deref()
         .map(mar::update::apply::accepted_channels_in)
         .unwrap_or_default();
-    if !accepted.contains(&config.mar_channel_id) {
+    let mar_channel_id = config.mar_channel_id_for(version);
+    if !accepted.contains(&mar_channel_id) {
+        let key = if mar_channel_id == config.mar_channel_id {
+            format!("kiln.toml mar_channel_id = {:?}", config.mar_channel_id)
+        } else {
+            format!("{version}'s MARs carry {mar_channel_id}")
+        };
         problems.push(format!(
-            "update-settings.ini ACCEPTED_MAR_CHANNEL_IDS={} but kiln.toml mar_channel_id = {:?}",
-            accepted.join(","),
-            config.mar_channel_id
+            "update-settings.ini ACCEPTED_MAR_CHANNEL_IDS={} but {key}",
+            accepted.join(",")
         ));
     }
-    let expected = platform.archive_name(&product, version);
+    let channel = prefs
+        .as_deref()
+        .and_then(client_updater::identity::channel_pref);
+    if channel.as_deref() != Some(version.line().channel()) {
+        problems.push(format!(
+            "{CHANNEL_PREFS} app.update.channel={} but {version} is of the {} line",
+            channel.as_deref().unwrap_or("(none)"),
+            version.line()
+        ));
+    }
+    let expected = platform.archive_name(&product, version.as_str());
     if rel.file_name().is_some_and(|name| *name != *expected) {
         problems.push(format!(
             "kiln.toml product = {:?} names it {expected}",
@@ -126,13 +158,13 @@ pub fn check(
 /// platforms only ([`Config::built_platforms`]). Before they are loaded, a
 /// platform whose product archive is missing but whose directory holds another product's build
 /// is refused with [`check`]'s error, so a mix-up names both values rather than a missing file.
-pub fn load(config: &Config, inputs: &Path, version: &str) -> anyhow::Result<RepackInputs> {
+pub fn load(config: &Config, inputs: &Path, version: &Version) -> anyhow::Result<RepackInputs> {
     let product = product(config)?;
     let mut problems = Vec::new();
     for platform in config.platforms.keys() {
         let platform: Platform = platform.parse()?;
-        let rel = locate(inputs, &product, platform, version);
-        if rel != en_us(&product, platform, version) {
+        let rel = locate(inputs, &product, platform, version.as_str());
+        if rel != en_us(&product, platform, version.as_str()) {
             if let Err(e) = check(config, inputs, &rel, platform, version) {
                 problems.push(format!("{e:#}"));
             }
@@ -141,6 +173,9 @@ pub fn load(config: &Config, inputs: &Path, version: &str) -> anyhow::Result<Rep
     anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
     let platforms = config.built_platforms()?;
     Ok(RepackInputs::load_for(
-        inputs, &product, version, &platforms,
+        inputs,
+        &product,
+        version.as_str(),
+        &platforms,
     )?)
 }

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use mar::update::version::Line;
 use serde::{Deserialize, Serialize};
+
+use crate::release::name::Version;
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +49,9 @@ pub struct Config {
     pub product: String,
     /// MAR channel id written into every MAR's product information block.
     pub mar_channel_id: String,
-    /// The update channel the release ships on (`release`); its test channels are
-    /// `<channel>-localtest` (candidates URLs) and `<channel>-cdntest` (releases URLs).
+    /// The update channel of the release line this configuration ships (`release`, `beta` or
+    /// `esr`); its test channels are `<channel>-localtest` (candidates URLs) and
+    /// `<channel>-cdntest` (releases URLs).
     pub channel: String,
     /// How many shipped releases get partials (default 3).
     #[serde(default = "default_partial_count")]
@@ -324,9 +328,9 @@ impl Config {
                 .parse::<l10n_repack::Platform>()
                 .map_err(|e| invalid(format!("[platforms] {platform}: {e}")))?;
         }
-        if self.channel.is_empty() || self.channel.contains(['/', '*']) {
+        if Line::from_channel(&self.channel).is_none() {
             return Err(invalid(format!(
-                "channel {:?} is not a channel name",
+                "channel {:?} is not a release line's channel: release, beta or esr",
                 self.channel
             )));
         }
@@ -367,6 +371,36 @@ impl Config {
         l10n_repack::Product::file_stem_of(&self.product)
     }
 
+    /// The release line this configuration ships: its `channel` (validated on load).
+    pub fn line(&self) -> Line {
+        Line::from_channel(&self.channel).unwrap_or(Line::Release)
+    }
+
+    /// Makes this configuration ship `line`: its channel, and the line's MAR channel id derived
+    /// from the current one (`firefox-mozilla-release` → `firefox-mozilla-beta`).
+    pub fn set_line(&mut self, line: Line) {
+        self.channel = line.channel().to_owned();
+        self.mar_channel_id = line.mar_channel_id(&self.mar_channel_id);
+    }
+
+    /// Does this line ship `version`? Each line its own versions; the beta line also the
+    /// release's builds, its release candidates (Mozilla ships the RC to `beta` first).
+    pub fn ships(&self, version: &Version) -> bool {
+        let (own, theirs) = (self.line(), version.line());
+        own == theirs || (own == Line::Beta && theirs == Line::Release)
+    }
+
+    /// The MAR channel id the MARs of `version` carry: `mar_channel_id` for the line's own
+    /// versions; a release candidate on the beta line carries the release id
+    /// (`firefox-mozilla-release`), so the same MARs serve both channels.
+    pub fn mar_channel_id_for(&self, version: &Version) -> String {
+        if version.line() == self.line() {
+            self.mar_channel_id.clone()
+        } else {
+            version.line().mar_channel_id(&self.mar_channel_id)
+        }
+    }
+
     /// The localtest channel.
     pub fn localtest_channel(&self) -> String {
         format!("{}-localtest", self.channel)
@@ -399,6 +433,24 @@ mod tests {
         assert_eq!(config.partial_count, 3);
         assert!(config.root.is_absolute());
         assert_eq!(config.localtest_channel(), "release-localtest");
+        let mut beta = config.clone();
+        beta.set_line(mar::update::version::Line::Beta);
+        assert_eq!(beta.mar_channel_id, "firefox-mozilla-beta");
+        let v = |s: &str| s.parse::<crate::release::name::Version>().unwrap();
+        assert!(beta.ships(&v("132.0b3")) && beta.ships(&v("132.0")));
+        assert!(!beta.ships(&v("128.5.0esr")));
+        assert!(!config.ships(&v("132.0b3")) && config.ships(&v("132.0.1")));
+        assert_eq!(
+            beta.mar_channel_id_for(&v("132.0")),
+            "firefox-mozilla-release"
+        );
+        assert_eq!(
+            beta.mar_channel_id_for(&v("132.0b3")),
+            "firefox-mozilla-beta"
+        );
+        beta.channel = "aurora".to_owned();
+        beta.save(&path).unwrap();
+        assert!(super::Config::load(&path).is_err(), "aurora is no line");
         std::fs::write(&path, "product = \"Firefox\"\nbogus = 1\n").unwrap();
         assert!(super::Config::load(&path).is_err());
     }

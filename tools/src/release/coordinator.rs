@@ -20,7 +20,8 @@ use crate::release::{git, layout};
 /// How partial sources are chosen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Partials {
-    /// The last `partial_count` shipped releases older than the new version.
+    /// The last `partial_count` shipped releases of the configured line older than the new
+    /// version (betas from betas, ESRs from ESRs).
     Auto,
     /// The shipped build of each listed version.
     Versions(Vec<Version>),
@@ -80,6 +81,18 @@ pub fn go_to_build(
     request: &GoToBuild,
 ) -> anyhow::Result<ReleaseRow> {
     let name = ReleaseName::new(&config.product, request.version.clone(), request.build)?;
+    anyhow::ensure!(
+        config.ships(&request.version),
+        "{} is a {} version, but kiln.toml channel = {:?} ships the {} line{}",
+        request.version,
+        request.version.line(),
+        config.channel,
+        config.line(),
+        match config.line() {
+            mar::update::version::Line::Beta => " (and its release candidates)",
+            _ => "",
+        }
+    );
     let commit = git::resolve(&config.git_repo, &request.revision).with_context(|| {
         format!(
             "revision {} in {}",
@@ -91,8 +104,17 @@ pub fn go_to_build(
         .into_iter()
         .filter(|n| n.version() < &request.version)
         .collect();
+    // The line's own shipped builds: betas from betas (an RC on beta too), ESRs from ESRs.
+    let same_line: Vec<&ReleaseName> = older
+        .iter()
+        .filter(|n| n.version().line() == config.line())
+        .collect();
     let partials: Vec<ReleaseName> = match &request.partials {
-        Partials::Auto => older.iter().take(config.partial_count).cloned().collect(),
+        Partials::Auto => same_line
+            .iter()
+            .take(config.partial_count)
+            .map(|n| (*n).clone())
+            .collect(),
         Partials::Versions(versions) => versions
             .iter()
             .map(|v| {
@@ -107,7 +129,7 @@ pub fn go_to_build(
             .collect::<anyhow::Result<_>>()?,
     };
     // Validate the inputs before anything is recorded.
-    let inputs = crate::release::builds::load(config, &config.inputs, request.version.as_str())
+    let inputs = crate::release::builds::load(config, &config.inputs, &request.version)
         .with_context(|| {
             format!(
                 "inputs of {} in {}",
@@ -124,7 +146,7 @@ pub fn go_to_build(
         partials: partials.iter().map(ToString::to_string).collect(),
         kind: request.kind.to_owned(),
         status: status::SCHEDULED.to_owned(),
-        next_version: request.version.next_dot().to_string(),
+        next_version: request.version.next_version().to_string(),
         created_by: request.created_by.clone(),
         created_at: crate::release::state::now(),
         updated_at: crate::release::state::now(),
@@ -140,7 +162,9 @@ pub fn go_to_build(
         &commit,
         &format!("{name}"),
     )?;
-    let previous_tag = older.first().map(|n| release_tag(n.product(), n.version()));
+    let previous_tag = same_line
+        .first()
+        .map(|n| release_tag(n.product(), n.version()));
     let (range, changes) = match &previous_tag {
         Some(tag) if git::has_tag(&config.git_repo, tag) => (
             format!("{tag}..{}", request.revision),

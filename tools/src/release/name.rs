@@ -1,53 +1,54 @@
-//! Validated names: [`Version`] (Mozilla's ordering, through `mar`'s one implementation) and
+//! Validated names: [`Version`] (a release line's version: `mar`'s one model and ordering) and
 //! [`ReleaseName`] (`<Product>-<version>-build<N>`, Ship-It's release name).
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use mar::update::version::compare_versions;
+use mar::update::version::{Line, ReleaseVersion, VersionError};
 
 /// Why a version or release name was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NameError {
-    /// Not `<digits>.<digits>[.<digits>][a|b<digits>]`.
-    #[error("{0:?} is not a release version like 121.0, 121.0.1 or 122.0b3")]
-    Version(String),
+    /// Not a release line's version ([`ReleaseVersion::parse`]).
+    #[error(transparent)]
+    Version(#[from] VersionError),
     /// Not `<Product>-<version>-build<N>`.
     #[error("{0:?} is not a release name like Firefox-121.0-build1")]
     Release(String),
 }
 
-/// A product version, ordered as Mozilla orders them (`120.0a1 < 120.0b1 < 120.0 < 120.0.1`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Version(String);
+/// A product version of one release line (`121.0`, `121.0.1`, `132.0b3`, `128.5.0esr`), ordered as
+/// Mozilla orders them (`132.0b3 < 132.0 < 132.0.1`): `mar`'s [`ReleaseVersion`], the one model
+/// the coordinator, the release blob and the client share.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Version(ReleaseVersion);
 
 impl Version {
-    /// The version text.
+    /// The display version, as names, tags, files and notices spell it (`132.0b3`).
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.display_version()
     }
 
-    /// The version with dots as underscores, as tags spell it (`121_0_1`).
+    /// The app version: `application.ini` `Version=`, the MARs' product information block and
+    /// the blob's `appVersion` (`132.0b3` → `132.0`, `128.5.0esr` → `128.5.0`).
+    pub fn app_version(&self) -> String {
+        self.0.app_version()
+    }
+
+    /// The release line.
+    pub fn line(&self) -> Line {
+        self.0.line()
+    }
+
+    /// The version with dots as underscores, as tags spell it (`121_0_1`, `128_5_0esr`).
     pub fn tag_part(&self) -> String {
-        self.0.replace('.', "_")
+        self.0.tag_part()
     }
 
-    /// The next dot release (`121.0` → `121.0.1`, `121.0.1` → `121.0.2`), Ship-It's
-    /// `next_version`.
-    pub fn next_dot(&self) -> Version {
-        let base: String = self
-            .0
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        let parts: Vec<&str> = base.split('.').collect();
-        if parts.len() >= 3 {
-            let last: u64 = parts[2].parse().unwrap_or(0);
-            Version(format!("{}.{}.{}", parts[0], parts[1], last + 1))
-        } else {
-            Version(format!("{base}.1"))
-        }
+    /// The next version of the same line, Ship-It's `next_version` (`121.0` → `121.0.1`,
+    /// `132.0b3` → `132.0b4`, `128.5.0esr` → `128.5.1esr`).
+    pub fn next_version(&self) -> Version {
+        Version(self.0.next_version())
     }
 }
 
@@ -55,40 +56,13 @@ impl FromStr for Version {
     type Err = NameError;
 
     fn from_str(s: &str) -> Result<Version, NameError> {
-        let (numeric, suffix) = match s.find(['a', 'b']) {
-            Some(i) => (&s[..i], &s[i + 1..]),
-            None => (s, ""),
-        };
-        let parts: Vec<&str> = numeric.split('.').collect();
-        let ok = (2..=3).contains(&parts.len())
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit()))
-            && (s.len() == numeric.len()
-                || (!suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit())));
-        if ok {
-            Ok(Version(s.to_owned()))
-        } else {
-            Err(NameError::Version(s.to_owned()))
-        }
-    }
-}
-
-impl Ord for Version {
-    fn cmp(&self, other: &Version) -> Ordering {
-        compare_versions(&self.0, &other.0).then_with(|| self.0.cmp(&other.0))
-    }
-}
-
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Version) -> Option<Ordering> {
-        Some(self.cmp(other))
+        Ok(Version(s.parse()?))
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -191,15 +165,51 @@ mod tests {
     #[test]
     fn versions_order_like_mozilla() {
         let v = |s: &str| s.parse::<Version>().unwrap();
-        assert!(v("120.0a1") < v("120.0b1"));
         assert!(v("120.0b1") < v("120.0"));
         assert!(v("120.0") < v("120.0.1"));
         assert!(v("121.0.1") > v("121.0"));
-        for bad in ["", "121", "121.0.", "121.x", "../1.0", "1.0b"] {
-            assert!(bad.parse::<Version>().is_err(), "{bad}");
+        assert!(v("132.0b3") < v("132.0b5"));
+        assert!(v("132.0b5") < v("132.0"));
+        assert!(v("128.5.0esr") < v("128.5.1esr"));
+        for bad in ["", "121", "121.0.", "121.x", "../1.0", "1.0b", "133.0a1"] {
+            assert!(
+                matches!(bad.parse::<Version>(), Err(NameError::Version(_))),
+                "{bad}"
+            );
         }
-        assert_eq!(v("121.0").next_dot().as_str(), "121.0.1");
-        assert_eq!(v("121.0.1").next_dot().as_str(), "121.0.2");
+    }
+
+    #[test]
+    fn next_version_per_line() {
+        let v = |s: &str| s.parse::<Version>().unwrap();
+        for (from, next) in [
+            ("121.0", "121.0.1"),
+            ("121.0.1", "121.0.2"),
+            ("132.0b3", "132.0b4"),
+            ("128.5.0esr", "128.5.1esr"),
+        ] {
+            assert_eq!(v(from).next_version().as_str(), next, "{from}");
+        }
+        assert_eq!(v("132.0b3").app_version(), "132.0");
+        assert_eq!(v("128.5.0esr").app_version(), "128.5.0");
+        assert_eq!(v("128.5.0esr").line(), Line::Esr);
+    }
+
+    #[test]
+    fn tags_per_line() {
+        let tag = |s: &str| s.parse::<ReleaseName>().unwrap();
+        assert_eq!(
+            tag("Firefox-128.5.0esr-build1").build_tag(),
+            "FIREFOX_128_5_0esr_BUILD1"
+        );
+        assert_eq!(
+            tag("Firefox-128.5.0esr-build1").release_tag(),
+            "FIREFOX_128_5_0esr_RELEASE"
+        );
+        assert_eq!(
+            tag("Firefox-132.0b3-build2").build_tag(),
+            "FIREFOX_132_0b3_BUILD2"
+        );
     }
 
     #[test]

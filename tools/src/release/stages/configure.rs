@@ -18,8 +18,9 @@ use crate::signing::openpgp::ReleaseCert;
 use client_updater::config::{UpdateConfig, CONFIG_FILE};
 
 /// The `kiln-update.toml` the builds for `build_target` carry: the update URL template, the
-/// pinned response and MAR keys, and the build target, which the client checks an archive's copy
-/// against (so a validly signed build of another platform is refused).
+/// pinned response and MAR keys, the build target, which the client checks an archive's copy
+/// against (so a validly signed build of another platform is refused), and the line's update
+/// channel (`kiln.toml` `channel`), which the client asks for.
 pub fn update_config(
     config: &crate::release::config::Config,
     build_target: &str,
@@ -44,6 +45,7 @@ pub fn update_config(
         mar_threshold: 1,
         report_url: config.server.report_url.clone(),
         build_target: Some(build_target.to_owned()),
+        channel: Some(config.channel.clone()),
         ..UpdateConfig::default()
     })
 }
@@ -98,7 +100,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                     &sha,
                     &text,
                     &config.product,
-                    &config.mar_channel_id,
+                    &config.mar_channel_id_for(ctx.name.version()),
                     "inject-v1",
                 ]),
                 output: builds::en_us(&product, p, version),
@@ -119,7 +121,13 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                 .iter()
                 .find(|(i, _, _, _)| i.key == item.key)
                 .expect("listed");
-            builds::check(config, &config.inputs, source, *platform, version)?;
+            builds::check(
+                config,
+                &config.inputs,
+                source,
+                *platform,
+                ctx.name.version(),
+            )?;
             let out = inputs.join(&item.output);
             std::fs::create_dir_all(out.parent().expect("nested"))?;
             l10n_repack::inject(
@@ -135,7 +143,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     )?;
     bar.finish_and_clear();
     fail_on("configure", &failures)?;
-    let loaded = builds::load(config, &inputs, version)?;
+    let loaded = builds::load(config, &inputs, ctx.name.version())?;
     let locales = loaded.locales().count();
     Ok(StageReport {
         stage: "configure",

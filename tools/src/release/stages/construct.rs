@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let key = ArtifactKey::load(&ctx.config.keys.ed25519).context("the ed25519 signing key")?;
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
     let product = crate::release::builds::product(ctx.config)?;
-    let inputs = crate::release::builds::load(ctx.config, &ctx.inputs(), version)?;
+    let inputs = crate::release::builds::load(ctx.config, &ctx.inputs(), ctx.name.version())?;
     let journal = ctx.repack_journal();
     let base_options = RepackOptions {
         jobs: Some(1),

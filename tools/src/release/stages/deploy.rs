@@ -33,7 +33,9 @@ pub fn build_id(
         .ok_or_else(|| anyhow::anyhow!("{}: no BuildID", ini.display()))
 }
 
-/// The release blob of `ctx`'s release, from its candidates directory.
+/// The release blob of `ctx`'s release, from its candidates directory: `appVersion` is the app
+/// version the builds carry and the server's version rules accept (`132.0` for `132.0b3`),
+/// `displayVersion` the release's own (`132.0b3`, `128.5.0esr`).
 pub fn blob(ctx: &Ctx<'_>) -> anyhow::Result<Value> {
     let config = ctx.config;
     let version = ctx.name.version();
@@ -125,7 +127,7 @@ pub fn blob(ctx: &Ctx<'_>) -> anyhow::Result<Value> {
         "name": ctx.row.name,
         "schema_version": 9,
         "hashFunction": "sha512",
-        "appVersion": version.as_str(),
+        "appVersion": version.app_version(),
         "displayVersion": version.as_str(),
         "updateLine": [{"for": {}, "fields": {"type": "minor",
             "detailsURL": format!("{base}/releasenotes/{version}/")}}],

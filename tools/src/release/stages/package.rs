@@ -59,7 +59,11 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     // Every locale's MAR of a platform carries the same binaries: compress each once.
     let entries = std::sync::Arc::new(mar::update::generate::EntryCache::new());
     let format = UpdateFormat::load(config)?;
-    let info = ProductInfo::new(&config.mar_channel_id, version.as_str())?;
+    // The MARs carry the line's MAR channel id and the app version (`132.0` for `132.0b3`):
+    // what the client compares with its `update-settings.ini` and `application.ini`.
+    let mar_channel_id = config.mar_channel_id_for(version);
+    let app_version = version.app_version();
+    let info = ProductInfo::new(&mar_channel_id, &app_version)?;
     let params = format.params(info).entry_cache(entries.clone());
     let verifier = format.verifier();
     let format_tag = format.fingerprint_tag();
@@ -82,7 +86,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         let (platform, locale) = (parts[1], parts[2]);
         let p: l10n_repack::Platform = platform.parse()?;
         let common = [
-            config.mar_channel_id.as_str(),
+            mar_channel_id.as_str(),
+            app_version.as_str(),
             version.as_str(),
             format_tag.as_str(),
         ];

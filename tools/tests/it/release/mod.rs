@@ -24,3 +24,6 @@ mod products;
 
 /// `[platforms]` restricts what a release builds, packages, checksums and ships.
 mod platforms;
+
+/// Release lines: a beta line with its release candidate on beta, an ESR line.
+mod lines;
