@@ -1,13 +1,13 @@
 //! The release matrix as a release manager who is not the quickstart runs it (issue 18): two
-//! products on one update server and one CDN, every platform (linux-x86_64, mac, win64), a
-//! locale other than the quickstart's.
+//! products on one update server and one CDN, every platform (linux-x86_64, mac, win64), locales
+//! other than the quickstart's (`fr`, `pt-BR`).
 //!
 //! - Firefox ships Firefox-format MARs (RSA only, xz, MBDIFF10), read by Mozilla's own `mar`
 //!   tool: 130.0, a halted 131.0 build1, a build2 killed with `kill -9` during promote and
 //!   resumed, shipped at 50 %, then the 131.0.1 chemspill. Installs of every platform are taken
 //!   130.0 → 131.0 → 131.0.1 by partials and 130.0 → 131.0.1 by the complete.
 //! - Thunderbird ships Kiln-format MARs (Ed25519, zstd, Kiln patches): 130.0 → 131.0 by partial
-//!   on every platform.
+//!   on every platform, in `pt-BR`.
 //!
 //! Every install must end exactly on the shipped build: files, bytes, modes **and directories**
 //! (the third release drops the `gmp-clearkey/0.1/` plugin directory, so a leftover empty
@@ -26,7 +26,19 @@ use super::story::*;
 
 const VERSIONS: [&str; 3] = ["130.0", "131.0", "131.0.1"];
 const THUNDERBIRD_VERSIONS: [&str; 2] = ["130.0", "131.0"];
+/// Firefox's clients run `fr`; Thunderbird's `pt-BR`, a region-qualified locale in every URL
+/// and path.
 const LOCALE: &str = "fr";
+const THUNDERBIRD_LOCALE: &str = "pt-BR";
+
+/// The locale the matrix's clients of `product` run.
+fn locale_of(product: &str) -> &'static str {
+    if product == "Thunderbird" {
+        THUNDERBIRD_LOCALE
+    } else {
+        LOCALE
+    }
+}
 const PLATFORMS: [Platform; 3] = [Platform::Linux64, Platform::Mac, Platform::Win64];
 
 /// Runs a command that must succeed.
@@ -66,7 +78,7 @@ pub(crate) struct Install {
 }
 
 impl Install {
-    /// Unpacks the shipped `releases/<version>/<platform>/fr/` build into `dir`.
+    /// Unpacks the shipped `releases/<version>/<platform>/<locale>/` build into `dir`.
     fn new(config: &Config, version: &str, platform: Platform, dir: &Path) -> Install {
         let product: Product = config.product.parse().unwrap();
         let archive = shipped_archive(config, version, platform);
@@ -133,7 +145,7 @@ fn main_library(platform: Platform) -> &'static str {
     }
 }
 
-/// `releases/<version>/<platform>/fr/<product>-<version>.<ext>`.
+/// `releases/<version>/<platform>/<locale>/<product>-<version>.<ext>`.
 fn shipped_archive(config: &Config, version: &str, platform: Platform) -> PathBuf {
     let product: Product = config.product.parse().unwrap();
     config
@@ -141,7 +153,7 @@ fn shipped_archive(config: &Config, version: &str, platform: Platform) -> PathBu
         .join("releases")
         .join(version)
         .join(platform.as_str())
-        .join(LOCALE)
+        .join(locale_of(&config.product))
         .join(platform.archive_name(&product, version))
 }
 
@@ -161,7 +173,7 @@ pub(crate) struct Matrix {
 fn fixtures(product: &str, versions: &[&str]) -> kiln_fixtures::Options {
     kiln_fixtures::Options {
         versions: versions.iter().map(|v| (*v).to_owned()).collect(),
-        locales: LOCALE.parse().unwrap(),
+        locales: locale_of(product).parse().unwrap(),
         product: product.to_owned(),
         mar_channel_id: (product == "Thunderbird").then(|| "thunderbird-comm-release".to_owned()),
         ..Default::default()
