@@ -60,6 +60,11 @@ pub enum Error {
     /// connection is [`Error::Unavailable`] instead.
     #[error("database error: {0}")]
     Postgres(postgres::Error),
+    /// A stored release holds data the update document cannot carry (a control character, a
+    /// name that is not an attribute name, a version that is not one): evaluation answers "no
+    /// update" for it and logs this, rather than failing every request for its rule.
+    #[error("release cannot be served: {0}")]
+    Unservable(String),
     /// Any other internal failure; the text is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -151,7 +156,7 @@ impl ResponseError for Error {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Database(_) | Error::Postgres(_) | Error::Internal(_) => {
+            Error::Database(_) | Error::Postgres(_) | Error::Unservable(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -184,7 +189,7 @@ impl ResponseError for Error {
             | Error::Unavailable(_) => {
                 json_error(status, serde_json::json!({ "error": self.to_string() }))
             }
-            Error::Database(_) | Error::Postgres(_) | Error::Internal(_) => {
+            Error::Database(_) | Error::Postgres(_) | Error::Unservable(_) | Error::Internal(_) => {
                 tracing::error!(error = %self, "internal error");
                 problem(status, "The server encountered an internal error.")
             }

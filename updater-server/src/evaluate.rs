@@ -62,7 +62,15 @@ fn should_serve(release: &Release, q: &UpdateQuery) -> Result<Serve, Error> {
     let Some(rv) = app.app_version_for(&q.build_target, &q.locale) else {
         return Ok(Serve::No);
     };
-    let rv = MozVersion::parse(rv).map_err(bad)?;
+    let rv = match MozVersion::parse(rv) {
+        Ok(rv) => rv,
+        // Stored before writes were checked, or imported: the release is skipped, not every
+        // request for its rule answered 400.
+        Err(e) => {
+            tracing::error!(release = %release.name, "release cannot be served: its version {rv:?} is not one ({e})");
+            return Ok(Serve::No);
+        }
+    };
     let qv = q.parsed_version.as_ref().map_err(bad)?;
     if *qv > rv {
         return Ok(Serve::No);
@@ -193,10 +201,18 @@ pub fn evaluate(
         releases,
     };
     let Blob::Super(superblob) = &release.blob else {
+        let body = match xml::render(release, &ctx(q, update_type)) {
+            Ok(body) => body,
+            Err(Error::Unservable(why)) => {
+                tracing::error!(release = %release.name, "release cannot be served: {why}");
+                return Ok(Outcome::empty(choice.rule));
+            }
+            Err(e) => return Err(e),
+        };
         return Ok(Outcome {
             served: Some(release.name.clone()),
             rule: choice.rule,
-            body: Cow::Owned(xml::render(release, &ctx(q, update_type))?),
+            body: Cow::Owned(body),
         });
     };
     let mut rule = choice.rule;

@@ -63,6 +63,13 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// List stored releases that cannot be served as they are (exit 1 if any): blobs that do
+    /// not load, and text a write would be refused for (control characters; `"`, `<`, `>` in
+    /// values update.xml renders). Serving skips such a release with a logged error.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Import Balrog release blobs and rules.
     Import {
         #[command(flatten)]
@@ -122,7 +129,7 @@ fn load_config(common: &Common) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -181,6 +188,20 @@ fn main() -> anyhow::Result<()> {
                 commands::create_token(&load_config(&common)?.database, &user)?
             );
         }
+        Command::Check { common } => {
+            let config = load_config(&common)?;
+            let (checked, bad) = commands::check_releases(&config.database)?;
+            for release in &bad {
+                println!("{}: {}", release.name, release.problem);
+            }
+            println!(
+                "{checked} release(s) checked, {} cannot be served as stored",
+                bad.len()
+            );
+            if !bad.is_empty() {
+                return Ok(std::process::ExitCode::from(1));
+            }
+        }
         Command::Import {
             common,
             releases,
@@ -216,5 +237,5 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -7,7 +7,8 @@
 //! to each attribute value as it is written (`attr`) and also escapes `"`, `<` and `>`, which
 //! no legitimate value holds: for every value Balrog renders as well-formed XML the bytes are
 //! Balrog's, and no stored value can change the document's structure. A value holding a
-//! character XML cannot carry at all (a control character) fails the render.
+//! character XML cannot carry at all (a control character) fails the render with
+//! [`Error::Unservable`], and the release is not served.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -264,7 +265,7 @@ fn attr(value: &str) -> Result<Cow<'_, str>, Error> {
         .chars()
         .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
     {
-        return Err(Error::Internal(format!(
+        return Err(Error::Unservable(format!(
             "a stored value holds the control character {c:?}, which XML cannot carry"
         )));
     }
@@ -297,7 +298,7 @@ fn attr_name(name: &str) -> Result<&str, Error> {
     if crate::blob::text::is_xml_name(name) {
         Ok(name)
     } else {
-        Err(Error::Internal(format!(
+        Err(Error::Unservable(format!(
             "a stored updateLine field name {name:?} is not an XML attribute name"
         )))
     }

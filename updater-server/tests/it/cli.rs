@@ -224,3 +224,75 @@ fn migrate_import_and_copy_between_sqlite_and_postgres() {
         );
     });
 }
+
+/// Rows written before writes were checked (here: imported, which loads blobs as Balrog's
+/// database holds them) can hold text the update document cannot carry: `check` lists each with
+/// the field's path and exits 1, and the server skips such a release (no update, an error in
+/// its log) instead of answering every request for its rule with an error.
+#[test]
+fn check_lists_releases_that_cannot_be_served_and_serving_skips_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kiln.db");
+    let db_arg = db.to_str().unwrap();
+    let releases = dir.path().join("releases");
+    std::fs::create_dir(&releases).unwrap();
+    let mut nul = firefox_56();
+    nul["displayVersion"] = json!("56.0\u{0}");
+    let mut quote = firefox_54();
+    quote["platforms"]["WINNT_x86-msvc"]["OS_BOUNCER"] = json!("win\"/><patch URL=\"x");
+    for (file, blob) in [("nul.json", nul), ("quote.json", quote)] {
+        std::fs::write(releases.join(file), blob.to_string()).unwrap();
+    }
+    std::fs::write(releases.join("ok.json"), firefox_70().to_string()).unwrap();
+    let rules = dir.path().join("rules.json");
+    let body = rule(10, "Firefox-56.0-build1", json!({"rule_id": 1}));
+    std::fs::write(&rules, json!({"rules": [body]}).to_string()).unwrap();
+    let (ok, _, err) = run(&[
+        "import",
+        "--releases",
+        releases.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--db",
+        db_arg,
+    ]);
+    assert!(ok, "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_updater-server"))
+        .args(["check", "--db", db_arg])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout,
+        "Firefox-54.0.1-build1: platforms.WINNT_x86-msvc.OS_BOUNCER holds '\"', which an XML attribute cannot hold\n\
+         Firefox-56.0-build1: displayVersion holds the control character U+0000\n\
+         3 release(s) checked, 2 cannot be served as stored\n"
+    );
+    // Served, the bad release is skipped: an empty document, not an error.
+    let server = Binary::spawn(dir.path());
+    let resp = to_resp(
+        agent()
+            .get(format!(
+                "{}{}",
+                server.base,
+                v6(
+                    "54.0.1",
+                    "20170628075643",
+                    "WINNT_x86-msvc",
+                    "en-US",
+                    "release"
+                )
+            ))
+            .call(),
+    );
+    assert_eq!((resp.status, resp.body.as_str()), (200, EMPTY));
+    // A database without such rows checks clean.
+    let clean = dir.path().join("clean.db");
+    let (ok, out, err) = run(&["check", "--db", clean.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("0 release(s) checked, 0 cannot be served"),
+        "{out}"
+    );
+}
