@@ -156,7 +156,8 @@ fn generated_keys_load_and_are_private() {
     }
     // Keys are never overwritten.
     let again = kiln(&["keys", "generate", "--out", s(&release.keys)]);
-    assert!(!again.status.success());
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite a key"));
     assert_eq!(
         std::fs::read_to_string(release.keys.join("openpgp.key")).unwrap(),
         armored
@@ -240,7 +241,8 @@ fn repack_reports_hostile_input_with_file_and_line() {
         "--chunk",
         "4/3",
     ]);
-    assert!(!bad_chunk.status.success());
+    assert_eq!(bad_chunk.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&bad_chunk.stderr).contains("invalid chunk \"4/3\""));
 }
 
 #[test]

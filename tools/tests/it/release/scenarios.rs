@@ -280,7 +280,14 @@ fn scenario_05_archive_signatures() {
         "--key",
         keys.join("ed25519.pub").to_str().unwrap(),
     ]);
-    assert!(!bad.status.success(), "a wrong key verified");
+    assert_eq!(bad.status.code(), Some(1), "a wrong key verified");
+    // Every signed archive is named as failing (24 repacks), none as passing.
+    let report = String::from_utf8_lossy(&bad.stderr);
+    let failures = report
+        .lines()
+        .filter(|l| l.starts_with("FAIL ") && l.contains(".sig: bad signature"))
+        .count();
+    assert_eq!(failures, 24, "{report}");
 }
 
 /// What `releases/121.0` must hold besides its own sums, written out from what a user downloads
@@ -952,9 +959,15 @@ fn scenario_22_build2_respin() {
     let state = open_state(&story.env.config).unwrap();
     assert_eq!(state.release(R121).unwrap().status, "halted");
     let refused = kiln(&story.env.config_path, &["promote", R121]);
-    assert!(
-        !refused.status.success(),
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
         "a halted release was promoted again"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is halted: promote is not allowed"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
     let stop = std::fs::read_dir(&story.env.config.outbox)
         .unwrap()
@@ -1164,8 +1177,11 @@ fn init_writes_a_config_and_the_state_database_once() {
     assert_eq!(config.partial_count, 3);
     assert_eq!(config.signoffs.len(), 2);
     assert!(target.join("kiln-state.db").is_file());
+    let before = std::fs::read(target.join("kiln.toml")).unwrap();
     let again = kiln_plain(&["init", "--dir", target.to_str().unwrap()]);
-    assert!(!again.status.success(), "init overwrote kiln.toml");
+    assert_eq!(again.status.code(), Some(1), "init overwrote kiln.toml");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("kiln.toml already exists"));
+    assert_eq!(std::fs::read(target.join("kiln.toml")).unwrap(), before);
 }
 
 #[test]
