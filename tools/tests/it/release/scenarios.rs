@@ -664,7 +664,9 @@ fn scenario_11_partial_equivalence() {
 #[test]
 fn scenario_12_partial_cache() {
     use mar::update::cache::DiffCache;
-    use mar::update::generate::{partial_mar, PartialOptions, Tree, UpdateParams};
+    use mar::update::generate::{
+        partial_mar, Decision, GenerateReport, PartialOptions, Tree, UpdateParams,
+    };
     let main = main_story();
     let root = &main.env.config.root;
     let key = mar::keys::SigningKey::load(&main.env.dir.join("keys/ed25519.key")).unwrap();
@@ -689,13 +691,13 @@ fn scenario_12_partial_cache() {
             (old, Tree::from_dir(&app).unwrap(), dir)
         })
         .collect();
-    let run = |cache: &DiffCache, out: &Path| -> Vec<Vec<u8>> {
+    let run_reports = |cache: &DiffCache, out: &Path| -> Vec<(Vec<u8>, GenerateReport)> {
         trees
             .iter()
             .enumerate()
             .map(|(i, (old, new, _))| {
                 let path = out.join(format!("{i}.mar"));
-                partial_mar(
+                let report = partial_mar(
                     old,
                     new,
                     &params,
@@ -703,9 +705,40 @@ fn scenario_12_partial_cache() {
                     &path,
                 )
                 .unwrap();
-                std::fs::read(path).unwrap()
+                (std::fs::read(path).unwrap(), report)
             })
             .collect()
+    };
+    let run = |cache: &DiffCache, out: &Path| -> Vec<Vec<u8>> {
+        run_reports(cache, out)
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect()
+    };
+    // The distinct (old bytes, new bytes) pairs the four partials diff, from the trees: every
+    // file patched, or diffed and then added whole because the patch was not smaller. The
+    // locales share their binaries, so this is far fewer than the diffs four partials make.
+    let diffed_pairs = |reports: &[(Vec<u8>, GenerateReport)]| {
+        let mut pairs = std::collections::BTreeSet::new();
+        let mut diffs = 0;
+        for ((old, new, _), (_, report)) in trees.iter().zip(reports) {
+            for (path, decision) in &report.decisions {
+                let source = match decision {
+                    Decision::Patch { from, .. } => from.as_ref().unwrap_or(path),
+                    Decision::Add {
+                        patch_bytes: Some(_),
+                        ..
+                    } => path,
+                    _ => continue,
+                };
+                let digest = |tree: &Tree, p: &mar::EntryPath| {
+                    tree.files().get(p).unwrap().sha256().unwrap()
+                };
+                diffs += 1;
+                pairs.insert((digest(old, source), digest(new, path)));
+            }
+        }
+        (pairs.len() as u64, diffs)
     };
     let cache_dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -722,16 +755,22 @@ fn scenario_12_partial_cache() {
     .unwrap();
     let first = cache.stats();
     assert!(first.misses > 0 && first.hits == 0, "{first:?}");
-    let cold = cache.stats();
-    let bytes = run(&cache, out.path());
+    let reports = run_reports(&cache, out.path());
+    let bytes: Vec<Vec<u8>> = reports.iter().map(|(b, _)| b.clone()).collect();
     let after = cache.stats();
+    let (distinct, diffs) = diffed_pairs(&reports);
     assert!(
-        after.hits - cold.hits >= 3 * first.misses.min(1),
-        "{after:?}"
+        distinct < diffs as u64,
+        "the locales share no diffed file: {distinct}/{diffs}"
     );
-    assert!(
-        after.misses - cold.misses < 4 * first.misses,
-        "shared files were diffed once: {first:?} → {after:?}"
+    assert_eq!(
+        after.misses, distinct,
+        "every distinct pair is diffed exactly once across the locales ({diffs} diffs)"
+    );
+    assert_eq!(
+        after.hits + after.misses,
+        first.misses + diffs as u64,
+        "every other diff is a hit"
     );
     let again = run(&cache, out.path());
     let rerun = cache.stats();
