@@ -307,3 +307,24 @@ fn malformed_images_are_refused_with_typed_errors() {
         let _ = authenticode::image_digest(&bad);
     }
 }
+
+#[test]
+fn kiln_verify_reports_unsigned_windows_builds() {
+    // The shared build directory's win64 repacks come from unsigned fixtures.
+    let release = release();
+    let output = kiln(&[
+        "verify",
+        "--dir",
+        s(&release.build),
+        "--key",
+        s(&release.keys.join("ed25519.pub")),
+        "--authenticode-ca",
+        s(&release.keys.join("authenticode-ca.pem")),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("firefox/xul.dll: Authenticode: not signed"),
+        "{stderr}"
+    );
+}
