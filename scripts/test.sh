@@ -4,7 +4,8 @@
 #
 # Installs:
 #   - Debian: gnupg (stock `gpg` verifies our OpenPGP signatures), xz-utils, zstd, openssl (verifies
-#     the update server's Content-Signature independently);
+#     the update server's Content-Signature independently), osslsigncode (verifies Authenticode
+#     signatures and the PE fixtures), binutils (`objdump -p`) and file (read the PE fixtures);
 #   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`) and
 #     Mozilla's version-number library (PyPI `mozilla-version==5.1.0`).
 #   - Debian: postgresql, unless KILN_TEST_POSTGRES_URL names a server already; a throwaway cluster
@@ -21,6 +22,9 @@ command -v gpg >/dev/null 2>&1 || need_apt+=(gnupg)
 command -v xz >/dev/null 2>&1 || need_apt+=(xz-utils)
 command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v osslsigncode >/dev/null 2>&1 || need_apt+=(osslsigncode)
+command -v objdump >/dev/null 2>&1 || need_apt+=(binutils)
+command -v file >/dev/null 2>&1 || need_apt+=(file)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -99,6 +99,16 @@ pub enum RepackError {
         /// The rule it breaks.
         reason: &'static str,
     },
+    /// The caller's [`crate::BuildFileSigner`] refused a file.
+    #[error("cannot sign {entry} in {path}: {message}")]
+    Signing {
+        /// The build archive.
+        path: PathBuf,
+        /// The file inside it.
+        entry: String,
+        /// The signer's explanation.
+        message: String,
+    },
     /// Writing a zip (an output archive or `omni.ja`) failed.
     #[error("cannot write zip {what}: {source}")]
     Zip {

@@ -1,6 +1,7 @@
 //! [`extract`]: unpacks a build archive into a directory through the same hardened reader the
 //! repacks use, so the release pipeline can make update MARs from (and compare) the real trees.
 
+use std::fmt;
 use std::path::Path;
 
 use crate::archive::{self, Limits};
@@ -77,15 +78,26 @@ pub fn extract(archive: &Path, dest: &Path) -> Result<(), RepackError> {
     Ok(())
 }
 
+/// Rewrites files of a build as [`inject`] packs it: e.g. signs a Windows build's executables
+/// (Authenticode), so every repack made from the build carries the same signed binaries. The
+/// crate holds no keys; the caller's implementation does.
+pub trait BuildFileSigner: fmt::Debug {
+    /// The new bytes of the file at `path` (relative to the archive root, e.g.
+    /// `firefox/xul.dll`), or `None` to keep it as it is.
+    fn sign_file(&self, path: &str, data: &[u8]) -> Result<Option<Vec<u8>>, String>;
+}
+
 /// Writes `out`: the build `archive` of `product` for `platform` with `files` (relative to the resources dir,
-/// e.g. `kiln-update.toml`) added or replaced and `precomplete` regenerated, packed as
-/// reproducibly as a repack. This is how a pipeline bakes per-release configuration into the
-/// en-US build before its repacks (which keep the file byte-identical in every locale).
+/// e.g. `kiln-update.toml`) added or replaced, every file `signer` rewrites replaced (executable
+/// bits kept) and `precomplete` regenerated, packed as reproducibly as a repack. This is how a
+/// pipeline bakes per-release configuration into the en-US build before its repacks (which keep
+/// the file byte-identical in every locale), and signs its binaries.
 pub fn inject(
     archive: &Path,
     platform: crate::Platform,
     product: &crate::Product,
     files: &[(&str, &[u8])],
+    signer: Option<&dyn BuildFileSigner>,
     out: &Path,
 ) -> Result<(), RepackError> {
     let format = platform.format();
@@ -103,6 +115,17 @@ pub fn inject(
             &format!("{}/{rel}", platform.resources_dir(product)),
             data.to_vec(),
         );
+    }
+    if let Some(signer) = signer {
+        tree.rewrite_files(|path, data| {
+            signer
+                .sign_file(path, data)
+                .map_err(|message| RepackError::Signing {
+                    path: archive.to_owned(),
+                    entry: path.to_owned(),
+                    message,
+                })
+        })?;
     }
     crate::precomplete::regenerate(&mut tree, platform, product);
     let packed = archive::pack(&tree, format, &archive::MemberCache::default(), out)?;

@@ -81,7 +81,7 @@ pub use engine::{
     RepackReport,
 };
 pub use error::RepackError;
-pub use extract::{extract, format_of, inject, read_files};
+pub use extract::{extract, format_of, inject, read_files, BuildFileSigner};
 pub use jobs::{Chunk, Job, JobKind};
 pub use locale::{ArchiveFormat, Locale, Platform};
 pub use output::JOURNAL_DIR;

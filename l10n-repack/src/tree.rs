@@ -108,6 +108,22 @@ impl Tree {
         );
     }
 
+    /// Replaces the contents of every regular file for which `rewrite(path, data)` gives new
+    /// bytes (its executable bit kept), in path order; stops at the first error.
+    pub(crate) fn rewrite_files<E>(
+        &mut self,
+        mut rewrite: impl FnMut(&str, &[u8]) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<(), E> {
+        for (path, node) in self.nodes.iter_mut() {
+            if let Node::File { data, .. } = node {
+                if let Some(new) = rewrite(path, data)? {
+                    *data = Arc::new(new);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The file at `path`, if it is a regular file.
     pub(crate) fn file(&self, path: &str) -> Option<&Arc<Vec<u8>>> {
         match self.nodes.get(path) {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::signing::code_signing_ca;
 use crate::signing::ed25519::ArtifactKey;
 use crate::signing::openpgp::{self, ReleaseCert};
 
@@ -19,7 +20,9 @@ pub struct KeysArgs {
 /// `kiln keys` actions.
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysAction {
-    /// Write ed25519.key (PKCS#8 PEM), ed25519.pub, openpgp.key (armored secret cert) and KEY.
+    /// Write ed25519.key (PKCS#8 PEM), ed25519.pub, openpgp.key (armored secret cert), KEY, and
+    /// a local Authenticode CA: authenticode-ca.pem (the root to trust), authenticode.pem (the
+    /// code-signing leaf, then the root) and authenticode.key (its ECDSA P-256 key, PKCS#8 PEM).
     Generate {
         /// Directory to write the keys into (created if missing; existing keys are refused).
         #[arg(long)]
@@ -55,7 +58,7 @@ impl KeysArgs {
             KeysAction::Generate { out, user_id } => {
                 std::fs::create_dir_all(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
-                for name in ["ed25519.key", "openpgp.key"] {
+                for name in ["ed25519.key", "openpgp.key", "authenticode.key"] {
                     anyhow::ensure!(
                         !out.join(name).exists(),
                         "{} already exists; refusing to overwrite a key",
@@ -69,6 +72,10 @@ impl KeysArgs {
                 let cert = openpgp::generate(&user_id)?;
                 write_secret(&out.join("openpgp.key"), &cert.to_armored_secret()?)?;
                 write_public(&out.join("KEY"), &cert.to_armored_public()?)?;
+                let code = code_signing_ca::generate()?;
+                write_secret(&out.join("authenticode.key"), code.key_pem.as_bytes())?;
+                write_public(&out.join("authenticode.pem"), code.chain_pem.as_bytes())?;
+                write_public(&out.join("authenticode-ca.pem"), code.ca_pem.as_bytes())?;
                 println!("ed25519 key id {}", public.key_id());
                 println!("OpenPGP fingerprint {}", cert.fingerprint());
             }

@@ -1,5 +1,6 @@
 //! `kiln sign --dir DIR --key KEY`: writes `<file>.sig` (Ed25519) for every listed artifact of a
 //! build directory except MARs, which carry their signature inside.
+//! `kiln sign --authenticode FILE… --cert CHAIN --key KEY`: Authenticode-signs PE files in place.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,16 +8,31 @@ use std::process::ExitCode;
 use l10n_repack::ArtifactSigner;
 use rayon::prelude::*;
 
+use anyhow::Context;
+
 use crate::checksums;
+use crate::signing::authenticode::CodeSigner;
 use crate::signing::ed25519::{sig_path, ArtifactKey};
 
 /// Arguments of `kiln sign`.
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {
     /// The build directory.
+    #[arg(
+        long,
+        required_unless_present = "authenticode",
+        conflicts_with = "authenticode"
+    )]
+    pub dir: Option<PathBuf>,
+    /// Authenticode-sign these PE files (`.exe`, `.dll`) in place instead, replacing any
+    /// signature they carry.
+    #[arg(long, num_args = 1.., requires = "cert")]
+    pub authenticode: Vec<PathBuf>,
+    /// With `--authenticode`: the certificate chain, PEM, leaf first (`authenticode.pem`).
     #[arg(long)]
-    pub dir: PathBuf,
-    /// The Ed25519 private key (PKCS#8 PEM, `ed25519.key`).
+    pub cert: Option<PathBuf>,
+    /// The private key: Ed25519 (PKCS#8 PEM, `ed25519.key`) for `--dir`, ECDSA P-256 (PKCS#8
+    /// PEM, `authenticode.key`) for `--authenticode`.
     #[arg(long)]
     pub key: PathBuf,
 }
@@ -24,15 +40,24 @@ pub struct SignArgs {
 impl SignArgs {
     /// Signs every artifact (re-signing existing ones).
     pub fn run(self) -> anyhow::Result<ExitCode> {
+        let Some(dir) = self.dir else {
+            let cert = self.cert.context("--authenticode needs --cert")?;
+            let signer = CodeSigner::load(&cert, &self.key)?;
+            self.authenticode
+                .par_iter()
+                .try_for_each(|path| signer.sign_file(path))?;
+            println!("Authenticode-signed {} files", self.authenticode.len());
+            return Ok(ExitCode::SUCCESS);
+        };
         let key = ArtifactKey::load(&self.key)?;
-        let artifacts: Vec<String> = checksums::artifacts(&self.dir)?
+        let artifacts: Vec<String> = checksums::artifacts(&dir)?
             .into_iter()
             .filter(|rel| !rel.ends_with(".mar"))
             .collect();
         artifacts
             .par_iter()
             .try_for_each(|rel| -> anyhow::Result<()> {
-                let path = self.dir.join(rel);
+                let path = dir.join(rel);
                 let data = std::fs::read(&path).map_err(crate::signing::SigningError::io(&path))?;
                 checksums::write_atomic(&sig_path(&path), &key.sign(&data))?;
                 Ok(())

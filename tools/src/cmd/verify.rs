@@ -1,6 +1,7 @@
 //! `kiln verify --dir DIR --key PUBKEY`: every `.sig`, every listed artifact has one (MARs carry
 //! their signature inside), every Linux tarball's `.asc`, and both SUMS files with their OpenPGP
-//! signatures. Exit 1 on any failure.
+//! signatures; with `--authenticode-ca`, the Authenticode signature of every `.exe` and `.dll` in
+//! every Windows build (`.zip`). Exit 1 on any failure.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +9,10 @@ use std::process::ExitCode;
 use rayon::prelude::*;
 
 use crate::checksums;
+use crate::signing::authenticode::load_certificates;
 use crate::signing::ed25519::{sig_path, ArtifactVerifier};
 use crate::signing::openpgp::ReleaseCert;
+use crate::signing::windows::{is_pe_name, Trust};
 
 /// Arguments of `kiln verify`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +27,10 @@ pub struct VerifyArgs {
     /// pin a copy obtained out of band for real trust).
     #[arg(long)]
     pub pgp_cert: Option<PathBuf>,
+    /// The Authenticode root to trust (`authenticode-ca.pem`): every `.exe` and `.dll` in every
+    /// `.zip` build must carry a code-signing signature chaining to it.
+    #[arg(long)]
+    pub authenticode_ca: Option<PathBuf>,
 }
 
 impl VerifyArgs {
@@ -70,6 +77,28 @@ impl VerifyArgs {
                 problems.push(format!("{rel}: no .sig"));
             }
         }
+        let mut pe_builds = 0;
+        if let Some(ca) = &self.authenticode_ca {
+            let trust = Trust::roots(load_certificates(ca)?);
+            for rel in checksums::artifacts(&self.dir)? {
+                if !rel.ends_with(".zip") {
+                    continue;
+                }
+                let mut files = Vec::new();
+                l10n_repack::read_files(&self.dir.join(&rel), |path, data| {
+                    if is_pe_name(path) {
+                        files.push((path.to_owned(), data.to_vec()));
+                    }
+                })?;
+                pe_builds += 1;
+                problems.extend(
+                    trust
+                        .problems(files.iter().map(|(p, d)| (p.as_str(), d.as_slice())))
+                        .into_iter()
+                        .map(|p| format!("{rel}: {p}")),
+                );
+            }
+        }
         let cert_path = self
             .pgp_cert
             .clone()
@@ -86,6 +115,9 @@ impl VerifyArgs {
                 "OK: {} signatures, Linux tarball .asc files, SHA256SUMS and SHA512SUMS verified",
                 sigs.len()
             );
+            if self.authenticode_ca.is_some() {
+                println!("OK: Authenticode on every .exe and .dll of {pe_builds} Windows builds");
+            }
             Ok(ExitCode::SUCCESS)
         } else {
             eprintln!("{} problem(s)", problems.len());

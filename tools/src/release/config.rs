@@ -161,6 +161,14 @@ pub struct Keys {
     /// Public keys the client pins for the update server's `Content-Signature` (PEM files).
     #[serde(default)]
     pub response_public: Vec<PathBuf>,
+    /// Authenticode certificate chain (PEM, leaf first: `keys/authenticode.pem`). With
+    /// `authenticode_key`, configure signs the en-US Windows build's PE files and certify checks
+    /// every Windows build's; unset, no Authenticode.
+    #[serde(default)]
+    pub authenticode_cert: Option<PathBuf>,
+    /// The Authenticode leaf's private key (ECDSA P-256, PKCS#8 PEM: `keys/authenticode.key`).
+    #[serde(default)]
+    pub authenticode_key: Option<PathBuf>,
 }
 
 /// The update server.
@@ -232,6 +240,8 @@ impl Config {
                 ed25519_public: "keys/ed25519.pub".into(),
                 openpgp: "keys/openpgp.key".into(),
                 rsa: None,
+                authenticode_cert: None,
+                authenticode_key: None,
                 response_public: Vec::new(),
             },
             server: Server {
@@ -298,6 +308,8 @@ impl Config {
             .rsa
             .iter_mut()
             .chain(self.keys.response_public.iter_mut())
+            .chain(self.keys.authenticode_cert.iter_mut())
+            .chain(self.keys.authenticode_key.iter_mut())
             .chain(self.server.admin_token_file.iter_mut())
         {
             *path = base.join(&*path);
@@ -333,6 +345,11 @@ impl Config {
                 "channel {:?} is not a release line's channel: release, beta or esr",
                 self.channel
             )));
+        }
+        if self.keys.authenticode_cert.is_some() != self.keys.authenticode_key.is_some() {
+            return Err(invalid(
+                "[keys] authenticode_cert and authenticode_key go together".to_owned(),
+            ));
         }
         if self.mar.format == MarFormat::Firefox && self.keys.rsa.is_none() {
             return Err(invalid(

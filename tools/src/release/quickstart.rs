@@ -152,6 +152,9 @@ fn product_env(
     config.keys.ed25519_public = keys.join("ed25519.pub");
     config.keys.openpgp = keys.join("openpgp.key");
     config.keys.response_public = vec![keys.join("response.pub")];
+    // Windows builds signed as Mozilla signs them: Authenticode on every .exe and .dll.
+    config.keys.authenticode_cert = Some(keys.join("authenticode.pem"));
+    config.keys.authenticode_key = Some(keys.join("authenticode.key"));
     config.server.url = server.server.url.clone();
     config.server.admin_token_file = Some(server.admin_token_file.clone());
     config.server.download_base_url = download_base_url.to_owned();

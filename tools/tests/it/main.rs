@@ -1,6 +1,8 @@
 //! Integration tests of the `kiln` binary and its library (one integration binary,
 //! grouped by topic).
 
+/// Authenticode on the win64 PE files, against osslsigncode; the PE reader on malformed images.
+mod authenticode;
 /// `kiln fixtures/keys/repack/checksums/verify` end to end, ed25519 signatures, SUMS format.
 mod cli;
 /// OpenPGP: stock gpg verification, tampering, signing-subkey rotation.

@@ -3,7 +3,8 @@
 //! `dictionaries/`, `*-l10n.js`, `update.locale`, `precomplete`), a partner build from its
 //! locale build only in `distribution/`, `extensions/` and `precomplete` — with binaries,
 //! `update-settings.ini` and `channel-prefs.js` byte-identical, and `precomplete` listing exactly
-//! the build's files.
+//! the build's files; with `[keys] authenticode_cert` set, every `.exe` and `.dll` of a Windows
+//! build carries a good Authenticode signature by the release's signer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::release::items::{fingerprint, Item};
 use crate::release::stages::{fail_on, Ctx, Memo, StageReport};
+use crate::signing::authenticode::load_certificates;
 use crate::signing::ed25519::ArtifactVerifier;
+use crate::signing::windows::{is_pe_name, Trust};
 
 /// A tree's files: path relative to its root → SHA-256 of the contents.
 type Listing = BTreeMap<String, String>;
@@ -150,32 +153,50 @@ fn precomplete_problems_in(
     problems
 }
 
-/// A build's listing and `precomplete` text: a locale build from its unpacked tree (which
-/// package needs too), a partner build read straight from its archive (nothing later needs its
-/// tree, so none is written).
+/// A build's listing, `precomplete` text and, with `trust`, the Authenticode problems of its PE
+/// files: a locale build from its unpacked tree (which package needs too), a partner build read
+/// straight from its archive (nothing later needs its tree, so none is written).
 fn build_contents(
     ctx: &Ctx<'_>,
     key: &str,
     archive: &Path,
     platform: l10n_repack::Platform,
     product: &Product,
-) -> anyhow::Result<(Listing, String)> {
+    trust: Option<&Trust>,
+) -> anyhow::Result<(Listing, String, Vec<String>)> {
     let location = precomplete_path(platform, product);
     if key.starts_with("partner/") {
         let mut listing = Listing::new();
         let mut text = None;
+        let mut pe_files = Vec::new();
         l10n_repack::read_files(archive, |path, data| {
             listing.insert(path.to_owned(), hex::encode(Sha256::digest(data)));
             if path == location {
                 text = Some(String::from_utf8_lossy(data).into_owned());
             }
+            if trust.is_some() && is_pe_name(path) {
+                pe_files.push((path.to_owned(), data.to_vec()));
+            }
         })?;
         let text = text.ok_or_else(|| anyhow::anyhow!("reading precomplete: no {location}"))?;
-        return Ok((listing, text));
+        let problems = trust.map_or_else(Vec::new, |t| {
+            t.problems(pe_files.iter().map(|(p, d)| (p.as_str(), d.as_slice())))
+        });
+        return Ok((listing, text, problems));
     }
     let tree = ctx.built_tree(key)?;
     let text = std::fs::read_to_string(tree.join(&location)).context("reading precomplete")?;
-    Ok((files(&tree)?, text))
+    let listing = files(&tree)?;
+    let mut pe_files = Vec::new();
+    if trust.is_some() {
+        for path in listing.keys().filter(|p| is_pe_name(p)) {
+            pe_files.push((path.as_str(), std::fs::read(tree.join(path))?));
+        }
+    }
+    let problems = trust.map_or_else(Vec::new, |t| {
+        t.problems(pe_files.iter().map(|(p, d)| (*p, d.as_slice())))
+    });
+    Ok((listing, text, problems))
 }
 
 /// Runs certify.
@@ -183,12 +204,26 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
     let product = crate::release::builds::product(ctx.config)?;
+    // With Authenticode configured, every PE file of every Windows build must carry the
+    // release's signature.
+    let (trust, code_identity) = match &ctx.config.keys.authenticode_cert {
+        Some(cert) => (
+            Some(Trust::release(&load_certificates(cert)?)?),
+            crate::release::items::sha256_file(cert)?,
+        ),
+        None => (None, String::new()),
+    };
     let built = ctx.state.items(&ctx.row.name, Some("construct"))?;
     let mut items = Vec::new();
     for row in &built {
         items.push(Item {
             key: row.key.clone(),
-            fingerprint: fingerprint(&[&row.sha256, verifier.key_id().as_str(), "certify-v1"]),
+            fingerprint: fingerprint(&[
+                &row.sha256,
+                verifier.key_id().as_str(),
+                "certify-v1",
+                &code_identity,
+            ]),
             output: PathBuf::from(&row.output),
         });
     }
@@ -213,8 +248,10 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             let parts: Vec<&str> = item.key.split('/').collect();
             let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
             let p: l10n_repack::Platform = platform.parse()?;
-            let (listing, precomplete) = build_contents(ctx, &item.key, &path, p, &product)?;
-            let mut problems = precomplete_problems_in(&precomplete, &listing, p, &product);
+            let trust = trust.as_ref().filter(|_| p == l10n_repack::Platform::Win64);
+            let (listing, precomplete, mut problems) =
+                build_contents(ctx, &item.key, &path, p, &product, trust)?;
+            problems.extend(precomplete_problems_in(&precomplete, &listing, p, &product));
             if parts[0] == "partner" {
                 let reference = reference(format!("l10n/{platform}/{locale}"))?;
                 problems.extend(differences(&reference, &listing, |path| {

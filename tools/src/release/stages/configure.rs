@@ -1,7 +1,8 @@
 //! **configure**: loads and checks the release's inputs and keys, refuses an en-US build that is
 //! not of the configured product and MAR channel ([`crate::release::builds::check`]), writes
 //! `kiln-update.toml` and bakes it into each platform's en-US build (the repacks then carry it
-//! byte-identical).
+//! byte-identical); with `[keys] authenticode_*` set, signs the en-US Windows build's `.exe` and
+//! `.dll` files (Authenticode) in the same pass, so every repack carries the signed binaries.
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,9 +11,11 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::release::builds;
+use crate::release::config::Config;
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::stages::{fail_on, Ctx, StageReport};
 use crate::release::update_format::UpdateFormat;
+use crate::signing::authenticode::CodeSigner;
 use crate::signing::ed25519::ArtifactKey;
 use crate::signing::openpgp::ReleaseCert;
 use client_updater::config::{UpdateConfig, CONFIG_FILE};
@@ -68,6 +71,20 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The release's Authenticode signer (`[keys] authenticode_cert` and `authenticode_key`), if
+/// configured.
+pub fn code_signer(config: &Config) -> anyhow::Result<Option<CodeSigner>> {
+    match (
+        &config.keys.authenticode_cert,
+        &config.keys.authenticode_key,
+    ) {
+        (Some(cert), Some(key)) => Ok(Some(
+            CodeSigner::load(cert, key).context("the Authenticode certificate and key")?,
+        )),
+        _ => Ok(None),
+    }
+}
+
 /// Runs configure.
 pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let started = Instant::now();
@@ -75,6 +92,11 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let version = ctx.name.version().as_str();
     ArtifactKey::load(&config.keys.ed25519).context("the ed25519 signing key")?;
     ReleaseCert::load(&config.keys.openpgp).context("the OpenPGP release certificate")?;
+    let code_signer = code_signer(config)?;
+    let code_identity = match (&config.keys.authenticode_cert, &code_signer) {
+        (Some(cert), Some(_)) => sha256_file(cert)?,
+        _ => String::new(),
+    };
     let product = builds::product(config)?;
     let inputs = ctx.inputs();
     std::fs::create_dir_all(&inputs)?;
@@ -102,6 +124,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                     &config.product,
                     &config.mar_channel_id_for(ctx.name.version()),
                     "inject-v1",
+                    &code_identity,
                 ]),
                 output: builds::en_us(&product, p, version),
             },
@@ -135,6 +158,12 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                 *platform,
                 &product,
                 &[(CONFIG_FILE, text.as_bytes())],
+                // Mozilla signs the en-US binaries once, before repacks, so every locale and
+                // partner build carries the same signed files.
+                match (platform, &code_signer) {
+                    (l10n_repack::Platform::Win64, Some(signer)) => Some(signer),
+                    _ => None,
+                },
                 &out,
             )?;
             Ok(())

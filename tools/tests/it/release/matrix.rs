@@ -548,3 +548,62 @@ fn matrix_mozillas_mar_verifies_lists_and_extracts_every_firefox_format_mar() {
         }
     }
 }
+
+#[test]
+fn matrix_windows_builds_are_authenticode_signed_as_osslsigncode_checks() {
+    let m = matrix();
+    let keys = m.env.dir.join("keys");
+    let ca = keys.join("authenticode-ca.pem");
+    let dir = m.env.config.root.join("releases/131.0.1");
+    let scratch = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for entry in walkdir::WalkDir::new(dir.join("win64"))
+        .into_iter()
+        .flatten()
+    {
+        if !entry.file_name().to_string_lossy().ends_with(".zip") {
+            continue;
+        }
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(entry.path()).unwrap()).unwrap();
+        for i in 0..zip.len() {
+            let mut file = zip.by_index(i).unwrap();
+            let name = file.name().unwrap().into_owned();
+            if !(name.ends_with(".exe") || name.ends_with(".dll")) {
+                continue;
+            }
+            let path = scratch.path().join(format!("{checked}.bin"));
+            std::io::copy(&mut file, &mut std::fs::File::create(&path).unwrap()).unwrap();
+            let out = Command::new("osslsigncode")
+                .args(["verify", "-CAfile"])
+                .arg(&ca)
+                .arg("-in")
+                .arg(&path)
+                .output()
+                .expect("osslsigncode must be installed (scripts/test.sh installs it)");
+            assert!(
+                out.status.success(),
+                "{} {name}: {}",
+                entry.path().display(),
+                String::from_utf8_lossy(&out.stdout)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{checked} PE files checked");
+    // `kiln verify` reports the same over the whole release directory.
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["verify", "--dir"])
+        .arg(&dir)
+        .arg("--key")
+        .arg(keys.join("ed25519.pub"))
+        .arg("--authenticode-ca")
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Authenticode on every .exe and .dll"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
