@@ -249,6 +249,7 @@ mod tests {
             show_prompt: false,
             unsupported: false,
             patches: Vec::new(),
+            check_url: None,
         };
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         assert_eq!(

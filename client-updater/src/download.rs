@@ -14,6 +14,7 @@ use sha2::{Digest, Sha512};
 use crate::crash::kill_point;
 use crate::limits::Limits;
 use crate::offer::{UpdateOffer, UpdatePatch};
+use crate::transport::{self, Failure, UrlRefused};
 
 const BUFFER: usize = 64 * 1024;
 
@@ -73,6 +74,10 @@ pub enum DownloadError {
         /// The status.
         status: u16,
     },
+    /// The patch URL, or a redirect's target, broke a rule of [`crate::transport`] (credentials,
+    /// https to http, http under an https update URL); nothing was sent to it.
+    #[error(transparent)]
+    Refused(#[from] UrlRefused),
     /// A local file could not be written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -212,30 +217,20 @@ fn receive(
 ) -> Result<u64, DownloadError> {
     let url = &patch.url;
     let start = Instant::now();
-    let mut request = agent
-        .get(url)
-        .config()
-        .timeout_global(Some(limits.download_deadline))
-        .build();
-    if held > 0 {
-        request = request.header("Range", format!("bytes={held}-"));
-    }
     let deadline_error = |held| DownloadError::Deadline {
         url: url.clone(),
         secs: limits.download_deadline.as_secs(),
         received: held,
         size: patch.size,
     };
-    let response = request.call().map_err(|e| {
-        if start.elapsed() >= limits.download_deadline {
-            deadline_error(held)
-        } else {
-            DownloadError::Network {
-                url: url.clone(),
-                reason: e.to_string(),
+    let (_, response) = transport::get(agent, url, start + limits.download_deadline, held, limits)
+        .map_err(|e| match e {
+            Failure::Refused(e) => DownloadError::Refused(e),
+            Failure::Network { .. } if start.elapsed() >= limits.download_deadline => {
+                deadline_error(held)
             }
-        }
-    })?;
+            Failure::Network { url, reason } => DownloadError::Network { url, reason },
+        })?;
     let status = response.status().as_u16();
     match status {
         206 if held > 0 => {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::download::DownloadError;
 use crate::signature::SignatureError;
+use crate::transport::UrlRefused;
 use crate::xml::XmlError;
 
 /// The broad kind of a failure, which `kiln-client` maps to its exit code.
@@ -66,6 +67,10 @@ pub enum Error {
         /// The status.
         status: u16,
     },
+    /// A check URL or a redirect's target broke a rule of [`crate::transport`] (credentials, https
+    /// to http, another scheme); nothing was sent to it.
+    #[error(transparent)]
+    UrlRefused(#[from] UrlRefused),
     /// A response body exceeded [`crate::Limits::max_response_bytes`].
     #[error("response from {url} exceeds {limit} bytes")]
     ResponseTooLarge {
@@ -143,6 +148,7 @@ impl Error {
             Error::Apply(e) if matches!(e.code(), 19 | 21 | 22 | 23) => ErrorKind::Refused,
             Error::Apply(_) | Error::Swap(_) | Error::Io { .. } => ErrorKind::Failed,
             Error::HttpRefused { .. }
+            | Error::UrlRefused(_)
             | Error::ResponseTooLarge { .. }
             | Error::Signature(_)
             | Error::Xml(_)

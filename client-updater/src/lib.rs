@@ -63,6 +63,7 @@ pub mod report;
 pub mod signature;
 pub mod status;
 pub mod swap;
+pub mod transport;
 mod updater;
 pub mod url;
 pub mod xml;
@@ -77,6 +78,7 @@ pub use limits::Limits;
 pub use offer::{PatchType, UpdateOffer, UpdatePatch};
 pub use signature::ResponseKey;
 pub use status::{ActiveUpdate, StatusFiles, UpdateState};
+pub use transport::UrlRefused;
 pub use updater::{
     recover_install, Outcome, StartOutcome, Updater, UpdaterBuilder, VerifiedUpdate,
     DEFAULT_INTERVAL,

@@ -29,6 +29,9 @@ pub struct Limits {
     /// A signed response that expires this much earlier than one already accepted is refused as
     /// a replay (default 1 h).
     pub replay_tolerance: Duration,
+    /// Most redirects followed by one check or download request (default 5); one more is a
+    /// network failure (a redirect loop).
+    pub max_redirects: u32,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             min_rate_window: Duration::from_secs(30),
             max_signature_lifetime: Duration::from_secs(7 * 24 * 3600),
             replay_tolerance: Duration::from_secs(3600),
+            max_redirects: 5,
         }
     }
 }

@@ -65,6 +65,11 @@ pub struct UpdateOffer {
     /// The patches in the order to try them: the partial (preferred) first, then the complete.
     /// A supported offer always has exactly one complete.
     pub patches: Vec<UpdatePatch>,
+    /// The check URL whose answer gave this offer (set by [`crate::Updater::check`]; `None` from
+    /// [`select`]). A patch is downloaded over http only when this is an http URL
+    /// ([`crate::transport`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_url: Option<String>,
 }
 
 impl UpdateOffer {
@@ -152,6 +157,7 @@ fn offer(update: &UpdateElement, max_archive_bytes: u64) -> Option<UpdateOffer> 
         show_prompt: a.get("showPrompt").is_some_and(|v| v == "true"),
         unsupported,
         patches,
+        check_url: None,
     })
 }
 

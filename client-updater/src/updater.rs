@@ -7,7 +7,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mar::keys::PublicKey;
 use mar::update::apply::{
@@ -20,7 +20,7 @@ use mar::{Mar, VerifiedMar, Verifier};
 use crate::clock::{unix_secs, Clock, SystemClock};
 use crate::config::UpdateConfig;
 use crate::crash::kill_point;
-use crate::download::{self, Downloaded};
+use crate::download::{self, DownloadError, Downloaded};
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
 use crate::limits::Limits;
@@ -29,6 +29,7 @@ use crate::report::{self, Report};
 use crate::signature::{ContentSignature, ResponseKey};
 use crate::status::{ActiveUpdate, StatusFiles, UpdateState};
 use crate::swap;
+use crate::transport::{self, Failure};
 use crate::url::UrlTemplate;
 use crate::xml;
 use mar::update::apply::ini_value;
@@ -179,13 +180,7 @@ impl UpdaterBuilder {
         let update_root = self
             .update_root
             .unwrap_or_else(|| self.install.join("updates"));
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(self.limits.connect_timeout))
-            .max_redirects(5)
-            .user_agent(concat!("kiln-client-updater/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let agent = transport::agent(&self.limits);
         Ok(Updater {
             inner: Arc::new(Inner {
                 status: StatusFiles::new(&update_root),
@@ -442,17 +437,11 @@ impl Updater {
 
     fn check_one(&self, url: &str, identity: &Identity) -> Result<Option<UpdateOffer>, Error> {
         let limits = &self.inner.limits;
-        let response = self
-            .inner
-            .agent
-            .get(url)
-            .config()
-            .timeout_global(Some(limits.check_timeout))
-            .build()
-            .call()
-            .map_err(|e| Error::Network {
-                url: url.to_owned(),
-                reason: e.to_string(),
+        let deadline = Instant::now() + limits.check_timeout;
+        let (answered, response) = transport::get(&self.inner.agent, url, deadline, 0, limits)
+            .map_err(|e| match e {
+                Failure::Refused(e) => Error::UrlRefused(e),
+                Failure::Network { url, reason } => Error::Network { url, reason },
             })?;
         let status = response.status().as_u16();
         if (400..500).contains(&status) {
@@ -466,11 +455,11 @@ impl Updater {
                 .read_to_end(&mut body);
             let truncated = body.len() as u64 > limit;
             body.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            return Err(Error::refused(url, status, &body, truncated));
+            return Err(Error::refused(&answered, status, &body, truncated));
         }
         if status != 200 {
             return Err(Error::HttpStatus {
-                url: url.to_owned(),
+                url: answered,
                 status,
             });
         }
@@ -521,7 +510,11 @@ impl Updater {
             &identity.version,
             &identity.build_id,
             limits.max_archive_bytes,
-        ))
+        )
+        .map(|offer| UpdateOffer {
+            check_url: Some(url.to_owned()),
+            ..offer
+        }))
     }
 
     /// Downloads the first patch of `offer` that can be fetched (partial, then complete), to
@@ -596,13 +589,17 @@ impl Updater {
         })
     }
 
-    /// Downloads one patch of `offer`.
+    /// Downloads one patch of `offer`. Its URL is checked first ([`crate::transport`]): one with
+    /// credentials, or an http one when the offer's [`UpdateOffer::check_url`] is not http, is
+    /// refused before anything is requested or written.
     pub fn download_patch(
         &self,
         offer: &UpdateOffer,
         patch: &UpdatePatch,
         progress: &dyn Fn(u64, u64),
     ) -> Result<Downloaded, Error> {
+        transport::check_download(&patch.url, offer.check_url.as_deref())
+            .map_err(DownloadError::Refused)?;
         let identity = self.identity()?;
         let status = &self.inner.status;
         let partial_failed = self.partial_failed_before(offer);

@@ -62,22 +62,18 @@ impl UrlTemplate {
     /// Validates a template.
     pub fn new(template: &str) -> Result<UrlTemplate, Error> {
         let bad = |why: &str| Error::Config(format!("update URL {template:?}: {why}"));
-        let Some(rest) = template
-            .strip_prefix("https://")
-            .or_else(|| template.strip_prefix("http://"))
-        else {
+        let Some(host) = authority(template) else {
             return Err(bad("must start with https:// or http://"));
         };
         if template.chars().any(char::is_control) || template.contains('#') {
             return Err(bad("has a control character or a fragment"));
         }
-        let authority = rest.split(['/', '?']).next().unwrap_or("");
-        if authority.contains('@') {
+        if has_credentials(template) {
             return Err(bad(
                 "has credentials (user@ or user:password@); they would be sent with every check",
             ));
         }
-        if authority.is_empty() || authority.contains(' ') {
+        if host.is_empty() || host.contains(' ') {
             return Err(bad("has no host, or a space in it"));
         }
         let parts = parse(template).map_err(|why| bad(&why))?;
@@ -118,6 +114,35 @@ impl UrlTemplate {
             url.push_str("force=1");
         }
         url
+    }
+}
+
+/// The authority (`user:password@host:port`) of an `http://` or `https://` URL: what follows the
+/// scheme up to the first `/`, `?`, `#` or `\` (where a URL parser ends it); `None` for
+/// another scheme.
+pub(crate) fn authority(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    rest.split(['/', '?', '#', '\\']).next()
+}
+
+/// Whether an `http(s)` URL carries credentials (`user@` or `user:password@`), which an HTTP
+/// client sends as `Authorization: Basic` to whoever serves the URL. The one rule for check URL
+/// templates, patch URLs and redirect targets.
+pub(crate) fn has_credentials(url: &str) -> bool {
+    authority(url).is_some_and(|a| a.contains('@'))
+}
+
+/// `url` with any credentials replaced by `***`, for errors and logs.
+pub(crate) fn redacted(url: &str) -> String {
+    match (url.find("://"), authority(url)) {
+        (Some(i), Some(a)) if a.contains('@') => {
+            let host = &a[a.rfind('@').map_or(0, |at| at + 1)..];
+            let rest = &url[i + 3 + a.len()..];
+            format!("{}***@{host}{rest}", &url[..i + 3])
+        }
+        _ => url.to_owned(),
     }
 }
 

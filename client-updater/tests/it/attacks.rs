@@ -657,3 +657,181 @@ fn wrong_software_other_product_or_channel_in_the_pib_is_refused() {
     );
     s.assert_untouched();
 }
+
+/// A redirect to `location`.
+fn redirect(status: u16, location: &str) -> Reply {
+    Reply::Full {
+        status,
+        headers: vec![("Location".into(), location.into())],
+        body: Vec::new(),
+    }
+}
+
+/// `http://user:secret@` + the server's address + `path`.
+fn with_credentials(server: &TestServer, path: &str) -> String {
+    server
+        .url(path)
+        .replacen("http://", "http://user:secret@", 1)
+}
+
+/// No request to any of `servers` carried an `Authorization` header.
+#[track_caller]
+fn assert_no_authorization(servers: &[&TestServer]) {
+    for server in servers {
+        for seen in server.requests("") {
+            assert!(
+                !seen.headers.contains_key("authorization"),
+                "{} sent Authorization: {:?}",
+                seen.path,
+                seen.headers
+            );
+        }
+    }
+}
+
+#[test]
+fn credentials_in_a_patch_url_are_refused_and_never_sent() {
+    let s = Scenario::new(|_, _| {});
+    let mirror = TestServer::start();
+    let good = s.good_complete();
+    mirror.route("/c.mar", Reply::ok(good.clone()));
+    s.offer_xml(update_xml(
+        NEW.0,
+        NEW.1,
+        "",
+        &[patch_xml(
+            "complete",
+            &with_credentials(&mirror, "/c.mar"),
+            &good,
+        )],
+    ));
+    let (code, json) = s.update(&["--no-stage"]);
+    assert_eq!(
+        (code, json["kind"].as_str()),
+        (1, Some("Refused")),
+        "{json}"
+    );
+    let error = error_of(&json);
+    assert!(error.contains("credentials"), "{error}");
+    assert!(
+        !error.contains("secret") && error.contains("***@127.0.0.1"),
+        "{error}"
+    );
+    assert!(mirror.requests("").is_empty(), "the mirror was asked");
+    assert_no_authorization(&[&s.server, &mirror]);
+    assert_eq!(status_of(s.install()), "download-failed");
+    s.assert_untouched();
+}
+
+#[test]
+fn credentials_in_a_redirect_target_are_refused_and_never_sent() {
+    let mirror = TestServer::start();
+    let s = Scenario::new(|config, server| config.urls = vec![server.url("/moved.xml")]);
+    let good = s.good_complete();
+    s.offer_complete(good.clone(), &good);
+    mirror.route("/update.xml", Reply::ok(Vec::new()));
+    s.server.route(
+        "/moved.xml",
+        redirect(302, &with_credentials(&mirror, "/update.xml")),
+    );
+    let (code, json) = s.update(&["--no-stage"]);
+    assert_eq!(
+        (code, json["kind"].as_str()),
+        (1, Some("Refused")),
+        "{json}"
+    );
+    assert!(error_of(&json).contains("credentials"), "{json}");
+    assert!(mirror.requests("").is_empty(), "the redirect was followed");
+    assert_no_authorization(&[&s.server, &mirror]);
+    s.assert_untouched();
+}
+
+#[test]
+fn redirects_http_to_http_are_followed_on_the_check_and_the_download() {
+    let mirror = TestServer::start();
+    let s = Scenario::new(|config, server| config.urls = vec![server.url("/old/update.xml")]);
+    let good = s.good_complete();
+    s.offer_complete(good.clone(), &good);
+    // A relative Location on the check, an absolute one to another host on the download.
+    s.server
+        .route("/old/update.xml", redirect(301, "../update.xml"));
+    s.server
+        .route("/c.mar", redirect(302, &mirror.url("/cdn/c.mar")));
+    mirror.route("/cdn/c.mar", Reply::ok(good.clone()));
+    let (code, json) = s.update(&["--no-stage"]);
+    assert_eq!(
+        (code, json["result"].as_str()),
+        (0, Some("pending")),
+        "{json}"
+    );
+    assert_eq!(s.server.requests("/update.xml").len(), 1);
+    assert_eq!(mirror.requests("/cdn/c.mar").len(), 1);
+    assert_no_authorization(&[&s.server, &mirror]);
+}
+
+#[test]
+fn a_redirect_loop_ends_after_max_redirects() {
+    let s = Scenario::new(|config, server| config.urls = vec![server.url("/loop.xml")]);
+    s.server.route("/loop.xml", redirect(307, "/loop.xml"));
+    let (code, json) = s.update(&["--no-stage"]);
+    assert_eq!(
+        (code, json["kind"].as_str()),
+        (3, Some("Network")),
+        "{json}"
+    );
+    assert!(error_of(&json).contains("more than 5 redirects"), "{json}");
+    // The first request and five redirects, then nothing more.
+    assert_eq!(s.server.requests("/loop.xml").len(), 6);
+    s.assert_untouched();
+}
+
+#[test]
+fn an_http_patch_under_an_https_update_url_is_refused() {
+    use client_updater::download::DownloadError;
+    use client_updater::{Error, ErrorKind, PatchType, UpdateOffer, UpdatePatch, UrlRefused};
+
+    let s = Scenario::new(|_, _| {});
+    let mirror = TestServer::start();
+    let good = s.good_complete();
+    mirror.route("/c.mar", Reply::ok(good.clone()));
+    let updater = client_updater::Updater::from_install_config(s.install())
+        .unwrap()
+        .build()
+        .unwrap();
+    // The offer as an https check gives it (no TLS server here: the rule looks at the offer's
+    // check URL, which `Updater::check` records).
+    let offer = |check_url: &str| UpdateOffer {
+        update_type: "minor".into(),
+        app_version: NEW.0.into(),
+        display_version: NEW.0.into(),
+        build_id: NEW.1.into(),
+        details_url: None,
+        prompt_wait_time: None,
+        show_prompt: false,
+        unsupported: false,
+        patches: vec![UpdatePatch {
+            patch_type: PatchType::Complete,
+            url: mirror.url("/c.mar"),
+            sha512: sha512_hex(&good),
+            size: good.len() as u64,
+        }],
+        check_url: Some(check_url.to_owned()),
+    };
+    let err = updater
+        .download(&offer("https://updates.example/update.xml"), &|_, _| {})
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Download(DownloadError::Refused(UrlRefused::InsecureDownload { .. }))
+        ),
+        "{err}"
+    );
+    assert!(mirror.requests("").is_empty(), "the http mirror was asked");
+    // Under an http update URL (loopback set-ups, these tests) the same download goes ahead.
+    let downloaded = updater
+        .download(&offer(&s.server.url("/update.xml")), &|_, _| {})
+        .unwrap();
+    assert_eq!(std::fs::read(downloaded.path()).unwrap(), good);
+}
