@@ -48,6 +48,7 @@ fn snapshot() -> &'static Snapshot {
             releases,
             shutoffs: vec![("X".into(), "release".into())],
             pins: vec![("A".into(), "release".into(), "50.".into(), "A".into())],
+            ..SnapshotData::default()
         })
     })
 }
