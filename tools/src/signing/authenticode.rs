@@ -11,8 +11,10 @@
 //! `WIN_CERT_TYPE_PKCS_SIGNED_DATA`, 8-byte aligned) at the end of the image, with the
 //! certificate-table directory entry and the PE checksum updated. An existing signature is
 //! replaced. No signing time is added and ECDSA nonces are RFC 6979's, so signing the same image
-//! with the same key gives the same bytes. [`verify_image`] checks all of it against trusted
-//! roots.
+//! with the same key gives the same bytes — unless a time-stamping authority is configured
+//! ([`CodeSigner::with_timestamper`]): then the signer's unsigned attributes carry an RFC 3161
+//! timestamp token over the signature value ([`super::timestamp`]), which differs per request.
+//! [`verify_image`] checks all of it against trusted roots.
 
 use std::path::Path;
 
@@ -40,6 +42,7 @@ use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 
 use super::pe::{PeError, PeImage};
+use super::timestamp::{self, TimestampError, Timestamper, SPC_RFC3161_OBJID};
 
 /// `SpcPeImageData` (`1.3.6.1.4.1.311.2.1.15`): what the indirect data describes.
 const SPC_PE_IMAGE_DATA_OBJID: ObjectIdentifier =
@@ -108,6 +111,9 @@ pub enum AuthenticodeError {
         /// What is wrong.
         message: String,
     },
+    /// The timestamp could not be had, or the signature's token is not for it.
+    #[error("RFC 3161 timestamp: {0}")]
+    Timestamp(#[from] TimestampError),
     /// Encoding the signature failed.
     #[error("DER: {0}")]
     Der(#[from] der::Error),
@@ -156,6 +162,7 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, AuthenticodeEr
 pub struct CodeSigner {
     key: SigningKey,
     chain: Vec<Certificate>,
+    timestamper: Option<Timestamper>,
 }
 
 impl CodeSigner {
@@ -174,7 +181,11 @@ impl CodeSigner {
                 "the first certificate is not the signing key's".to_owned(),
             ));
         }
-        Ok(CodeSigner { key, chain })
+        Ok(CodeSigner {
+            key,
+            chain,
+            timestamper: None,
+        })
     }
 
     /// Loads the chain (PEM, leaf first: `keys/authenticode.pem`) and the PKCS#8 PEM private key
@@ -189,6 +200,14 @@ impl CodeSigner {
             message: format!("not an ECDSA P-256 PKCS#8 key: {e}"),
         })?;
         CodeSigner::new(key, load_certificates(chain)?)
+    }
+
+    /// This identity, with every signature timestamped (RFC 3161) by `timestamper`.
+    pub fn with_timestamper(self, timestamper: Timestamper) -> CodeSigner {
+        CodeSigner {
+            timestamper: Some(timestamper),
+            ..self
+        }
     }
 
     /// The certificate chain, leaf first.
@@ -280,6 +299,16 @@ impl CodeSigner {
             )?,
         ])?;
         let signature: DerSignature = self.key.sign(&attributes.to_der()?);
+        let unsigned_attrs = match &self.timestamper {
+            Some(timestamper) => {
+                let token = timestamper.timestamp(signature.as_bytes())?;
+                Some(SetOfVec::try_from(vec![attribute(
+                    SPC_RFC3161_OBJID,
+                    Any::encode_from(&token)?,
+                )?])?)
+            }
+            None => None,
+        };
         let leaf = &self.chain[0].tbs_certificate;
         let signer = SignerInfo {
             version: CmsVersion::V1,
@@ -294,7 +323,7 @@ impl CodeSigner {
                 parameters: None,
             },
             signature: OctetString::new(signature.to_bytes().to_vec())?,
-            unsigned_attrs: None,
+            unsigned_attrs,
         };
         let certificates = self
             .chain
@@ -350,6 +379,9 @@ pub struct VerifiedSignature {
     pub digest: [u8; 32],
     /// The signer's certificate.
     pub signer: Certificate,
+    /// The time an RFC 3161 timestamp token says the signature existed at, if it carries one
+    /// (its imprint checked; the TSA's own signature is not).
+    pub timestamp: Option<der::asn1::GeneralizedTime>,
 }
 
 /// The one Authenticode signature of an image: its `WIN_CERTIFICATE` parsed, and the
@@ -458,10 +490,31 @@ pub fn verify_image(
     .map_err(AuthenticodeError::BadSignature)?;
     check_code_signing(signer)?;
     check_chain(signer, &certificates, roots)?;
+    let timestamp = timestamp_of(signer_info)?;
     Ok(VerifiedSignature {
         digest,
         signer: (*signer).clone(),
+        timestamp,
     })
+}
+
+/// The `genTime` of the signer's RFC 3161 timestamp, if it has one, after checking the token
+/// timestamps its signature value.
+fn timestamp_of(
+    signer_info: &SignerInfo,
+) -> Result<Option<der::asn1::GeneralizedTime>, AuthenticodeError> {
+    let Some(value) = signer_info
+        .unsigned_attrs
+        .iter()
+        .flat_map(|attributes| attributes.iter())
+        .find(|a| a.oid == SPC_RFC3161_OBJID)
+        .and_then(|a| a.values.iter().next())
+    else {
+        return Ok(None);
+    };
+    let token = value.decode_as::<ContentInfo>()?;
+    let info = timestamp::check_imprint(&token, signer_info.signature.as_bytes())?;
+    Ok(Some(info.gen_time))
 }
 
 /// Verifies an ECDSA P-256/SHA-256 signature (DER) over `message` with `certificate`'s key.

@@ -10,7 +10,7 @@ use kiln_tools::signing::pe::{PeError, PeImage};
 use crate::util::{kiln, kiln_ok, release, s};
 
 /// The PE files of the shared release's win64 en-US build, unsigned, copied into `dir`.
-fn pe_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn pe_files(dir: &Path) -> Vec<PathBuf> {
     let archive = release()
         .fixtures
         .join("builds/121.0/win64/en-US/firefox-121.0.zip");
@@ -32,7 +32,7 @@ fn pe_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `osslsigncode ARGS`: (success, stdout + stderr).
-fn osslsigncode(args: &[&str]) -> (bool, String) {
+pub(crate) fn osslsigncode(args: &[&str]) -> (bool, String) {
     let output = Command::new("osslsigncode")
         .args(args)
         .output()
@@ -60,12 +60,20 @@ fn reported(text: &str, label: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn sign(files: &[PathBuf], keys: &Path) {
+/// `kiln sign --authenticode FILES… EXTRA…` with `keys`' `authenticode.pem` and `.key`.
+pub(crate) fn kiln_sign(files: &[PathBuf], keys: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["sign", "--authenticode"];
     args.extend(files.iter().map(|p| s(p)));
     let (cert, key) = (keys.join("authenticode.pem"), keys.join("authenticode.key"));
     args.extend(["--cert", s(&cert), "--key", s(&key)]);
-    kiln_ok(&args);
+    args.extend(extra);
+    kiln(&args)
+}
+
+/// [`kiln_sign`], asserting success.
+pub(crate) fn sign(files: &[PathBuf], keys: &Path) {
+    let output = kiln_sign(files, keys, &[]);
+    assert!(output.status.success(), "kiln sign failed: {output:?}");
 }
 
 fn ca(keys: &Path) -> Vec<x509_cert::Certificate> {

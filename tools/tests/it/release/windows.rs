@@ -15,6 +15,7 @@ use kiln_tools::release::coordinator::open_state;
 use kiln_tools::release::quickstart;
 
 use super::story::*;
+use crate::authenticode::sign;
 use crate::util::{kiln_ok as tool_ok, s};
 
 const RELEASE: &str = "Firefox-121.0-build1";
@@ -28,20 +29,6 @@ fn unsigned_pe(inputs: &Path) -> Vec<u8> {
     let mut data = Vec::new();
     entry.read_to_end(&mut data).unwrap();
     data
-}
-
-/// `kiln sign --authenticode FILE` with `keys/authenticode.{pem,key}` of `keys`.
-fn sign_with(file: &Path, keys: &Path) {
-    let (cert, key) = (keys.join("authenticode.pem"), keys.join("authenticode.key"));
-    tool_ok(&[
-        "sign",
-        "--authenticode",
-        s(file),
-        "--cert",
-        s(&cert),
-        "--key",
-        s(&key),
-    ]);
 }
 
 /// Promote fails in certify, naming the partner build and `reason`; the release is `failed`.
@@ -100,7 +87,7 @@ fn certify_fails_a_windows_build_with_a_pe_file_the_release_did_not_sign() {
     // and only acme's build is repacked and certified again.
     let partner_keys = env.dir.join("partner-keys");
     tool_ok(&["keys", "generate", "--out", s(&partner_keys)]);
-    sign_with(&helper, &partner_keys);
+    sign(std::slice::from_ref(&helper), &partner_keys);
     let second = kiln(config, &["promote", RELEASE]);
     assert_certify_fails(&env.config, &second, "untrusted signer");
     let stdout = String::from_utf8_lossy(&second.stdout);
@@ -108,7 +95,7 @@ fn certify_fails_a_windows_build_with_a_pe_file_the_release_did_not_sign() {
 
     // Signed with the release's certificate: the rerun redoes acme's build and goes on.
     let keys = env.dir.join("keys");
-    sign_with(&helper, &keys);
+    sign(std::slice::from_ref(&helper), &keys);
     let third = kiln_ok(config, &["promote", RELEASE]);
     assert_eq!(counts(&third, "configure"), (1, 0, 0, 0), "{third}");
     assert_eq!(counts(&third, "construct"), (4, 0, 1, 0), "{third}");
