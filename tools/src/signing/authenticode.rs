@@ -17,6 +17,7 @@
 //! [`verify_image`] checks all of it against trusted roots.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use authenticode::{
     AttributeCertificateIterator, AuthenticodeSignature, DigestInfo,
@@ -100,6 +101,18 @@ pub enum AuthenticodeError {
     /// The signer's certificate does not chain to a trusted root, or may not sign code.
     #[error("untrusted signer: {0}")]
     Untrusted(String),
+    /// A certificate of the signer's chain is not valid at the time of the check.
+    #[error("certificate {subject} is valid from {not_before} to {not_after}, not at {at}")]
+    NotValidAt {
+        /// The certificate's subject.
+        subject: String,
+        /// Its `notBefore`.
+        not_before: String,
+        /// Its `notAfter`.
+        not_after: String,
+        /// The time checked.
+        at: String,
+    },
     /// An algorithm other than SHA-256 with ECDSA P-256.
     #[error("unsupported algorithm {0}")]
     Unsupported(String),
@@ -417,11 +430,22 @@ pub fn signed_digest(image: &[u8]) -> Result<Vec<u8>, AuthenticodeError> {
 /// Checks the image's Authenticode signature: the signed digest is the image's, the signed
 /// attributes' message digest is the indirect data's, the signature verifies with the signer's
 /// certificate, which may sign code and chains through the signature's certificates to one of
-/// `roots` (every link's signature checked; validity periods are not). SHA-256 and ECDSA P-256
-/// only.
+/// `roots` (every link's signature checked, and every certificate from the signer to the root
+/// valid now, as `osslsigncode verify` checks without a timestamp). SHA-256 and ECDSA P-256
+/// only. A timestamp's time is not used for the validity check: Kiln checks the token's imprint,
+/// not the TSA's signature.
 pub fn verify_image(
     image: &[u8],
     roots: &[Certificate],
+) -> Result<VerifiedSignature, AuthenticodeError> {
+    verify_image_at(image, roots, SystemTime::now())
+}
+
+/// [`verify_image`] with the certificates' validity checked at `at`.
+pub fn verify_image_at(
+    image: &[u8],
+    roots: &[Certificate],
+    at: SystemTime,
 ) -> Result<VerifiedSignature, AuthenticodeError> {
     let pe = PeImage::parse(image)?;
     let (signature, signed) = signature_of(&pe)?;
@@ -489,7 +513,7 @@ pub fn verify_image(
     )
     .map_err(AuthenticodeError::BadSignature)?;
     check_code_signing(signer)?;
-    check_chain(signer, &certificates, roots)?;
+    check_chain(signer, &certificates, roots, at)?;
     let timestamp = timestamp_of(signer_info)?;
     Ok(VerifiedSignature {
         digest,
@@ -556,19 +580,38 @@ fn issued_by(certificate: &Certificate, issuer: &Certificate) -> bool {
             .is_some_and(|(tbs, signature)| verify_ecdsa(issuer, &tbs, signature).is_ok())
 }
 
-/// Follows issuers from `signer` through `intermediates` until one of `roots` issued a link.
+/// `certificate` is valid at `at` (its `notBefore` ≤ `at` ≤ its `notAfter`).
+fn check_validity(certificate: &Certificate, at: SystemTime) -> Result<(), AuthenticodeError> {
+    let validity = &certificate.tbs_certificate.validity;
+    if validity.not_before.to_system_time() <= at && at <= validity.not_after.to_system_time() {
+        return Ok(());
+    }
+    let at =
+        der::DateTime::from_system_time(at).map_or_else(|_| format!("{at:?}"), |t| t.to_string());
+    Err(AuthenticodeError::NotValidAt {
+        subject: certificate.tbs_certificate.subject.to_string(),
+        not_before: validity.not_before.to_string(),
+        not_after: validity.not_after.to_string(),
+        at,
+    })
+}
+
+/// Follows issuers from `signer` through `intermediates` until one of `roots` issued a link;
+/// every certificate on the way, the root included, must be valid at `at`.
 fn check_chain(
     signer: &Certificate,
     intermediates: &[&Certificate],
     roots: &[Certificate],
+    at: SystemTime,
 ) -> Result<(), AuthenticodeError> {
     let mut current = signer;
     for _ in 0..MAX_CHAIN_DEPTH {
-        if roots
+        check_validity(current, at)?;
+        if let Some(root) = roots
             .iter()
-            .any(|root| root == current || issued_by(current, root))
+            .find(|root| *root == current || issued_by(current, root))
         {
-            return Ok(());
+            return check_validity(root, at);
         }
         current = intermediates
             .iter()

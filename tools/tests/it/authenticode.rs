@@ -336,3 +336,42 @@ fn kiln_verify_reports_unsigned_windows_builds() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_expired_signer_is_refused_with_a_typed_error() {
+    use kiln_tools::signing::code_signing_ca;
+    use std::time::{Duration, SystemTime};
+    use x509_cert::time::{Time, Validity};
+
+    let dir = tempfile::tempdir().unwrap();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let now = SystemTime::now();
+    let credentials = code_signing_ca::generate_valid(Validity {
+        not_before: Time::try_from(now - 2 * year).unwrap(),
+        not_after: Time::try_from(now - year).unwrap(),
+    })
+    .unwrap();
+    let keys = dir.path().join("expired");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("authenticode-ca.pem"), &credentials.ca_pem).unwrap();
+    std::fs::write(keys.join("authenticode.pem"), &credentials.chain_pem).unwrap();
+    std::fs::write(keys.join("authenticode.key"), &credentials.key_pem).unwrap();
+    let files = pe_files(dir.path());
+    let exe = files
+        .iter()
+        .find(|f| s(f).ends_with("updater.exe"))
+        .unwrap();
+    sign(std::slice::from_ref(exe), &keys);
+    let signed = std::fs::read(exe).unwrap();
+    match authenticode::verify_image(&signed, &ca(&keys)) {
+        Err(AuthenticodeError::NotValidAt { subject, .. }) => {
+            assert!(subject.contains("Kiln local code signing"), "{subject}");
+        }
+        other => panic!("an expired signer was not refused: {other:?}"),
+    }
+    // The same signature, checked at a time inside the certificates' validity, is good.
+    assert!(authenticode::verify_image_at(&signed, &ca(&keys), now - year * 3 / 2).is_ok());
+    // osslsigncode refuses it too.
+    let (ok, text) = ossl_verifies(&keys.join("authenticode-ca.pem"), exe);
+    assert!(!ok, "osslsigncode accepted an expired signer: {text}");
+}
