@@ -231,11 +231,18 @@ impl CodeSigner {
     /// The image signed: any existing certificate table removed, then this identity's
     /// signature appended, the directory entry and the checksum updated.
     pub fn sign(&self, image: &[u8]) -> Result<Vec<u8>, AuthenticodeError> {
-        let pe = PeImage::parse(image)?;
+        self.sign_owned(image.to_vec())
+    }
+
+    /// [`CodeSigner::sign`] on an image the caller gives up, signed in its own buffer (a
+    /// large library is not copied).
+    pub fn sign_owned(&self, image: Vec<u8>) -> Result<Vec<u8>, AuthenticodeError> {
+        let pe = PeImage::parse(&image)?;
         let dir = pe.certificate_directory_offset();
         let checksum_at = pe.checksum_offset();
         let end = pe.certificate_table().map_or(image.len(), |t| t.start);
-        let mut out = image[..end].to_vec();
+        let mut out = image;
+        out.truncate(end);
         out[dir..dir + 8].fill(0);
         // The table starts 8-byte aligned; the padding before it is part of the signed image.
         out.resize(end.next_multiple_of(8), 0);
@@ -265,10 +272,12 @@ impl CodeSigner {
             source,
         };
         let image = std::fs::read(path).map_err(io)?;
-        let signed = self.sign(&image).map_err(|source| SignFileError::Sign {
-            path: path.to_owned(),
-            source,
-        })?;
+        let signed = self
+            .sign_owned(image)
+            .map_err(|source| SignFileError::Sign {
+                path: path.to_owned(),
+                source,
+            })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         std::io::Write::write_all(&mut temp, &signed).map_err(io)?;
