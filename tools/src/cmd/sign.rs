@@ -1,6 +1,7 @@
 //! `kiln sign --dir DIR --key KEY`: writes `<file>.sig` (Ed25519) for every listed artifact of a
 //! build directory except MARs, which carry their signature inside.
-//! `kiln sign --authenticode FILE… --cert CHAIN --key KEY`: Authenticode-signs PE files in place.
+//! `kiln sign --authenticode FILE… --cert CHAIN --key KEY [--timestamp-url URL]`:
+//! Authenticode-signs PE files in place, optionally with an RFC 3161 timestamp.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use anyhow::Context;
 use crate::checksums;
 use crate::signing::authenticode::CodeSigner;
 use crate::signing::ed25519::{sig_path, ArtifactKey};
+use crate::signing::timestamp::Timestamper;
 
 /// Arguments of `kiln sign`.
 #[derive(Debug, clap::Args)]
@@ -31,6 +33,10 @@ pub struct SignArgs {
     /// With `--authenticode`: the certificate chain, PEM, leaf first (`authenticode.pem`).
     #[arg(long)]
     pub cert: Option<PathBuf>,
+    /// With `--authenticode`: timestamp each signature at this RFC 3161 time-stamping
+    /// authority (as `signtool /tr` and `osslsigncode -ts`).
+    #[arg(long, requires = "authenticode")]
+    pub timestamp_url: Option<String>,
     /// The private key: Ed25519 (PKCS#8 PEM, `ed25519.key`) for `--dir`, ECDSA P-256 (PKCS#8
     /// PEM, `authenticode.key`) for `--authenticode`.
     #[arg(long)]
@@ -42,7 +48,10 @@ impl SignArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let Some(dir) = self.dir else {
             let cert = self.cert.context("--authenticode needs --cert")?;
-            let signer = CodeSigner::load(&cert, &self.key)?;
+            let mut signer = CodeSigner::load(&cert, &self.key)?;
+            if let Some(url) = &self.timestamp_url {
+                signer = signer.with_timestamper(Timestamper::new(url));
+            }
             self.authenticode
                 .par_iter()
                 .try_for_each(|path| signer.sign_file(path))?;

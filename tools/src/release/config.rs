@@ -169,6 +169,11 @@ pub struct Keys {
     /// The Authenticode leaf's private key (ECDSA P-256, PKCS#8 PEM: `keys/authenticode.key`).
     #[serde(default)]
     pub authenticode_key: Option<PathBuf>,
+    /// An RFC 3161 time-stamping authority's URL (`http://timestamp.digicert.com`): every
+    /// Authenticode signature then carries its timestamp, so it stays valid after the
+    /// certificate expires. Unset: no timestamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticode_timestamp_url: Option<String>,
 }
 
 /// The update server.
@@ -242,6 +247,7 @@ impl Config {
                 rsa: None,
                 authenticode_cert: None,
                 authenticode_key: None,
+                authenticode_timestamp_url: None,
                 response_public: Vec::new(),
             },
             server: Server {
@@ -349,6 +355,12 @@ impl Config {
         if self.keys.authenticode_cert.is_some() != self.keys.authenticode_key.is_some() {
             return Err(invalid(
                 "[keys] authenticode_cert and authenticode_key go together".to_owned(),
+            ));
+        }
+        if self.keys.authenticode_timestamp_url.is_some() && self.keys.authenticode_cert.is_none() {
+            return Err(invalid(
+                "[keys] authenticode_timestamp_url needs authenticode_cert and authenticode_key"
+                    .to_owned(),
             ));
         }
         if self.mar.format == MarFormat::Firefox && self.keys.rsa.is_none() {

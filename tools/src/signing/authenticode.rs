@@ -11,10 +11,13 @@
 //! `WIN_CERT_TYPE_PKCS_SIGNED_DATA`, 8-byte aligned) at the end of the image, with the
 //! certificate-table directory entry and the PE checksum updated. An existing signature is
 //! replaced. No signing time is added and ECDSA nonces are RFC 6979's, so signing the same image
-//! with the same key gives the same bytes. [`verify_image`] checks all of it against trusted
-//! roots.
+//! with the same key gives the same bytes — unless a time-stamping authority is configured
+//! ([`CodeSigner::with_timestamper`]): then the signer's unsigned attributes carry an RFC 3161
+//! timestamp token over the signature value ([`super::timestamp`]), which differs per request.
+//! [`verify_image`] checks all of it against trusted roots.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use authenticode::{
     AttributeCertificateIterator, AuthenticodeSignature, DigestInfo,
@@ -40,6 +43,7 @@ use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 
 use super::pe::{PeError, PeImage};
+use super::timestamp::{self, TimestampError, Timestamper, SPC_RFC3161_OBJID};
 
 /// `SpcPeImageData` (`1.3.6.1.4.1.311.2.1.15`): what the indirect data describes.
 const SPC_PE_IMAGE_DATA_OBJID: ObjectIdentifier =
@@ -97,6 +101,18 @@ pub enum AuthenticodeError {
     /// The signer's certificate does not chain to a trusted root, or may not sign code.
     #[error("untrusted signer: {0}")]
     Untrusted(String),
+    /// A certificate of the signer's chain is not valid at the time of the check.
+    #[error("certificate {subject} is valid from {not_before} to {not_after}, not at {at}")]
+    NotValidAt {
+        /// The certificate's subject.
+        subject: String,
+        /// Its `notBefore`.
+        not_before: String,
+        /// Its `notAfter`.
+        not_after: String,
+        /// The time checked.
+        at: String,
+    },
     /// An algorithm other than SHA-256 with ECDSA P-256.
     #[error("unsupported algorithm {0}")]
     Unsupported(String),
@@ -108,6 +124,9 @@ pub enum AuthenticodeError {
         /// What is wrong.
         message: String,
     },
+    /// The timestamp could not be had, or the signature's token is not for it.
+    #[error("RFC 3161 timestamp: {0}")]
+    Timestamp(#[from] TimestampError),
     /// Encoding the signature failed.
     #[error("DER: {0}")]
     Der(#[from] der::Error),
@@ -156,6 +175,7 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Certificate>, AuthenticodeEr
 pub struct CodeSigner {
     key: SigningKey,
     chain: Vec<Certificate>,
+    timestamper: Option<Timestamper>,
 }
 
 impl CodeSigner {
@@ -174,7 +194,11 @@ impl CodeSigner {
                 "the first certificate is not the signing key's".to_owned(),
             ));
         }
-        Ok(CodeSigner { key, chain })
+        Ok(CodeSigner {
+            key,
+            chain,
+            timestamper: None,
+        })
     }
 
     /// Loads the chain (PEM, leaf first: `keys/authenticode.pem`) and the PKCS#8 PEM private key
@@ -191,6 +215,14 @@ impl CodeSigner {
         CodeSigner::new(key, load_certificates(chain)?)
     }
 
+    /// This identity, with every signature timestamped (RFC 3161) by `timestamper`.
+    pub fn with_timestamper(self, timestamper: Timestamper) -> CodeSigner {
+        CodeSigner {
+            timestamper: Some(timestamper),
+            ..self
+        }
+    }
+
     /// The certificate chain, leaf first.
     pub fn chain(&self) -> &[Certificate] {
         &self.chain
@@ -199,11 +231,18 @@ impl CodeSigner {
     /// The image signed: any existing certificate table removed, then this identity's
     /// signature appended, the directory entry and the checksum updated.
     pub fn sign(&self, image: &[u8]) -> Result<Vec<u8>, AuthenticodeError> {
-        let pe = PeImage::parse(image)?;
+        self.sign_owned(image.to_vec())
+    }
+
+    /// [`CodeSigner::sign`] on an image the caller gives up, signed in its own buffer (a
+    /// large library is not copied).
+    pub fn sign_owned(&self, image: Vec<u8>) -> Result<Vec<u8>, AuthenticodeError> {
+        let pe = PeImage::parse(&image)?;
         let dir = pe.certificate_directory_offset();
         let checksum_at = pe.checksum_offset();
         let end = pe.certificate_table().map_or(image.len(), |t| t.start);
-        let mut out = image[..end].to_vec();
+        let mut out = image;
+        out.truncate(end);
         out[dir..dir + 8].fill(0);
         // The table starts 8-byte aligned; the padding before it is part of the signed image.
         out.resize(end.next_multiple_of(8), 0);
@@ -233,10 +272,12 @@ impl CodeSigner {
             source,
         };
         let image = std::fs::read(path).map_err(io)?;
-        let signed = self.sign(&image).map_err(|source| SignFileError::Sign {
-            path: path.to_owned(),
-            source,
-        })?;
+        let signed = self
+            .sign_owned(image)
+            .map_err(|source| SignFileError::Sign {
+                path: path.to_owned(),
+                source,
+            })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         std::io::Write::write_all(&mut temp, &signed).map_err(io)?;
@@ -280,6 +321,16 @@ impl CodeSigner {
             )?,
         ])?;
         let signature: DerSignature = self.key.sign(&attributes.to_der()?);
+        let unsigned_attrs = match &self.timestamper {
+            Some(timestamper) => {
+                let token = timestamper.timestamp(signature.as_bytes())?;
+                Some(SetOfVec::try_from(vec![attribute(
+                    SPC_RFC3161_OBJID,
+                    Any::encode_from(&token)?,
+                )?])?)
+            }
+            None => None,
+        };
         let leaf = &self.chain[0].tbs_certificate;
         let signer = SignerInfo {
             version: CmsVersion::V1,
@@ -294,7 +345,7 @@ impl CodeSigner {
                 parameters: None,
             },
             signature: OctetString::new(signature.to_bytes().to_vec())?,
-            unsigned_attrs: None,
+            unsigned_attrs,
         };
         let certificates = self
             .chain
@@ -350,6 +401,9 @@ pub struct VerifiedSignature {
     pub digest: [u8; 32],
     /// The signer's certificate.
     pub signer: Certificate,
+    /// The time an RFC 3161 timestamp token says the signature existed at, if it carries one
+    /// (its imprint checked; the TSA's own signature is not).
+    pub timestamp: Option<der::asn1::GeneralizedTime>,
 }
 
 /// The one Authenticode signature of an image: its `WIN_CERTIFICATE` parsed, and the
@@ -385,11 +439,22 @@ pub fn signed_digest(image: &[u8]) -> Result<Vec<u8>, AuthenticodeError> {
 /// Checks the image's Authenticode signature: the signed digest is the image's, the signed
 /// attributes' message digest is the indirect data's, the signature verifies with the signer's
 /// certificate, which may sign code and chains through the signature's certificates to one of
-/// `roots` (every link's signature checked; validity periods are not). SHA-256 and ECDSA P-256
-/// only.
+/// `roots` (every link's signature checked, and every certificate from the signer to the root
+/// valid now, as `osslsigncode verify` checks without a timestamp). SHA-256 and ECDSA P-256
+/// only. A timestamp's time is not used for the validity check: Kiln checks the token's imprint,
+/// not the TSA's signature.
 pub fn verify_image(
     image: &[u8],
     roots: &[Certificate],
+) -> Result<VerifiedSignature, AuthenticodeError> {
+    verify_image_at(image, roots, SystemTime::now())
+}
+
+/// [`verify_image`] with the certificates' validity checked at `at`.
+pub fn verify_image_at(
+    image: &[u8],
+    roots: &[Certificate],
+    at: SystemTime,
 ) -> Result<VerifiedSignature, AuthenticodeError> {
     let pe = PeImage::parse(image)?;
     let (signature, signed) = signature_of(&pe)?;
@@ -457,11 +522,32 @@ pub fn verify_image(
     )
     .map_err(AuthenticodeError::BadSignature)?;
     check_code_signing(signer)?;
-    check_chain(signer, &certificates, roots)?;
+    check_chain(signer, &certificates, roots, at)?;
+    let timestamp = timestamp_of(signer_info)?;
     Ok(VerifiedSignature {
         digest,
         signer: (*signer).clone(),
+        timestamp,
     })
+}
+
+/// The `genTime` of the signer's RFC 3161 timestamp, if it has one, after checking the token
+/// timestamps its signature value.
+fn timestamp_of(
+    signer_info: &SignerInfo,
+) -> Result<Option<der::asn1::GeneralizedTime>, AuthenticodeError> {
+    let Some(value) = signer_info
+        .unsigned_attrs
+        .iter()
+        .flat_map(|attributes| attributes.iter())
+        .find(|a| a.oid == SPC_RFC3161_OBJID)
+        .and_then(|a| a.values.iter().next())
+    else {
+        return Ok(None);
+    };
+    let token = value.decode_as::<ContentInfo>()?;
+    let info = timestamp::check_imprint(&token, signer_info.signature.as_bytes())?;
+    Ok(Some(info.gen_time))
 }
 
 /// Verifies an ECDSA P-256/SHA-256 signature (DER) over `message` with `certificate`'s key.
@@ -503,19 +589,38 @@ fn issued_by(certificate: &Certificate, issuer: &Certificate) -> bool {
             .is_some_and(|(tbs, signature)| verify_ecdsa(issuer, &tbs, signature).is_ok())
 }
 
-/// Follows issuers from `signer` through `intermediates` until one of `roots` issued a link.
+/// `certificate` is valid at `at` (its `notBefore` ≤ `at` ≤ its `notAfter`).
+fn check_validity(certificate: &Certificate, at: SystemTime) -> Result<(), AuthenticodeError> {
+    let validity = &certificate.tbs_certificate.validity;
+    if validity.not_before.to_system_time() <= at && at <= validity.not_after.to_system_time() {
+        return Ok(());
+    }
+    let at =
+        der::DateTime::from_system_time(at).map_or_else(|_| format!("{at:?}"), |t| t.to_string());
+    Err(AuthenticodeError::NotValidAt {
+        subject: certificate.tbs_certificate.subject.to_string(),
+        not_before: validity.not_before.to_string(),
+        not_after: validity.not_after.to_string(),
+        at,
+    })
+}
+
+/// Follows issuers from `signer` through `intermediates` until one of `roots` issued a link;
+/// every certificate on the way, the root included, must be valid at `at`.
 fn check_chain(
     signer: &Certificate,
     intermediates: &[&Certificate],
     roots: &[Certificate],
+    at: SystemTime,
 ) -> Result<(), AuthenticodeError> {
     let mut current = signer;
     for _ in 0..MAX_CHAIN_DEPTH {
-        if roots
+        check_validity(current, at)?;
+        if let Some(root) = roots
             .iter()
-            .any(|root| root == current || issued_by(current, root))
+            .find(|root| *root == current || issued_by(current, root))
         {
-            return Ok(());
+            return check_validity(root, at);
         }
         current = intermediates
             .iter()

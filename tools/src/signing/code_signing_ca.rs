@@ -47,13 +47,18 @@ fn build_error(e: impl std::fmt::Display) -> AuthenticodeError {
     AuthenticodeError::Malformed(format!("building a certificate: {e}"))
 }
 
-/// A new CA and leaf, keys from the operating system's random source.
+/// A new CA and leaf valid for [`VALIDITY`] from now, keys from the operating system's random
+/// source.
 pub fn generate() -> Result<CodeSigningCredentials, AuthenticodeError> {
+    generate_valid(Validity::from_now(VALIDITY)?)
+}
+
+/// A new CA and leaf, both valid for `validity` (an expired pair, in tests).
+pub fn generate_valid(validity: Validity) -> Result<CodeSigningCredentials, AuthenticodeError> {
     let ca_key = SigningKey::random(&mut OsRng);
     let leaf_key = SigningKey::random(&mut OsRng);
     let ca_name = Name::from_str("CN=Kiln local code signing CA,O=Kiln").map_err(build_error)?;
     let leaf_name = Name::from_str("CN=Kiln local code signing,O=Kiln").map_err(build_error)?;
-    let validity = Validity::from_now(VALIDITY)?;
 
     let ca_spki =
         SubjectPublicKeyInfoOwned::from_key(*ca_key.verifying_key()).map_err(build_error)?;

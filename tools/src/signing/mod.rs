@@ -1,13 +1,15 @@
 //! Release signing: Ed25519 detached signatures beside every archive ([`ed25519`]) and OpenPGP
 //! certificates and detached armored signatures for the checksum files ([`openpgp`]), and
 //! Authenticode on Windows PE files ([`authenticode`] over [`pe`], certificates from
-//! [`code_signing_ca`]; applied to Windows builds by [`windows`]).
+//! [`code_signing_ca`], optionally timestamped by an RFC 3161 authority through [`timestamp`];
+//! applied to Windows builds by [`windows`]).
 
 pub mod authenticode;
 pub mod code_signing_ca;
 pub mod ed25519;
 pub mod openpgp;
 pub mod pe;
+pub mod timestamp;
 pub mod windows;
 
 use std::path::PathBuf;

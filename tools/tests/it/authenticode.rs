@@ -10,7 +10,7 @@ use kiln_tools::signing::pe::{PeError, PeImage};
 use crate::util::{kiln, kiln_ok, release, s};
 
 /// The PE files of the shared release's win64 en-US build, unsigned, copied into `dir`.
-fn pe_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn pe_files(dir: &Path) -> Vec<PathBuf> {
     let archive = release()
         .fixtures
         .join("builds/121.0/win64/en-US/firefox-121.0.zip");
@@ -32,7 +32,7 @@ fn pe_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `osslsigncode ARGS`: (success, stdout + stderr).
-fn osslsigncode(args: &[&str]) -> (bool, String) {
+pub(crate) fn osslsigncode(args: &[&str]) -> (bool, String) {
     let output = Command::new("osslsigncode")
         .args(args)
         .output()
@@ -60,12 +60,20 @@ fn reported(text: &str, label: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn sign(files: &[PathBuf], keys: &Path) {
+/// `kiln sign --authenticode FILES… EXTRA…` with `keys`' `authenticode.pem` and `.key`.
+pub(crate) fn kiln_sign(files: &[PathBuf], keys: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["sign", "--authenticode"];
     args.extend(files.iter().map(|p| s(p)));
     let (cert, key) = (keys.join("authenticode.pem"), keys.join("authenticode.key"));
     args.extend(["--cert", s(&cert), "--key", s(&key)]);
-    kiln_ok(&args);
+    args.extend(extra);
+    kiln(&args)
+}
+
+/// [`kiln_sign`], asserting success.
+pub(crate) fn sign(files: &[PathBuf], keys: &Path) {
+    let output = kiln_sign(files, keys, &[]);
+    assert!(output.status.success(), "kiln sign failed: {output:?}");
 }
 
 fn ca(keys: &Path) -> Vec<x509_cert::Certificate> {
@@ -327,4 +335,43 @@ fn kiln_verify_reports_unsigned_windows_builds() {
         stderr.contains("firefox/xul.dll: Authenticode: not signed"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_expired_signer_is_refused_with_a_typed_error() {
+    use kiln_tools::signing::code_signing_ca;
+    use std::time::{Duration, SystemTime};
+    use x509_cert::time::{Time, Validity};
+
+    let dir = tempfile::tempdir().unwrap();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let now = SystemTime::now();
+    let credentials = code_signing_ca::generate_valid(Validity {
+        not_before: Time::try_from(now - 2 * year).unwrap(),
+        not_after: Time::try_from(now - year).unwrap(),
+    })
+    .unwrap();
+    let keys = dir.path().join("expired");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("authenticode-ca.pem"), &credentials.ca_pem).unwrap();
+    std::fs::write(keys.join("authenticode.pem"), &credentials.chain_pem).unwrap();
+    std::fs::write(keys.join("authenticode.key"), &credentials.key_pem).unwrap();
+    let files = pe_files(dir.path());
+    let exe = files
+        .iter()
+        .find(|f| s(f).ends_with("updater.exe"))
+        .unwrap();
+    sign(std::slice::from_ref(exe), &keys);
+    let signed = std::fs::read(exe).unwrap();
+    match authenticode::verify_image(&signed, &ca(&keys)) {
+        Err(AuthenticodeError::NotValidAt { subject, .. }) => {
+            assert!(subject.contains("Kiln local code signing"), "{subject}");
+        }
+        other => panic!("an expired signer was not refused: {other:?}"),
+    }
+    // The same signature, checked at a time inside the certificates' validity, is good.
+    assert!(authenticode::verify_image_at(&signed, &ca(&keys), now - year * 3 / 2).is_ok());
+    // osslsigncode refuses it too.
+    let (ok, text) = ossl_verifies(&keys.join("authenticode-ca.pem"), exe);
+    assert!(!ok, "osslsigncode accepted an expired signer: {text}");
 }

@@ -9,5 +9,7 @@ mod cli;
 mod openpgp;
 /// The release coordinator: Part C scenarios and resumability, against real servers.
 mod release;
+/// RFC 3161 timestamps on Authenticode signatures, against a local OpenSSL TSA.
+mod timestamp;
 /// Running the binary and the shared signed build directory.
 mod util;

@@ -18,6 +18,7 @@ use crate::release::update_format::UpdateFormat;
 use crate::signing::authenticode::CodeSigner;
 use crate::signing::ed25519::ArtifactKey;
 use crate::signing::openpgp::ReleaseCert;
+use crate::signing::timestamp::Timestamper;
 use client_updater::config::{UpdateConfig, CONFIG_FILE};
 
 /// The `kiln-update.toml` the builds for `build_target` carry: the update URL template, the
@@ -78,9 +79,14 @@ pub fn code_signer(config: &Config) -> anyhow::Result<Option<CodeSigner>> {
         &config.keys.authenticode_cert,
         &config.keys.authenticode_key,
     ) {
-        (Some(cert), Some(key)) => Ok(Some(
-            CodeSigner::load(cert, key).context("the Authenticode certificate and key")?,
-        )),
+        (Some(cert), Some(key)) => {
+            let signer =
+                CodeSigner::load(cert, key).context("the Authenticode certificate and key")?;
+            Ok(Some(match &config.keys.authenticode_timestamp_url {
+                Some(url) => signer.with_timestamper(Timestamper::new(url)),
+                None => signer,
+            }))
+        }
         _ => Ok(None),
     }
 }
@@ -94,7 +100,15 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     ReleaseCert::load(&config.keys.openpgp).context("the OpenPGP release certificate")?;
     let code_signer = code_signer(config)?;
     let code_identity = match (&config.keys.authenticode_cert, &code_signer) {
-        (Some(cert), Some(_)) => sha256_file(cert)?,
+        (Some(cert), Some(_)) => format!(
+            "{}{}",
+            sha256_file(cert)?,
+            config
+                .keys
+                .authenticode_timestamp_url
+                .as_deref()
+                .map_or(String::new(), |url| format!(" timestamped by {url}"))
+        ),
         _ => String::new(),
     };
     let product = builds::product(config)?;

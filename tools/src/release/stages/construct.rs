@@ -164,7 +164,10 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                     stage.record_failed(&item, &error)?;
                     return Ok((standing, Some(error)));
                 }
-                if standing != Standing::Valid {
+                // A rewritten output is recorded again even when the old one was valid: the
+                // repack's own journal saw an input construct's fingerprint does not cover (a
+                // locale's or partner's files) change.
+                if standing != Standing::Valid || written.contains(job.output()) {
                     stage.record_done(&item)?;
                 }
                 Ok((standing, None))
@@ -182,8 +185,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             continue;
         }
         match (standing, written.contains(job.output())) {
-            (Standing::Valid, _) | (_, false) => counts.done += 1,
-            (Standing::Invalid, true) => counts.redone += 1,
+            (_, false) => counts.done += 1,
+            (Standing::Valid | Standing::Invalid, true) => counts.redone += 1,
             (Standing::New, true) => counts.made += 1,
         }
     }

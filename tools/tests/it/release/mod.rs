@@ -27,3 +27,7 @@ mod platforms;
 
 /// Release lines: a beta line with its release candidate on beta, an ESR line.
 mod lines;
+
+/// Authenticode in the pipeline: certify fails a Windows build with a PE file the release did
+/// not sign, and a rerun after the fix redoes only that build.
+mod windows;

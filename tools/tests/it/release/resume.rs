@@ -6,21 +6,6 @@ use kiln_tools::release::quickstart;
 
 use super::story::*;
 
-/// `(done, made, redone, failed)` of a stage's summary line in promote's output.
-fn counts(stdout: &str, stage: &str) -> (usize, usize, usize, usize) {
-    let line = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("{stage}:")))
-        .unwrap_or_else(|| panic!("no {stage} line in:\n{stdout}"));
-    let numbers: Vec<usize> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    // "<stage>: N items: D done, M made, R redone, F failed (S.Ss)"
-    (numbers[1], numbers[2], numbers[3], numbers[4])
-}
-
 fn env(name: &str, versions: &[&str]) -> quickstart::Env {
     let options = kiln_fixtures::Options {
         versions: versions.iter().map(|v| (*v).to_owned()).collect(),

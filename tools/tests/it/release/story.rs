@@ -50,6 +50,21 @@ pub(crate) fn get(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     )
 }
 
+/// `(done, made, redone, failed)` of a stage's summary line in promote's output.
+pub(crate) fn counts(stdout: &str, stage: &str) -> (usize, usize, usize, usize) {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{stage}:")))
+        .unwrap_or_else(|| panic!("no {stage} line in:\n{stdout}"));
+    let numbers: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    // "<stage>: N items: D done, M made, R redone, F failed (S.Ss)"
+    (numbers[1], numbers[2], numbers[3], numbers[4])
+}
+
 pub(crate) const LINUX: &str = "Linux_x86_64-gcc3";
 
 /// The buildID of `release` for `target`, from the blob deploy published.
