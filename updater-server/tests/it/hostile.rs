@@ -149,6 +149,20 @@ fn a_write_that_could_change_the_update_document_is_refused_with_the_fields_path
     assert_eq!(resp.body, FX56_EN);
 }
 
+/// A snapshot whose one rule serves `blob`, loaded as stored (below the admin API's checks, as
+/// a row written before them or imported).
+fn serving(blob: &Value) -> Snapshot {
+    let release = Arc::new(Release::load("Firefox-56.0-build1", 1, blob).unwrap());
+    let rule = serde_json::from_value(json!({"priority": 1, "backgroundRate": 100,
+        "update_type": "minor", "mapping": "Firefox-56.0-build1"}))
+    .unwrap();
+    Snapshot::build(SnapshotData {
+        rules: vec![(1, 1, rule)],
+        releases: vec![release],
+        ..SnapshotData::default()
+    })
+}
+
 /// A blob already in a database (written before these checks, or imported) cannot inject either:
 /// the writer escapes its values, and the client sees exactly the patches the blob names.
 #[test]
@@ -157,15 +171,7 @@ fn a_stored_blob_cannot_add_a_patch_to_the_document() {
     blob["fileUrls"]["*"]["completes"]["*"] = json!(format!(
         "http://download.mozilla.org/?product=firefox-56.0-complete&os=%OS_BOUNCER%{INJECTION}"
     ));
-    let release = Arc::new(Release::load("Firefox-56.0-build1", 1, &blob).unwrap());
-    let rule = serde_json::from_value(json!({"priority": 1, "backgroundRate": 100,
-        "update_type": "minor", "mapping": "Firefox-56.0-build1"}))
-    .unwrap();
-    let snapshot = Snapshot::build(SnapshotData {
-        rules: vec![(1, 1, rule)],
-        releases: vec![release],
-        ..SnapshotData::default()
-    });
+    let snapshot = serving(&blob);
     let path = "/update/6/Firefox/55.0/20170101000000/WINNT_x86-msvc/en-US/release/Windows_NT%2010.0/SSE3/default/default/update.xml";
     let q = query::parse(path, "", "Mozilla/5.0").unwrap().unwrap();
     let mut client = ClientConfig::default();
@@ -188,15 +194,7 @@ fn a_stored_blob_cannot_add_a_patch_to_the_document() {
     // not every request for its rule failed.
     let mut blob = firefox_56();
     blob["displayVersion"] = json!("56.0\u{0}");
-    let release = Arc::new(Release::load("Firefox-56.0-build1", 1, &blob).unwrap());
-    let rule = serde_json::from_value(json!({"priority": 1, "backgroundRate": 100,
-        "update_type": "minor", "mapping": "Firefox-56.0-build1"}))
-    .unwrap();
-    let snapshot = Snapshot::build(SnapshotData {
-        rules: vec![(1, 1, rule)],
-        releases: vec![release],
-        ..SnapshotData::default()
-    });
+    let snapshot = serving(&blob);
     let outcome = evaluate(&snapshot, &q, &client, &mut || 0).unwrap();
     assert_eq!(outcome.body, EMPTY);
     assert_eq!(outcome.served, None);
