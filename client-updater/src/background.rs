@@ -124,8 +124,10 @@ impl Drop for Background {
     }
 }
 
-fn jitter(max: Duration) -> Duration {
-    let nanos = SystemTime::now()
+/// A delay below `max` taken from the sub-second part of `now` (the updater's clock, so a test
+/// clock makes it reproducible): enough to spread installs' checks, with no random source.
+fn jitter(max: Duration, now: SystemTime) -> Duration {
+    let nanos = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
@@ -179,7 +181,7 @@ fn run(
         };
         let now = clock.now();
         if force || now >= next_check {
-            next_check = now + interval + jitter(max_jitter);
+            next_check = now + interval + jitter(max_jitter, now);
             if let Some(staged) = attempt(&updater, force, &events) {
                 let downloaded_at = updater.downloaded_at().unwrap_or_else(|| clock.now());
                 prompt = Some((

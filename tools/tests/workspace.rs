@@ -230,3 +230,32 @@ fn no_tracked_file_refers_to_a_folder_beside_the_checkout() {
         "tracked files refer to {needle}: {offenders:#?}"
     );
 }
+
+/// `kiln`'s library never reaches up into its CLI layer: only `main.rs` and `cmd/` (the thin
+/// binary's argument parsing) name `crate::cmd`, so the pipeline, signing and quickstart are
+/// usable, and tested, without clap.
+#[test]
+fn the_tools_library_does_not_use_its_cli_layer() {
+    let needle = concat!("crate::", "cmd");
+    let mut checked = 0;
+    let mut offenders = Vec::new();
+    for path in tracked_files() {
+        let library = path.starts_with("tools/src/")
+            && path.ends_with(".rs")
+            && !path.starts_with("tools/src/cmd/")
+            && path != "tools/src/main.rs";
+        if !library {
+            continue;
+        }
+        let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+        if text.contains(needle) {
+            offenders.push(path);
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} library modules found");
+    assert!(
+        offenders.is_empty(),
+        "library modules using the CLI layer: {offenders:#?}"
+    );
+}

@@ -1,13 +1,10 @@
 //! `kiln keys generate --out DIR` and `kiln keys rotate --dir DIR`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
-use crate::signing::code_signing_ca;
-use crate::signing::ed25519::ArtifactKey;
 use crate::signing::openpgp::{self, ReleaseCert};
+use crate::signing::release_keys;
 
 /// Arguments of `kiln keys`.
 #[derive(Debug, clap::Args)]
@@ -40,51 +37,21 @@ pub enum KeysAction {
     },
 }
 
-/// Writes a secret file readable only by its owner; never overwrites one.
-fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    mar::keys::write_secret_file(path, bytes)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
-}
-
-fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::checksums::write_atomic(path, bytes)?;
-    Ok(())
-}
-
 impl KeysArgs {
     /// Runs the action.
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.action {
             KeysAction::Generate { out, user_id } => {
-                std::fs::create_dir_all(&out)
-                    .with_context(|| format!("creating {}", out.display()))?;
-                for name in ["ed25519.key", "openpgp.key", "authenticode.key"] {
-                    anyhow::ensure!(
-                        !out.join(name).exists(),
-                        "{} already exists; refusing to overwrite a key",
-                        out.join(name).display()
-                    );
-                }
-                let ed = ArtifactKey::generate()?;
-                let public = ed.public_key();
-                write_secret(&out.join("ed25519.key"), ed.to_pkcs8_pem()?.as_bytes())?;
-                write_public(&out.join("ed25519.pub"), public.to_pem()?.as_bytes())?;
-                let cert = openpgp::generate(&user_id)?;
-                write_secret(&out.join("openpgp.key"), &cert.to_armored_secret()?)?;
-                write_public(&out.join("KEY"), &cert.to_armored_public()?)?;
-                let code = code_signing_ca::generate()?;
-                write_secret(&out.join("authenticode.key"), code.key_pem.as_bytes())?;
-                write_public(&out.join("authenticode.pem"), code.chain_pem.as_bytes())?;
-                write_public(&out.join("authenticode-ca.pem"), code.ca_pem.as_bytes())?;
-                println!("ed25519 key id {}", public.key_id());
-                println!("OpenPGP fingerprint {}", cert.fingerprint());
+                let keys = release_keys::generate(&out, &user_id)?;
+                println!("ed25519 key id {}", keys.ed25519_key_id);
+                println!("OpenPGP fingerprint {}", keys.openpgp_fingerprint);
             }
             KeysAction::Rotate { dir } => {
                 let path = dir.join("openpgp.key");
                 let cert = ReleaseCert::load(&path)?;
                 let rotated = openpgp::rotate_signing_subkey(&cert)?;
                 crate::checksums::write_atomic_mode(&path, &rotated.to_armored_secret()?, 0o600)?;
-                write_public(&dir.join("KEY"), &rotated.to_armored_public()?)?;
+                crate::checksums::write_atomic(&dir.join("KEY"), &rotated.to_armored_public()?)?;
                 let subkeys = rotated.signing_subkeys()?;
                 println!("signing subkeys (oldest first): {}", subkeys.join(", "));
             }

@@ -75,13 +75,10 @@ pub fn prepare_with(
     std::fs::create_dir_all(dir)?;
     let dir = std::path::absolute(dir)?;
     let keys = dir.join("keys");
-    crate::cmd::keys::KeysArgs {
-        action: crate::cmd::keys::KeysAction::Generate {
-            out: keys.clone(),
-            user_id: crate::signing::openpgp::DEFAULT_USER_ID.to_owned(),
-        },
-    }
-    .run()?;
+    let made =
+        crate::signing::release_keys::generate(&keys, crate::signing::openpgp::DEFAULT_USER_ID)?;
+    println!("ed25519 key id {}", made.ed25519_key_id);
+    println!("OpenPGP fingerprint {}", made.openpgp_fingerprint);
     let response = crate::signing::ed25519::ArtifactKey::generate()?;
     crate::checksums::write_atomic_mode(
         &keys.join("response.key"),

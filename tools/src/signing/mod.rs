@@ -2,13 +2,14 @@
 //! certificates and detached armored signatures for the checksum files ([`openpgp`]), and
 //! Authenticode on Windows PE files ([`authenticode`] over [`pe`], certificates from
 //! [`code_signing_ca`], optionally timestamped by an RFC 3161 authority through [`timestamp`];
-//! applied to Windows builds by [`windows`]).
+//! applied to Windows builds by [`windows`]); a release's whole key set by [`release_keys`].
 
 pub mod authenticode;
 pub mod code_signing_ca;
 pub mod ed25519;
 pub mod openpgp;
 pub mod pe;
+pub mod release_keys;
 pub mod timestamp;
 pub mod windows;
 
