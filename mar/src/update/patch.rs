@@ -387,18 +387,29 @@ pub(crate) fn corrupt(what: &'static str) -> PatchError {
     PatchError::Decode(io::Error::new(io::ErrorKind::InvalidData, what))
 }
 
-/// Reads one LEB128 number from the front of `input`.
-pub(crate) fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
+/// Decodes one LEB128 number from the bytes `next_byte` yields (the one decoder of every patch
+/// control, from a slice or from a streamed section).
+pub(crate) fn decode_leb128(
+    mut next_byte: impl FnMut() -> Result<u8, PatchError>,
+) -> Result<u64, PatchError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
-        let (&byte, rest) = input.split_first().ok_or(corrupt("truncated control"))?;
-        *input = rest;
+        let byte = next_byte()?;
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Ok(value);
         }
     }
     Err(corrupt("control varint too long"))
+}
+
+/// Reads one LEB128 number from the front of `input`.
+pub(crate) fn read_leb128(input: &mut &[u8]) -> Result<u64, PatchError> {
+    decode_leb128(|| {
+        let (&byte, rest) = input.split_first().ok_or(corrupt("truncated control"))?;
+        *input = rest;
+        Ok(byte)
+    })
 }
 
 /// Appends a LEB128 varint.

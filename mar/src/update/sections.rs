@@ -21,7 +21,9 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use crate::update::patch::{corrupt, read_leb128, unzigzag, CheckedWriter, PatchError};
+use crate::update::patch::{
+    corrupt, decode_leb128, read_leb128, unzigzag, CheckedWriter, PatchError,
+};
 use crate::update::x86::{restore_fields, Alignment, Region};
 
 /// How one section's bytes are stored.
@@ -109,16 +111,11 @@ impl<'a> Section<'a> {
 
     /// Reads one LEB128 number.
     fn leb128(&mut self) -> Result<u64, PatchError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
+        decode_leb128(|| {
             let mut byte = [0u8];
             self.read_exact(&mut byte)?;
-            value |= u64::from(byte[0] & 0x7f) << shift;
-            if byte[0] & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(corrupt("control varint too long"))
+            Ok(byte[0])
+        })
     }
 
     /// Checks that the stored stream ends where the declared length does.
