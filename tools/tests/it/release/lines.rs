@@ -258,17 +258,7 @@ fn init_channel_sets_the_line_and_its_mar_channel_id() {
         ("release", "firefox-mozilla-release"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
-            .args(["init", "--channel", channel, "--dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let config = Config::load(&dir.path().join("kiln.toml")).unwrap();
+        let config = kiln_init(dir.path(), &["--channel", channel]);
         assert_eq!(
             (config.channel.as_str(), config.mar_channel_id.as_str()),
             (channel, id)

@@ -3,7 +3,6 @@
 //! update server and one CDN, each client offered its own product's MARs.
 
 use std::path::Path;
-use std::process::Command;
 
 use kiln_tools::release::config::Config;
 use kiln_tools::release::quickstart;
@@ -198,24 +197,10 @@ fn configure_refuses_another_products_builds_naming_both_values() {
 #[test]
 fn init_writes_the_product_and_its_mar_channel_id() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
-            "init",
-            "--product",
-            "Thunderbird",
-            "--mar-channel-id",
-            TB_CHANNEL,
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let config = kiln_init(
+        dir.path(),
+        &["--product", "Thunderbird", "--mar-channel-id", TB_CHANNEL],
     );
-    let config = Config::load(&dir.path().join("kiln.toml")).unwrap();
     assert_eq!(config.product, "Thunderbird");
     assert_eq!(config.mar_channel_id, TB_CHANNEL);
 }

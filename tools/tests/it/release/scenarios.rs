@@ -201,28 +201,7 @@ fn scenario_03_checksums() {
 fn scenario_04_openpgp() {
     let main = main_story();
     let dir = build1(main);
-    let home = tempfile::tempdir().unwrap();
-    assert!(gpg(
-        home.path(),
-        &["--import", dir.join("KEY").to_str().unwrap()]
-    )
-    .status
-    .success());
-    for name in ["SHA256SUMS", "SHA512SUMS"] {
-        let out = gpg(
-            home.path(),
-            &[
-                "--verify",
-                dir.join(format!("{name}.asc")).to_str().unwrap(),
-                dir.join(name).to_str().unwrap(),
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let home = gpg_verifies_sums(&dir);
     for (platform, locales) in MATRIX.iter().take(1) {
         for locale in *locales {
             let tarball = dir

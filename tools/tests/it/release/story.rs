@@ -474,13 +474,22 @@ pub(crate) fn assert_users_can_check(dir: &Path) {
             dir.display()
         );
     }
+    gpg_verifies_sums(dir);
+}
+
+/// Stock gpg, in a home of its own holding `dir/KEY`, verifies `dir`'s `SHA256SUMS.asc` and
+/// `SHA512SUMS.asc`; the home is returned for further checks.
+pub(crate) fn gpg_verifies_sums(dir: &Path) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
-    assert!(gpg(
+    let import = gpg(
         home.path(),
-        &["--import", dir.join("KEY").to_str().unwrap()]
-    )
-    .status
-    .success());
+        &["--import", dir.join("KEY").to_str().unwrap()],
+    );
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
     for name in ["SHA256SUMS", "SHA512SUMS"] {
         let asc = dir.join(format!("{name}.asc"));
         let out = gpg(
@@ -493,10 +502,29 @@ pub(crate) fn assert_users_can_check(dir: &Path) {
         );
         assert!(
             out.status.success(),
-            "{}",
+            "{name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    home
+}
+
+/// Runs `kiln init --dir DIR` with `args`, asserts it succeeded, and loads the `kiln.toml` it
+/// wrote.
+pub(crate) fn kiln_init(dir: &Path, args: &[&str]) -> kiln_tools::release::config::Config {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .arg("init")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    kiln_tools::release::config::Config::load(&dir.join("kiln.toml")).unwrap()
 }
 
 /// Runs stock `gpg` with its own home directory.
