@@ -62,6 +62,16 @@ impl std::str::FromStr for Database {
     }
 }
 
+impl serde::Serialize for Database {
+    /// The value as written in a configuration: the path, or the whole URL.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Database::Sqlite(path) => s.collect_str(&path.display()),
+            Database::Postgres(url) => s.serialize_str(url),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Database {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(|s| Database::parse(&s))

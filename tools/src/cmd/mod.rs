@@ -9,6 +9,7 @@ pub mod release;
 pub mod repack;
 pub mod sign;
 pub mod verify;
+pub mod worker;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,10 @@ pub enum Command {
     Halt(release::HaltArgs),
     /// Where every release and stage stands.
     Status(release::StatusArgs),
+    /// Claim and run the units a coordinator queued (`[pipeline] executor = "workers"`).
+    Worker(worker::WorkerArgs),
+    /// Apply the state database's pending schema migrations.
+    Migrate(worker::MigrateArgs),
     /// Everything end to end on local defaults: fixtures, keys, server, four releases.
     Quickstart(quickstart::QuickstartArgs),
 }
@@ -78,6 +83,8 @@ impl Cli {
             Command::Halt(args) => args.run(),
             Command::Status(args) => args.run(),
             Command::Quickstart(args) => args.run(),
+            Command::Worker(args) => args.run(),
+            Command::Migrate(args) => args.run(),
         }
     }
 }

@@ -21,7 +21,8 @@ pub struct ConfigArg {
 }
 
 impl ConfigArg {
-    fn load(&self) -> anyhow::Result<Config> {
+    /// Loads the configuration.
+    pub fn load(&self) -> anyhow::Result<Config> {
         Ok(Config::load(&self.config)?)
     }
 }
@@ -341,6 +342,16 @@ impl StatusArgs {
                 println!(
                     "  {:>9}  {:<7}  {done} done, {failed} failed",
                     phase.stage, phase.status
+                );
+            }
+            for unit in report.units.iter().filter(|u| !u.collected) {
+                println!(
+                    "  {:>9}  unit {} {} by {} (attempt {})",
+                    unit.stage,
+                    unit.unit,
+                    unit.status,
+                    unit.worker.as_deref().unwrap_or("nobody yet"),
+                    unit.attempts
                 );
             }
             if let Some(note) = &r.note {

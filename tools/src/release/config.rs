@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mar::update::version::Line;
 use serde::{Deserialize, Serialize};
+use updater_server::config::Database;
 
 use crate::release::name::Version;
 
@@ -64,8 +65,9 @@ pub struct Config {
     pub jobs: usize,
     /// The candidates/releases root (`candidates/`, `releases/`, `logs/` live here).
     pub root: PathBuf,
-    /// The pipeline's SQLite database.
-    pub state_db: PathBuf,
+    /// The pipeline's database: a SQLite file (the default, for one machine), or a PostgreSQL
+    /// URL (`postgres://…`) that coordinators and workers on several machines share.
+    pub state_db: Database,
     /// Work directory: unpacked trees, injected en-US builds, the shared diff cache.
     pub work_dir: PathBuf,
     /// The input directory: `builds/<version>/<platform>/en-US/<archive>`, `l10n/`,
@@ -92,6 +94,46 @@ pub struct Config {
     /// How update MARs are written.
     #[serde(default)]
     pub mar: MarSettings,
+    /// Who runs the distributed stages.
+    #[serde(default)]
+    pub pipeline: Pipeline,
+}
+
+/// The `[pipeline]` table: who runs construct, certify and package's MARs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// `local` (this process's threads, the default) or `workers` (`kiln worker` processes on
+    /// any host sharing `state_db` and `root`).
+    #[serde(default)]
+    pub executor: ExecutorKind,
+    /// How long a worker's claim on a unit lasts without a heartbeat (seconds; default 60).
+    /// A worker renews it every third of that; a worker that dies or loses the network loses
+    /// the unit after at most this long, and another worker redoes it.
+    #[serde(default)]
+    pub lease_seconds: Option<u64>,
+}
+
+/// The default lease of a claimed unit.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Pipeline {
+    /// The lease of a claimed unit.
+    pub fn lease(&self) -> std::time::Duration {
+        self.lease_seconds
+            .map_or(DEFAULT_LEASE, std::time::Duration::from_secs)
+    }
+}
+
+/// `[pipeline] executor`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// This process.
+    #[default]
+    Local,
+    /// `kiln worker` processes.
+    Workers,
 }
 
 /// The `[mar]` table: the update package format.
@@ -232,7 +274,7 @@ impl Config {
             chunk_size: 0,
             jobs: 0,
             root: "pub".into(),
-            state_db: "kiln-state.db".into(),
+            state_db: Database::Sqlite("kiln-state.db".into()),
             work_dir: "work".into(),
             inputs: "fixtures".into(),
             git_repo: "repo".into(),
@@ -260,6 +302,7 @@ impl Config {
             },
             signoffs: [("relman".to_owned(), 1), ("releng".to_owned(), 1)].into(),
             mar: MarSettings::default(),
+            pipeline: Pipeline::default(),
         }
     }
 
@@ -296,9 +339,11 @@ impl Config {
     }
 
     fn resolve(&mut self, base: &Path) {
+        if let Database::Sqlite(path) = &mut self.state_db {
+            *path = base.join(&*path);
+        }
         for path in [
             &mut self.root,
-            &mut self.state_db,
             &mut self.work_dir,
             &mut self.inputs,
             &mut self.git_repo,

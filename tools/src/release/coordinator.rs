@@ -14,7 +14,7 @@ use crate::release::name::{release_tag, ReleaseName, Version};
 use crate::release::notice::{self, Notice};
 use crate::release::server::Admin;
 use crate::release::stages::{self, Ctx, StageReport};
-use crate::release::state::{status, ReleaseRow, State};
+use crate::release::state::{ItemStatus, PhaseStatus, ReleaseRow, ReleaseStatus, State};
 use crate::release::{git, layout};
 
 /// How partial sources are chosen.
@@ -61,7 +61,7 @@ pub struct GoToBuild {
 pub fn shipped(state: &State) -> anyhow::Result<Vec<ReleaseName>> {
     let mut out: Vec<ReleaseName> = Vec::new();
     let mut rows = state.releases()?;
-    rows.retain(|r| r.status == status::SHIPPED);
+    rows.retain(|r| r.status == ReleaseStatus::Shipped);
     rows.sort_by_key(|r| std::cmp::Reverse(r.updated_at));
     for row in rows {
         let name: ReleaseName = row.name.parse()?;
@@ -145,7 +145,7 @@ pub fn go_to_build(
         revision: commit.clone(),
         partials: partials.iter().map(ToString::to_string).collect(),
         kind: request.kind.to_owned(),
-        status: status::SCHEDULED.to_owned(),
+        status: ReleaseStatus::Scheduled,
         next_version: request.version.next_version().to_string(),
         created_by: request.created_by.clone(),
         created_at: crate::release::state::now(),
@@ -228,7 +228,12 @@ pub fn pick(state: &State, release: Option<&str>) -> anyhow::Result<ReleaseRow> 
     }
 }
 
-fn context<'a>(config: &'a Config, state: &'a State, row: ReleaseRow) -> anyhow::Result<Ctx<'a>> {
+/// The stages' context for `row`.
+pub fn context<'a>(
+    config: &'a Config,
+    state: &'a State,
+    row: ReleaseRow,
+) -> anyhow::Result<Ctx<'a>> {
     let name: ReleaseName = row.name.parse()?;
     Ok(Ctx {
         config,
@@ -238,6 +243,7 @@ fn context<'a>(config: &'a Config, state: &'a State, row: ReleaseRow) -> anyhow:
         name,
         row,
         chunk: None,
+        in_worker: false,
     })
 }
 
@@ -266,16 +272,19 @@ pub fn promote(
     chunk: Option<l10n_repack::Chunk>,
 ) -> anyhow::Result<PromoteReport> {
     if !matches!(
-        row.status.as_str(),
-        status::SCHEDULED | status::PROMOTING | status::FAILED | status::CANDIDATES
+        row.status,
+        ReleaseStatus::Scheduled
+            | ReleaseStatus::Promoting
+            | ReleaseStatus::Failed
+            | ReleaseStatus::Candidates
     ) {
         bail!("{} is {}: promote is not allowed", row.name, row.status);
     }
     let started = Instant::now();
     crate::release::log::open(&config.root, &row.name)?;
-    let previous = match row.status.as_str() {
-        status::CANDIDATES => status::CANDIDATES,
-        _ => status::SCHEDULED,
+    let previous = match row.status {
+        ReleaseStatus::Candidates => ReleaseStatus::Candidates,
+        _ => ReleaseStatus::Scheduled,
     };
     let mut ctx = context(config, state, row)?;
     ctx.chunk = chunk;
@@ -284,7 +293,7 @@ pub fn promote(
     if chunk.is_none() && ctx.build_dir.is_dir() {
         stages::remove_stale_temporaries(&ctx.build_dir)?;
     }
-    state.set_status(&ctx.row.name, status::PROMOTING, None)?;
+    state.set_status(&ctx.row.name, ReleaseStatus::Promoting, None)?;
     let mut reports = Vec::new();
     let stages: [(&str, StageFn); 5] = [
         ("configure", stages::configure::run),
@@ -297,11 +306,11 @@ pub fn promote(
         if stage != "configure" && stage != "construct" && chunk.is_some() {
             break;
         }
-        state.phase_started(&ctx.row.name, stage)?;
+        state.phase_started(&ctx.row.name, stage, PhaseStatus::Running)?;
         tracing::info!(release = %ctx.row.name, stage, "stage started");
         match run(&ctx) {
             Ok(report) => {
-                state.phase_finished(&ctx.row.name, stage, "done")?;
+                state.phase_finished(&ctx.row.name, stage, PhaseStatus::Done)?;
                 println!(
                     "{stage:>9}: {} items: {} ({:.1}s)",
                     report.counts.total(),
@@ -311,9 +320,9 @@ pub fn promote(
                 reports.push(report);
             }
             Err(error) => {
-                state.phase_finished(&ctx.row.name, stage, "failed")?;
+                state.phase_finished(&ctx.row.name, stage, PhaseStatus::Failed)?;
                 let message = format!("{stage}: {error:#}");
-                state.set_status(&ctx.row.name, status::FAILED, Some(&message))?;
+                state.set_status(&ctx.row.name, ReleaseStatus::Failed, Some(&message))?;
                 tracing::error!(release = %ctx.row.name, %message, "promote failed");
                 return Err(error.context(format!(
                     "{} {stage} failed; rerun kiln promote",
@@ -321,7 +330,7 @@ pub fn promote(
                 )));
             }
         }
-        if state.release(&ctx.row.name)?.status == status::HALTED {
+        if state.release(&ctx.row.name)?.status == ReleaseStatus::Halted {
             bail!("{} was halted", ctx.row.name);
         }
     }
@@ -333,11 +342,11 @@ pub fn promote(
         // One slice of construct changes nothing about where the release stands.
         state.set_status(&ctx.row.name, previous, None)?;
     } else {
-        state.set_status(&ctx.row.name, status::CANDIDATES, None)?;
+        state.set_status(&ctx.row.name, ReleaseStatus::Candidates, None)?;
         // Unpacked trees are scratch: a rerun re-extracts what it needs.
         let _ = std::fs::remove_dir_all(ctx.trees());
         // The candidates notice goes out once, when the release first reaches candidates.
-        if previous != status::CANDIDATES {
+        if previous != ReleaseStatus::Candidates {
             notice::send(
                 config,
                 &Notice {
@@ -434,8 +443,11 @@ impl std::fmt::Display for PushReport {
 /// `<channel>-cdntest` rule. A destination file with other content aborts before any copy.
 pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<PushReport> {
     if !matches!(
-        row.status.as_str(),
-        status::CANDIDATES | status::PUSHED | status::SHIP_PENDING | status::SHIPPED
+        row.status,
+        ReleaseStatus::Candidates
+            | ReleaseStatus::Pushed
+            | ReleaseStatus::ShipPending
+            | ReleaseStatus::Shipped
     ) {
         bail!(
             "{} is {}: push needs a finished promote",
@@ -446,7 +458,7 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
     crate::release::log::open(&config.root, &row.name)?;
     let ctx = context(config, state, row)?;
     let _active = crate::release::activity::begin(config, &ctx.name)?;
-    state.phase_started(&ctx.row.name, "push")?;
+    state.phase_started(&ctx.row.name, "push", PhaseStatus::Running)?;
     let dest = layout::releases(config, ctx.name.version());
     let mut plan: Vec<(String, String)> = Vec::new();
     let mut conflicts = Vec::new();
@@ -471,7 +483,7 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
         }
     }
     if !conflicts.is_empty() {
-        state.phase_finished(&ctx.row.name, "push", "failed")?;
+        state.phase_finished(&ctx.row.name, "push", PhaseStatus::Failed)?;
         bail!(
             "releases/{} already holds different files (immutable; nothing was copied): {}",
             ctx.name.version(),
@@ -512,9 +524,9 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
     report.listed = crate::checksums::write_sums(&dest, &cert)?;
     let admin = Admin::new(&config.server.url, &config.admin_token()?);
     admin.point_channel(&config.product, &config.cdntest_channel(), &ctx.row.name)?;
-    state.phase_finished(&ctx.row.name, "push", "done")?;
-    if ctx.row.status == status::CANDIDATES {
-        state.set_status(&ctx.row.name, status::PUSHED, None)?;
+    state.phase_finished(&ctx.row.name, "push", PhaseStatus::Done)?;
+    if ctx.row.status == ReleaseStatus::Candidates {
+        state.set_status(&ctx.row.name, ReleaseStatus::Pushed, None)?;
     }
     tracing::info!(release = %ctx.row.name, copied = report.copied, unchanged = report.unchanged, "push");
     Ok(report)
@@ -523,7 +535,7 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
 /// Ship: schedules the rule change mapping the release channel to this release (rate `rate`,
 /// the previous shipped release as fallback), gated by the configured signoffs.
 pub fn ship(config: &Config, state: &State, row: ReleaseRow, rate: u8) -> anyhow::Result<i64> {
-    if row.status != status::PUSHED {
+    if row.status != ReleaseStatus::Pushed {
         bail!(
             "{} is {}: ship needs a pushed release",
             row.name,
@@ -549,8 +561,8 @@ pub fn ship(config: &Config, state: &State, row: ReleaseRow, rate: u8) -> anyhow
         fallback.as_deref(),
     )?;
     state.set_ship_change(&row.name, sc_id)?;
-    state.set_status(&row.name, status::SHIP_PENDING, None)?;
-    state.phase_started(&row.name, "ship")?;
+    state.set_status(&row.name, ReleaseStatus::ShipPending, None)?;
+    state.phase_started(&row.name, "ship", PhaseStatus::Waiting)?;
     let roles: Vec<String> = config
         .signoffs
         .iter()
@@ -623,7 +635,7 @@ pub fn refresh(
     let Some(sc_id) = row.ship_change else {
         return Ok(row);
     };
-    if row.status != status::SHIP_PENDING {
+    if row.status != ReleaseStatus::ShipPending {
         return Ok(row);
     }
     let admin = Admin::new(&config.server.url, &config.admin_token()?);
@@ -644,8 +656,8 @@ pub fn refresh(
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let name: ReleaseName = row.name.parse()?;
-    state.set_status(&row.name, status::SHIPPED, None)?;
-    state.phase_finished(&row.name, "ship", "done")?;
+    state.set_status(&row.name, ReleaseStatus::Shipped, None)?;
+    state.phase_finished(&row.name, "ship", PhaseStatus::Done)?;
     git::tag(
         &config.git_repo,
         &name.release_tag(),
@@ -671,17 +683,17 @@ pub fn refresh(
 /// Halt: no further stage runs for the release; a pending ship is cancelled; the stop notice
 /// is written. A respin is a new go-to-build with the next build number.
 pub fn halt(config: &Config, state: &State, row: ReleaseRow, reason: &str) -> anyhow::Result<()> {
-    if row.status == status::SHIPPED {
+    if row.status == ReleaseStatus::Shipped {
         bail!(
             "{} is already shipped; ship a dot release instead",
             row.name
         );
     }
-    if let (Some(sc_id), status::SHIP_PENDING) = (row.ship_change, row.status.as_str()) {
+    if let (Some(sc_id), ReleaseStatus::ShipPending) = (row.ship_change, row.status) {
         let admin = Admin::new(&config.server.url, &config.admin_token()?);
         let _ = admin.call("DELETE", &format!("/scheduled_changes/rules/{sc_id}"), None);
     }
-    state.set_status(&row.name, status::HALTED, Some(reason))?;
+    state.set_status(&row.name, ReleaseStatus::Halted, Some(reason))?;
     crate::release::log::open(&config.root, &row.name)?;
     tracing::warn!(release = %row.name, reason, "halted");
     notice::send(
@@ -705,12 +717,30 @@ pub struct StatusReport {
     /// The record.
     pub release: ReleaseRow,
     /// Stages run so far.
-    pub phases: Vec<crate::release::state::PhaseRow>,
+    pub phases: Vec<PhaseView>,
     /// Per stage: (done, failed) items.
     pub items: std::collections::BTreeMap<String, (usize, usize)>,
+    /// Who recorded each item: `stage/key` → worker name (`host:pid` for a local run).
+    pub made_by: std::collections::BTreeMap<String, String>,
+    /// Units queued for workers and not yet collected: which worker holds what.
+    pub units: Vec<crate::release::state::UnitRow>,
     /// A stage is recorded as running but no process is working on the release: it was killed
     /// or crashed. Its phases show `interrupted`; rerunning the command resumes it.
     pub interrupted: bool,
+}
+
+/// One phase as `kiln status` shows it: its stored status, or `interrupted` for a running phase
+/// that no process works on.
+#[derive(Debug, Serialize)]
+pub struct PhaseView {
+    /// Stage name.
+    pub stage: String,
+    /// `running`, `waiting`, `done`, `failed` or `interrupted`.
+    pub status: &'static str,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds, when finished.
+    pub finished_at: Option<i64>,
 }
 
 /// Status of one or every release (pending ships are refreshed from the server first).
@@ -725,36 +755,48 @@ pub fn status(
     };
     let mut out = Vec::new();
     for row in rows {
-        let row = if row.status == status::SHIP_PENDING {
+        let row = if row.status == ReleaseStatus::ShipPending {
             refresh(config, state, &row.name, false).unwrap_or(row)
         } else {
             row
         };
         let mut items = std::collections::BTreeMap::new();
+        let mut made_by = std::collections::BTreeMap::new();
         for item in state.items(&row.name, None)? {
+            if let Some(worker) = &item.made_by {
+                made_by.insert(format!("{}/{}", item.stage, item.key), worker.clone());
+            }
             let entry: &mut (usize, usize) = items.entry(item.stage.clone()).or_default();
-            if item.status == "done" {
+            if item.status == ItemStatus::Done {
                 entry.0 += 1;
             } else {
                 entry.1 += 1;
             }
         }
-        // `ship` stays running while it waits for signoffs; no process holds it.
-        let mut phases = state.phases(&row.name)?;
-        let mut interrupted = false;
-        if phases
-            .iter()
-            .any(|p| p.status == "running" && p.stage != "ship")
-            && crate::release::activity::is_idle(config, &row.name.parse()?)
-        {
-            interrupted = true;
-            for phase in phases.iter_mut() {
-                if phase.status == "running" && phase.stage != "ship" {
-                    phase.status = "interrupted".to_owned();
-                }
-            }
-        }
+        // A running phase is a process's; when no process works on the release, it was killed.
+        let stored = state.phases(&row.name)?;
+        let interrupted = stored.iter().any(|p| p.status == PhaseStatus::Running)
+            && crate::release::activity::is_idle(config, &row.name.parse()?);
+        let phases = stored
+            .into_iter()
+            .map(|p| PhaseView {
+                status: match p.status {
+                    PhaseStatus::Running if interrupted => "interrupted",
+                    other => other.as_str(),
+                },
+                stage: p.stage,
+                started_at: p.started_at,
+                finished_at: p.finished_at,
+            })
+            .collect();
+        let units = state
+            .units(None)?
+            .into_iter()
+            .filter(|u| u.release == row.name)
+            .collect();
         out.push(StatusReport {
+            made_by,
+            units,
             phases,
             interrupted,
             release: row,
@@ -766,7 +808,7 @@ pub fn status(
 
 /// The state database of a configuration.
 pub fn open_state(config: &Config) -> anyhow::Result<State> {
-    State::open(&config.state_db).with_context(|| format!("opening {}", config.state_db.display()))
+    State::open(&config.state_db).with_context(|| format!("opening {}", config.state_db))
 }
 
 /// The default `created_by`: `$KILN_USER`, `$USER`, else `kiln`.

@@ -7,13 +7,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::release::state::{ItemRow, State, StateError};
+use crate::release::state::{ItemRow, ItemStatus, State, StateError};
 
 /// What one stage did with its items.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Valid outputs of an earlier run, reused.
     pub done: usize,
@@ -29,6 +29,16 @@ impl Counts {
     /// Every item.
     pub fn total(&self) -> usize {
         self.done + self.made + self.redone + self.failed
+    }
+
+    /// Counts one item by how it stood before and whether it failed.
+    pub fn count(&mut self, standing: Standing, failed: bool) {
+        match (standing, failed) {
+            (_, true) => self.failed += 1,
+            (Standing::Valid, false) => self.done += 1,
+            (Standing::Invalid, false) => self.redone += 1,
+            (Standing::New, false) => self.made += 1,
+        }
     }
 
     /// Adds another stage's or chunk's counts.
@@ -121,7 +131,7 @@ impl StageItems<'_> {
         let Some(row) = self.state.item(self.release, self.stage, &item.key)? else {
             return Ok(Standing::New);
         };
-        let valid = row.status == "done"
+        let valid = row.status == ItemStatus::Done
             && row.fingerprint == item.fingerprint
             && sha256_file(&self.base.join(&item.output)).is_ok_and(|sha| sha == row.sha256);
         Ok(if valid {
@@ -135,8 +145,10 @@ impl StageItems<'_> {
     pub fn record_done(&self, item: &Item) -> anyhow::Result<()> {
         let path = self.base.join(&item.output);
         let sha256 = sha256_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        self.state
-            .put_item(self.release, &self.row(item, sha256, "done", None))?;
+        self.state.put_item(
+            self.release,
+            &self.row(item, sha256, ItemStatus::Done, None),
+        )?;
         Ok(())
     }
 
@@ -144,25 +156,71 @@ impl StageItems<'_> {
     pub fn record_failed(&self, item: &Item, error: &str) -> Result<(), StateError> {
         self.state.put_item(
             self.release,
-            &self.row(item, String::new(), "failed", Some(error.to_owned())),
+            &self.row(
+                item,
+                String::new(),
+                ItemStatus::Failed,
+                Some(error.to_owned()),
+            ),
         )
     }
 
-    fn row(&self, item: &Item, sha256: String, status: &str, error: Option<String>) -> ItemRow {
+    fn row(
+        &self,
+        item: &Item,
+        sha256: String,
+        status: ItemStatus,
+        error: Option<String>,
+    ) -> ItemRow {
         ItemRow {
             stage: self.stage.to_owned(),
             key: item.key.clone(),
             fingerprint: item.fingerprint.clone(),
             output: item.output.to_string_lossy().replace('\\', "/"),
             sha256,
-            status: status.to_owned(),
+            status,
             error,
+            made_by: Some(crate::release::executor::identity().to_owned()),
         }
     }
 
-    /// Makes every item that is not valid, in parallel: `make` writes the output, `verify`
-    /// checks it; only then is it recorded done. Each item is recorded as soon as it finishes,
-    /// so a killed run keeps what it completed. Returns the counts and the failures.
+    /// Makes `item` unless it is valid: `make` writes the output, `verify` checks it; only then
+    /// is it recorded done (as soon as it finishes, so a killed run keeps what it completed).
+    /// Returns how it stood before and its failure, if it failed (recorded as such).
+    pub fn run_one(
+        &self,
+        item: &Item,
+        bar: &indicatif::ProgressBar,
+        make: impl FnOnce(&Item) -> anyhow::Result<()>,
+        verify: impl FnOnce(&Item) -> anyhow::Result<()>,
+    ) -> Result<(Standing, Option<String>), StateError> {
+        let standing = self.standing(item)?;
+        if standing == Standing::Valid {
+            bar.inc(1);
+            return Ok((standing, None));
+        }
+        let result = make(item)
+            .and_then(|()| verify(item))
+            .and_then(|()| self.record_done(item));
+        bar.set_message(item.key.clone());
+        bar.inc(1);
+        match result {
+            Ok(()) => {
+                tracing::info!(stage = self.stage, item = %item.key, "made");
+                Ok((standing, None))
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                tracing::error!(stage = self.stage, item = %item.key, error = %message, "failed");
+                self.record_failed(item, &message)?;
+                Ok((standing, Some(message)))
+            }
+        }
+    }
+
+    /// Runs [`StageItems::run_one`] on every item, in parallel, here (the stages' small steps
+    /// that always run on the coordinator: configure, the checksums, deploy). Returns the counts
+    /// and the failures.
     pub fn run<M, V>(
         &self,
         items: &[Item],
@@ -177,41 +235,14 @@ impl StageItems<'_> {
         bar.set_length(items.len() as u64);
         let outcomes: Vec<Result<(Standing, Option<String>), StateError>> = items
             .par_iter()
-            .map(|item| {
-                let standing = self.standing(item)?;
-                if standing == Standing::Valid {
-                    bar.inc(1);
-                    return Ok((standing, None));
-                }
-                let result = make(item).and_then(|()| verify(item)).and_then(|()| self.record_done(item));
-                bar.set_message(item.key.clone());
-                bar.inc(1);
-                match result {
-                    Ok(()) => {
-                        tracing::info!(stage = self.stage, item = %item.key, "made");
-                        Ok((standing, None))
-                    }
-                    Err(e) => {
-                        let message = format!("{e:#}");
-                        tracing::error!(stage = self.stage, item = %item.key, error = %message, "failed");
-                        self.record_failed(item, &message)?;
-                        Ok((standing, Some(message)))
-                    }
-                }
-            })
+            .map(|item| self.run_one(item, bar, &make, &verify))
             .collect();
         let mut counts = Counts::default();
         let mut failures = Vec::new();
         for (item, outcome) in items.iter().zip(outcomes) {
-            match outcome? {
-                (_, Some(error)) => {
-                    counts.failed += 1;
-                    failures.push((item.key.clone(), error));
-                }
-                (Standing::Valid, None) => counts.done += 1,
-                (Standing::Invalid, None) => counts.redone += 1,
-                (Standing::New, None) => counts.made += 1,
-            }
+            let (standing, failure) = outcome?;
+            counts.count(standing, failure.is_some());
+            failures.extend(failure.map(|error| (item.key.clone(), error)));
         }
         Ok((counts, failures))
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::release::config::Config;
 use crate::release::coordinator::{self, GoToBuild, Partials};
 use crate::release::local::{self, Running, UpdateServer};
-use crate::release::state::{status, State};
+use crate::release::state::{ReleaseStatus, State};
 
 /// The versions quickstart releases, in order; the last is the chemspill.
 pub const VERSIONS: [&str; 4] = ["119.0", "120.0", "121.0", "121.0.1"];
@@ -205,7 +205,7 @@ pub fn release(
         Some(&env.server.releng_token_file),
     )?;
     anyhow::ensure!(
-        row.status == status::SHIPPED,
+        row.status == ReleaseStatus::Shipped,
         "{name} is {} after both signoffs",
         row.status
     );
@@ -411,7 +411,7 @@ pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
     println!(
         "config: {}   state: {}   notices: {}",
         env.config_path.display(),
-        env.config.state_db.display(),
+        env.config.state_db,
         env.config.outbox.display()
     );
     println!(

@@ -15,19 +15,16 @@
 //! serves a snapshot older than its own last write; other replicas reload on the notification or
 //! on their poll of the version (`crate::refresh`).
 //!
-//! [`Store`] and [`Tx`] live here; the typed queries on [`Tx`] and their row types are split by
+//! [`Store`] lives here, on the backend-neutral [`sql`] layer ([`Db`], [`Tx`]) that the release
+//! pipeline's state database shares; the typed queries on [`Tx`] and their row types are split by
 //! table: `releases`, `rules`, `objects` (shutoffs, pins, required signoffs), `users` (permissions,
 //! roles, tokens), `scheduled`, `reports` (reports, health guards) and `history`. [`value`] holds
 //! the values that cross the SQL boundary, [`schema`] the migrations.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -45,6 +42,7 @@ mod reports;
 mod rules;
 mod scheduled;
 pub mod schema;
+pub mod sql;
 mod users;
 pub mod value;
 
@@ -54,7 +52,8 @@ pub use releases::{ReleaseRow, ReleaseSummary};
 pub use reports::{Attribution, HealthGuard, ReportCount};
 pub use rules::StoredRule;
 pub use scheduled::ScheduledChange;
-pub use schema::Dialect;
+pub use schema::{Dialect, Schema};
+pub use sql::{ConnectOptions, Db, Tx};
 pub use users::{Permission, PermissionOptions};
 pub use value::{Row, SqlValue};
 
@@ -77,94 +76,10 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
         .map_err(|e| Error::Internal(format!("stored JSON is unreadable: {e}")))
 }
 
-/// Read-only connections next to the writer: in WAL mode they read the last committed state
-/// while the writer writes, so reads never queue behind the write mutex.
-const READERS: usize = 4;
-
-/// SQLite: one writer connection behind a mutex, and a small pool of read-only ones.
-#[derive(Debug)]
-struct Sqlite {
-    conn: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
-}
-
-#[derive(Debug)]
-enum Backend {
-    Sqlite(Sqlite),
-    Postgres(postgres::Pg),
-}
-
-/// The database, SQLite or PostgreSQL.
+/// The database, SQLite or PostgreSQL, with the update server's schema and snapshots.
 #[derive(Debug)]
 pub struct Store {
-    backend: Backend,
-}
-
-enum Inner<'a> {
-    Sqlite(rusqlite::Transaction<'a>),
-    Postgres(RefCell<::postgres::Transaction<'a>>),
-}
-
-impl std::fmt::Debug for Inner<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Inner::Sqlite(tx) => f.debug_tuple("Sqlite").field(tx).finish(),
-            Inner::Postgres(_) => f.write_str("Postgres(..)"),
-        }
-    }
-}
-
-/// A transaction on the store; every typed query lives here.
-#[derive(Debug)]
-pub struct Tx<'a> {
-    inner: Inner<'a>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-impl Sqlite {
-    fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let reader = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            reader.busy_timeout(std::time::Duration::from_secs(5))?;
-            readers.push(Mutex::new(reader));
-        }
-        Ok(Sqlite {
-            conn: Mutex::new(conn),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
-    }
-
-    /// A read-only connection: the first free one, starting from a rotating index, else waits
-    /// for that one.
-    fn reader(&self) -> MutexGuard<'_, Connection> {
-        let n = self.readers.len();
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
-        for i in 0..n {
-            match self.readers[(start + i) % n].try_lock() {
-                Ok(guard) => return guard,
-                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => {}
-            }
-        }
-        lock(&self.readers[start])
-    }
+    db: Db,
 }
 
 impl Store {
@@ -178,103 +93,25 @@ impl Store {
 
     /// Opens the database without migrating it (`updater-server migrate` then migrates it).
     pub fn connect(db: &Database) -> Result<Self> {
-        let backend = match db {
-            Database::Sqlite(path) => Backend::Sqlite(Sqlite::open(path)?),
-            Database::Postgres(url) => Backend::Postgres(postgres::Pg::connect(url)?),
-        };
-        Ok(Store { backend })
+        Ok(Store {
+            db: Db::connect(db, &sql::SERVER)?,
+        })
     }
 
     /// The backend's SQL dialect.
     pub fn dialect(&self) -> Dialect {
-        match self.backend {
-            Backend::Sqlite(_) => Dialect::Sqlite,
-            Backend::Postgres(_) => Dialect::Postgres,
-        }
+        self.db.dialect()
     }
 
-    /// Applies the migrations the database lacks, in one transaction (on PostgreSQL under the
-    /// write lock, so replicas starting together migrate once). Returns the versions applied.
+    /// Applies the migrations the database lacks (see [`Db::migrate`]). Returns the versions
+    /// applied.
     pub fn migrate(&self) -> Result<Vec<i64>> {
-        let dialect = self.dialect();
-        self.transaction(|tx| {
-            tx.execute(&dialect.render(schema::MIGRATIONS_TABLE), args![])?;
-            let applied: Vec<i64> =
-                tx.collect("SELECT version FROM kiln_migrations", args![], |r| r.get(0))?;
-            let mut done = Vec::new();
-            for (version, statements) in schema::MIGRATIONS {
-                if applied.contains(version) {
-                    continue;
-                }
-                for sql in *statements {
-                    tx.execute(&dialect.render(sql), args![])?;
-                }
-                tx.execute(
-                    "INSERT INTO kiln_migrations (version, applied_ms) VALUES (?1, ?2)",
-                    args![*version, now_ms()],
-                )?;
-                done.push(*version);
-            }
-            Ok(done)
-        })
+        self.db.migrate(&schema::SCHEMA)
     }
 
-    /// Runs `f` in a read transaction that sees one committed state (a read-only connection on
-    /// SQLite, a read-only repeatable-read transaction on PostgreSQL).
+    /// Runs `f` in a read transaction that sees one committed state (see [`Db::read`]).
     pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let mut conn = db.reader();
-                let tx = Tx {
-                    inner: Inner::Sqlite(
-                        conn.transaction_with_behavior(TransactionBehavior::Deferred)?,
-                    ),
-                };
-                f(&tx)
-            }
-            Backend::Postgres(pg) => {
-                let mut conn = pg.get()?;
-                let tx = conn
-                    .build_transaction()
-                    .isolation_level(::postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()?;
-                let tx = Tx {
-                    inner: Inner::Postgres(RefCell::new(tx)),
-                };
-                let out = f(&tx)?;
-                tx.commit()?;
-                Ok(out)
-            }
-        }
-    }
-
-    /// Runs `f` in a serialized write transaction and commits it if `f` succeeds.
-    fn transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let mut conn = lock(&db.conn);
-                let tx = Tx {
-                    inner: Inner::Sqlite(
-                        conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
-                    ),
-                };
-                let out = f(&tx)?;
-                tx.commit()?;
-                Ok(out)
-            }
-            Backend::Postgres(pg) => {
-                let mut conn = pg.get()?;
-                let mut tx = conn.transaction()?;
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&postgres::WRITE_LOCK])?;
-                let tx = Tx {
-                    inner: Inner::Postgres(RefCell::new(tx)),
-                };
-                let out = f(&tx)?;
-                tx.commit()?;
-                Ok(out)
-            }
-        }
+        self.db.read(f)
     }
 
     /// Runs `f` in a write transaction that may change what a snapshot shows, and commits it if
@@ -286,7 +123,7 @@ impl Store {
         publish: Option<&SnapshotCell>,
         f: impl FnOnce(&Tx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let (out, data) = self.transaction(|tx| {
+        let (out, data) = self.db.serialized(|tx| {
             let out = f(tx)?;
             tx.bump_version()?;
             let data = match publish {
@@ -304,18 +141,7 @@ impl Store {
     /// Runs `f` in a write transaction that no snapshot depends on (update reports): no version
     /// bump, so replicas keep their snapshots and answer memos.
     pub fn append<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        match &self.backend {
-            Backend::Postgres(pg) => {
-                let mut conn = pg.get()?;
-                let tx = Tx {
-                    inner: Inner::Postgres(RefCell::new(conn.transaction()?)),
-                };
-                let out = f(&tx)?;
-                tx.commit()?;
-                Ok(out)
-            }
-            Backend::Sqlite(_) => self.transaction(f),
-        }
+        self.db.concurrent(f)
     }
 
     /// Builds a snapshot from the current committed state.
@@ -346,115 +172,16 @@ impl Store {
 
     /// Checks that the database answers.
     pub fn heartbeat(&self) -> Result<()> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                lock(&db.conn).query_row("SELECT 1", [], |_| Ok(()))?;
-            }
-            Backend::Postgres(pg) => {
-                pg.get()?.simple_query("SELECT 1")?;
-            }
-        }
-        Ok(())
+        self.db.heartbeat()
     }
 
     /// The PostgreSQL backend, if this is one (the change listener needs its URL).
     pub fn postgres(&self) -> Option<&postgres::Pg> {
-        match &self.backend {
-            Backend::Postgres(pg) => Some(pg),
-            Backend::Sqlite(_) => None,
-        }
+        self.db.postgres()
     }
 }
 
 impl Tx<'_> {
-    /// The backend's SQL dialect.
-    pub fn dialect(&self) -> Dialect {
-        match self.inner {
-            Inner::Sqlite(_) => Dialect::Sqlite,
-            Inner::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
-    fn commit(self) -> Result<()> {
-        match self.inner {
-            Inner::Sqlite(tx) => tx.commit()?,
-            Inner::Postgres(tx) => tx.into_inner().commit()?,
-        }
-        Ok(())
-    }
-
-    /// Runs one statement (`?N` placeholders); returns the number of rows it changed.
-    pub fn execute(&self, sql: &str, params: Vec<SqlValue>) -> Result<u64> {
-        match &self.inner {
-            Inner::Sqlite(tx) => {
-                let n = tx
-                    .prepare_cached(sql)?
-                    .execute(rusqlite::params_from_iter(params.iter()))?;
-                Ok(u64::try_from(n).unwrap_or(u64::MAX))
-            }
-            Inner::Postgres(tx) => {
-                let refs = pg_params(&params);
-                Ok(tx
-                    .borrow_mut()
-                    .execute(value::postgres_placeholders(sql).as_str(), &refs)?)
-            }
-        }
-    }
-
-    /// Runs one query (`?N` placeholders) and returns every row.
-    pub fn query(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Row>> {
-        match &self.inner {
-            Inner::Sqlite(tx) => {
-                let mut stmt = tx.prepare_cached(sql)?;
-                let n = stmt.column_count();
-                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    let mut row = Vec::with_capacity(n);
-                    for i in 0..n {
-                        row.push(SqlValue::from_sqlite(r.get_ref(i)?)?);
-                    }
-                    out.push(Row(row));
-                }
-                Ok(out)
-            }
-            Inner::Postgres(tx) => {
-                let refs = pg_params(&params);
-                let rows = tx
-                    .borrow_mut()
-                    .query(value::postgres_placeholders(sql).as_str(), &refs)?;
-                rows.iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| SqlValue::from_postgres(r, i))
-                            .collect::<Result<Vec<_>>>()
-                            .map(Row)
-                    })
-                    .collect()
-            }
-        }
-    }
-
-    /// The first row of a query, if any.
-    pub fn query_opt(&self, sql: &str, params: Vec<SqlValue>) -> Result<Option<Row>> {
-        Ok(self.query(sql, params)?.into_iter().next())
-    }
-
-    /// The first row of a query that always returns one.
-    pub fn query_one(&self, sql: &str, params: Vec<SqlValue>) -> Result<Row> {
-        self.query_opt(sql, params)?
-            .ok_or_else(|| Error::Internal(format!("query returned no row: {sql}")))
-    }
-
-    fn collect<T>(
-        &self,
-        sql: &str,
-        params: Vec<SqlValue>,
-        f: fn(&Row) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        self.query(sql, params)?.iter().map(f).collect()
-    }
-
     /// The version of the last committed change to anything a snapshot shows.
     pub fn version(&self) -> Result<i64> {
         self.query_one("SELECT version FROM kiln_state WHERE id = 1", args![])?
@@ -526,13 +253,6 @@ impl Tx<'_> {
             pins,
         })
     }
-}
-
-fn pg_params(params: &[SqlValue]) -> Vec<&(dyn ::postgres::types::ToSql + Sync)> {
-    params
-        .iter()
-        .map(|p| p as &(dyn ::postgres::types::ToSql + Sync))
-        .collect()
 }
 
 #[cfg(test)]

@@ -51,8 +51,9 @@ impl Drop for Pg {
 
 impl Pg {
     /// Parses `url` (`postgres://user:password@host:port/dbname?…`, or `host=/path` for a unix
-    /// socket) and opens a pool; fails if the server cannot be reached now.
-    pub fn connect(url: &str) -> Result<Self> {
+    /// socket) and opens a pool whose connections name `application_name`; fails if the server
+    /// cannot be reached now.
+    pub fn connect(url: &str, application_name: &str) -> Result<Self> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| Error::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
@@ -63,7 +64,7 @@ impl Pg {
         if config.get_keepalives_idle() > DEAD_PEER {
             config.keepalives_idle(DEAD_PEER);
         }
-        config.application_name("kiln-updater-server");
+        config.application_name(application_name);
         let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)

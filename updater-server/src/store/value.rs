@@ -149,13 +149,14 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     }
 }
 
-/// Query parameters: `args![a, b]` is a `Vec<SqlValue>` of the converted values.
-macro_rules! args {
+/// Query parameters: `sql_args![a, b]` is a `Vec<SqlValue>` of the converted values.
+#[macro_export]
+macro_rules! sql_args {
     ($($v:expr),* $(,)?) => {
         vec![$($crate::store::SqlValue::from($v)),*]
     };
 }
-pub(crate) use args;
+pub(crate) use crate::sql_args as args;
 
 impl rusqlite::ToSql for SqlValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

@@ -16,8 +16,9 @@ use l10n_repack::Product;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::release::executor::{ItemPlan, Plan};
 use crate::release::items::{fingerprint, Item};
-use crate::release::stages::{fail_on, Ctx, Memo, StageReport};
+use crate::release::stages::{Ctx, Memo, StageReport};
 use crate::signing::authenticode::load_certificates;
 use crate::signing::ed25519::ArtifactVerifier;
 use crate::signing::windows::{is_pe_name, Trust};
@@ -199,9 +200,8 @@ fn build_contents(
     Ok((listing, text, problems))
 }
 
-/// Runs certify.
-pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
-    let started = Instant::now();
+/// Certify's plan: one unit per construct output.
+pub fn plan<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Box<dyn Plan + 'a>> {
     let verifier = ArtifactVerifier::load(&ctx.config.keys.ed25519_public)?;
     let product = crate::release::builds::product(ctx.config)?;
     // With Authenticode configured, every PE file of every Windows build must carry the
@@ -227,49 +227,52 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             output: PathBuf::from(&row.output),
         });
     }
-    let stage = ctx.items("certify", &ctx.build_dir);
-    let bar = crate::release::items::stage_bar("certify");
     let build_dir = &ctx.build_dir;
     // Reference listings (en-US, and the locale builds partners derive from): each made once.
     let references = Memo::<Arc<Listing>>::default();
-    let reference =
-        |key: String| references.get_or_make(&key, || Ok(Arc::new(files(&ctx.built_tree(&key)?)?)));
-    let (counts, failures) = stage.run(
-        &items,
-        &bar,
-        |item| {
-            let path = build_dir.join(&item.output);
-            anyhow::ensure!(
-                verifier.verify_file(&path)?,
-                "{}: bad .sig",
-                item.output.display()
-            );
-            // key: l10n/<platform>/<locale> or partner/<p>/<sub>/v<M>/<platform>/<locale>
-            let parts: Vec<&str> = item.key.split('/').collect();
-            let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
-            let p: l10n_repack::Platform = platform.parse()?;
-            let trust = trust.as_ref().filter(|_| p == l10n_repack::Platform::Win64);
-            let (listing, precomplete, mut problems) =
-                build_contents(ctx, &item.key, &path, p, &product, trust)?;
-            problems.extend(precomplete_problems_in(&precomplete, &listing, p, &product));
-            if parts[0] == "partner" {
-                let reference = reference(format!("l10n/{platform}/{locale}"))?;
-                problems.extend(differences(&reference, &listing, |path| {
-                    path.contains("/distribution/")
-                        || path.contains("/extensions/")
-                        || path.ends_with("/precomplete")
-                }));
-            } else if locale != "en-US" {
-                let reference = reference(format!("l10n/{platform}/en-US"))?;
-                problems.extend(differences(&reference, &listing, is_localized));
-            }
-            anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
-            Ok(())
-        },
-        |_| Ok(()),
-    )?;
-    bar.finish_and_clear();
-    fail_on("certify", &failures)?;
+    let make = move |item: &Item| {
+        let reference = |key: String| {
+            references.get_or_make(&key, || Ok(Arc::new(files(&ctx.built_tree(&key)?)?)))
+        };
+        let path = build_dir.join(&item.output);
+        anyhow::ensure!(
+            verifier.verify_file(&path)?,
+            "{}: bad .sig",
+            item.output.display()
+        );
+        // key: l10n/<platform>/<locale> or partner/<p>/<sub>/v<M>/<platform>/<locale>
+        let parts: Vec<&str> = item.key.split('/').collect();
+        let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
+        let p: l10n_repack::Platform = platform.parse()?;
+        let trust = trust.as_ref().filter(|_| p == l10n_repack::Platform::Win64);
+        let (listing, precomplete, mut problems) =
+            build_contents(ctx, &item.key, &path, p, &product, trust)?;
+        problems.extend(precomplete_problems_in(&precomplete, &listing, p, &product));
+        if parts[0] == "partner" {
+            let reference = reference(format!("l10n/{platform}/{locale}"))?;
+            problems.extend(differences(&reference, &listing, |path| {
+                path.contains("/distribution/")
+                    || path.contains("/extensions/")
+                    || path.ends_with("/precomplete")
+            }));
+        } else if locale != "en-US" {
+            let reference = reference(format!("l10n/{platform}/en-US"))?;
+            problems.extend(differences(&reference, &listing, is_localized));
+        }
+        anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+        Ok(())
+    };
+    Ok(Box::new(ItemPlan {
+        table: ctx.items("certify", &ctx.build_dir),
+        items,
+        work: (make, |_: &Item| Ok(())),
+    }))
+}
+
+/// Runs certify.
+pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
+    let started = Instant::now();
+    let counts = ctx.execute(plan(ctx)?.as_ref())?;
     Ok(StageReport {
         stage: "certify",
         counts,

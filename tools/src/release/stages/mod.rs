@@ -14,10 +14,11 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::release::config::Config;
+use crate::release::config::{Config, ExecutorKind};
+use crate::release::executor::{Executor, Plan};
 use crate::release::items::{Counts, StageItems};
 use crate::release::name::ReleaseName;
-use crate::release::state::{ReleaseRow, State};
+use crate::release::state::{ItemStatus, ReleaseRow, State};
 
 /// The stage names, in order.
 pub const STAGES: [&str; 5] = ["configure", "construct", "certify", "package", "deploy"];
@@ -39,6 +40,8 @@ pub struct Ctx<'a> {
     pub work: PathBuf,
     /// Only this repack chunk (`--chunk K/N`); construct then stops the promote after it.
     pub chunk: Option<l10n_repack::Chunk>,
+    /// This context is a worker's: it runs the units it claimed, never queues any.
+    pub in_worker: bool,
 }
 
 impl Ctx<'_> {
@@ -57,10 +60,50 @@ impl Ctx<'_> {
         (self.config.jobs > 0).then_some(self.config.jobs)
     }
 
+    /// Who runs the distributed stages' units: `[pipeline] executor`, except that a worker and a
+    /// `--chunk` slice run theirs here.
+    pub fn executor(&self) -> Executor {
+        if self.distributed() && !self.in_worker {
+            Executor::Workers {
+                poll: std::time::Duration::from_millis(250),
+            }
+        } else {
+            Executor::Local { jobs: self.jobs() }
+        }
+    }
+
+    /// Whether the distributed stages' units are the workers' (`[pipeline] executor =
+    /// "workers"`, not a `--chunk` slice): the coordinator and its workers plan them alike.
+    pub fn distributed(&self) -> bool {
+        self.config.pipeline.executor == ExecutorKind::Workers && self.chunk.is_none()
+    }
+
+    /// Runs `plan` with [`Ctx::executor`] and fails the stage on failed items, naming them.
+    pub fn execute(&self, plan: &dyn Plan) -> anyhow::Result<Counts> {
+        let bar = crate::release::items::stage_bar(plan.stage());
+        let outcome = self
+            .executor()
+            .run(self.state, &self.row.name, plan, &bar)?;
+        bar.finish_and_clear();
+        fail_on(plan.stage(), &outcome.failures)?;
+        Ok(outcome.counts)
+    }
+
     /// The en-US inputs with `kiln-update.toml` baked in (written by configure).
     pub fn inputs(&self) -> PathBuf {
         self.work.join("inputs")
     }
+}
+
+/// The plan of a distributed stage (what a worker runs the units of): construct, certify, or
+/// package's MARs.
+pub fn plan<'a>(ctx: &'a Ctx<'a>, stage: &str) -> anyhow::Result<Box<dyn Plan + 'a>> {
+    Ok(match stage {
+        "construct" => Box::new(construct::RepackPlan::new(ctx)?),
+        "certify" => certify::plan(ctx)?,
+        "package" => Box::new(package::mars(ctx)?.plan),
+        other => anyhow::bail!("{other} is not a stage workers run"),
+    })
 }
 
 /// What one stage did.
@@ -172,7 +215,7 @@ impl Ctx<'_> {
         let row = self
             .state
             .item(&self.row.name, "construct", key)?
-            .filter(|row| row.status == "done")
+            .filter(|row| row.status == ItemStatus::Done)
             .ok_or_else(|| anyhow::anyhow!("construct has no finished output {key}"))?;
         unpacked(
             &self.trees(),

@@ -4,18 +4,23 @@
 //! `SHA512SUMS`, their `.asc`, the Linux tarballs' `.asc` and `KEY`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use mar::update::cache::DiffCache;
-use mar::update::generate::{complete_mar, partial_mar, PartialOptions, StoredDigests, Tree};
+use mar::update::generate::{
+    complete_mar, partial_mar, EntryCache, PartialOptions, StoredDigests, Tree,
+};
 use mar::ProductInfo;
 use serde_json::json;
 
+use crate::release::executor::{ItemPlan, ItemWork};
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::layout;
 use crate::release::name::ReleaseName;
 use crate::release::stages::{fail_on, Ctx, Memo, StageReport};
+use crate::release::state::ItemStatus;
 use crate::release::update_format::UpdateFormat;
 use crate::signing::openpgp::ReleaseCert;
 
@@ -50,14 +55,30 @@ enum Recipe {
     },
 }
 
-/// Runs package.
-pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
-    let started = Instant::now();
+/// Package's MARs, as a plan, and the caches their makers share (for the stage's figures).
+pub struct Mars<'a> {
+    /// One unit per MAR.
+    pub plan: ItemPlan<'a, Box<dyn ItemWork + 'a>>,
+    entries: Arc<EntryCache>,
+    stored: Arc<StoredDigests>,
+    cache: Arc<DiffCache>,
+}
+
+impl std::fmt::Debug for Mars<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mars")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Package's MAR plan: a complete MAR per construct output and a partial per partial source.
+pub fn mars<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Mars<'a>> {
     let config = ctx.config;
     let version = ctx.name.version();
     let product = crate::release::builds::product(config)?;
     // Every locale's MAR of a platform carries the same binaries: compress each once.
-    let entries = std::sync::Arc::new(mar::update::generate::EntryCache::new());
+    let entries = Arc::new(EntryCache::new());
     let format = UpdateFormat::load(config)?;
     // The MARs carry the line's MAR channel id and the app version (`132.0` for `132.0b3`):
     // what the client compares with its `update-settings.ini` and `application.ini`.
@@ -67,9 +88,9 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let params = format.params(info).entry_cache(entries.clone());
     let verifier = format.verifier();
     let format_tag = format.fingerprint_tag();
-    let cache = DiffCache::open(&layout::diff_cache(config))?;
+    let cache = Arc::new(DiffCache::open(&layout::diff_cache(config))?);
     // The from-MARs of one platform carry its binaries as identical entries: decode each once.
-    let stored = StoredDigests::new();
+    let stored = Arc::new(StoredDigests::new());
     let sources: Vec<ReleaseName> = ctx
         .row
         .partials
@@ -80,7 +101,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let mut recipes = Vec::new();
     for row in ctx.state.items(&ctx.row.name, Some("construct"))? {
         let parts: Vec<&str> = row.key.split('/').collect();
-        if parts[0] != "l10n" || row.status != "done" {
+        if parts[0] != "l10n" || row.status != ItemStatus::Done {
             continue;
         }
         let (platform, locale) = (parts[1], parts[2]);
@@ -120,66 +141,75 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             });
         }
     }
-    let stage = ctx.items("package", &ctx.build_dir);
-    let bar = crate::release::items::stage_bar("package");
     let build_dir = &ctx.build_dir;
-    let recipe_of = |item: &Item| {
-        &recipes[items
-            .iter()
-            .position(|i| i.key == item.key)
-            .expect("listed")]
-    };
+    let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
     // Each build's tree is read once and shared by its complete and partial MARs, so each of
     // its files is hashed once however many MARs carry it.
     let read_trees = Memo::<Tree>::default();
-    let app_tree = |build: &str, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
-        read_trees.get_or_make(build, || {
-            Ok(Tree::from_dir(
-                &ctx.built_tree(build)?.join(platform.app_root(&product)),
-            )?)
-        })
-    };
-    let (mut counts, mut failures) = stage.run(
-        &items,
-        &bar,
-        |item| {
-            let out = build_dir.join(&item.output);
-            std::fs::create_dir_all(out.parent().expect("nested"))?;
-            let temp = out.with_extension("mar.tmp");
-            match recipe_of(item) {
-                Recipe::Complete { build, platform } => {
-                    complete_mar(&app_tree(build, *platform)?, &params, &temp)?;
-                }
-                Recipe::Partial {
-                    from,
-                    build,
-                    platform,
-                } => {
-                    let old = Tree::from_complete_mar_with(
-                        &mut mar::Mar::open(std::fs::File::open(from)?)?,
-                        &stored,
-                    )?;
-                    let options = PartialOptions::default()
-                        .cache(&cache)
-                        .patch_format(format.patch_format());
-                    partial_mar(&old, &app_tree(build, *platform)?, &params, &options, &temp)?;
-                }
+    let (diffs, digests) = (cache.clone(), stored.clone());
+    let make = move |item: &Item| -> anyhow::Result<()> {
+        let recipe = &recipes[keys.iter().position(|k| *k == item.key).expect("listed")];
+        let app_tree = |build: &str, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
+            read_trees.get_or_make(build, || {
+                Ok(Tree::from_dir(
+                    &ctx.built_tree(build)?.join(platform.app_root(&product)),
+                )?)
+            })
+        };
+        let out = build_dir.join(&item.output);
+        std::fs::create_dir_all(out.parent().expect("nested"))?;
+        let temp = out.with_extension("mar.tmp");
+        match recipe {
+            Recipe::Complete { build, platform } => {
+                complete_mar(&app_tree(build, *platform)?, &params, &temp)?;
             }
-            std::fs::rename(&temp, &out)?;
-            Ok(())
+            Recipe::Partial {
+                from,
+                build,
+                platform,
+            } => {
+                let old = Tree::from_complete_mar_with(
+                    &mut mar::Mar::open(std::fs::File::open(from)?)?,
+                    &digests,
+                )?;
+                let options = PartialOptions::default()
+                    .cache(&diffs)
+                    .patch_format(format.patch_format());
+                partial_mar(&old, &app_tree(build, *platform)?, &params, &options, &temp)?;
+            }
+        }
+        std::fs::rename(&temp, &out)?;
+        Ok(())
+    };
+    let verify = move |item: &Item| -> anyhow::Result<()> {
+        let path = build_dir.join(&item.output);
+        let file = std::fs::File::open(&path)?;
+        verifier
+            .verify(mar::Mar::open(file)?)
+            .with_context(|| format!("{}: MAR signature", item.output.display()))?;
+        Ok(())
+    };
+    Ok(Mars {
+        plan: ItemPlan {
+            table: ctx.items("package", &ctx.build_dir),
+            items,
+            work: Box::new((make, verify)),
         },
-        |item| {
-            let path = build_dir.join(&item.output);
-            let file = std::fs::File::open(&path)?;
-            verifier
-                .verify(mar::Mar::open(file)?)
-                .with_context(|| format!("{}: MAR signature", item.output.display()))?;
-            Ok(())
-        },
-    )?;
-    bar.finish_and_clear();
-    let cache_stats = cache.stats();
-    fail_on("package", &failures)?;
+        entries,
+        stored,
+        cache,
+    })
+}
+
+/// Runs package.
+pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
+    let started = Instant::now();
+    let config = ctx.config;
+    let build_dir = &ctx.build_dir;
+    let mars = mars(ctx)?;
+    let mut counts = ctx.execute(&mars.plan)?;
+    let cache_stats = mars.cache.stats();
+    let stage = ctx.items("package", &ctx.build_dir);
 
     // Checksums and their signatures, over everything the stage and construct made.
     let cert = ReleaseCert::load(&config.keys.openpgp)?;
@@ -189,7 +219,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         .into_iter()
         .filter(|r| {
             matches!(r.stage.as_str(), "construct" | "package")
-                && r.status == "done"
+                && r.status == ItemStatus::Done
                 && r.key != "checksums"
         })
         .map(|r| format!("{} {}", r.output, r.sha256))
@@ -215,8 +245,8 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         },
     )?;
     counts.add(sum_counts);
-    failures.extend(sum_failures);
-    fail_on("package", &failures)?;
+    fail_on("package", &sum_failures)?;
+    let items = &mars.plan.items;
     let bytes: u64 = items
         .iter()
         .filter_map(|i| std::fs::metadata(build_dir.join(&i.output)).ok())
@@ -229,10 +259,10 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         extra: json!({
             "mars": items.len(),
             "mar_bytes": bytes,
-            "entry_cache_hits": entries.hits(),
-            "entry_cache_misses": entries.misses(),
-            "stored_digest_hits": stored.hits(),
-            "stored_digest_misses": stored.misses(),
+            "entry_cache_hits": mars.entries.hits(),
+            "entry_cache_misses": mars.entries.misses(),
+            "stored_digest_hits": mars.stored.hits(),
+            "stored_digest_misses": mars.stored.misses(),
             "cache_hits": cache_stats.hits,
             "cache_misses": cache_stats.misses,
         }),

@@ -56,14 +56,13 @@ fn run_ok(cmd: &mut Command) -> String {
 }
 
 /// Package work items of `release` recorded done.
-fn packaged(db: &Path, release: &str) -> usize {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row(
-        "SELECT COUNT(*) FROM items WHERE release = ?1 AND stage = 'package' AND status = 'done'",
-        [release],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap_or(0) as usize
+fn packaged(db: &Database, release: &str) -> usize {
+    State::connect(db)
+        .and_then(|state| state.items(release, Some("package")))
+        .unwrap_or_default()
+        .iter()
+        .filter(|item| item.status == ItemStatus::Done)
+        .count()
 }
 
 /// One client install: where it is and what it went through.

@@ -31,3 +31,7 @@ mod lines;
 /// Authenticode in the pipeline: certify fails a Windows build with a PE file the release did
 /// not sign, and a rerun after the fix redoes only that build.
 mod windows;
+
+/// The workers executor on PostgreSQL: three workers make what one process makes; killed
+/// workers, a killed coordinator and a restarted database cost no item twice.
+mod workers;

@@ -53,11 +53,11 @@ fn scenario_09_parallel_and_chunked_repacks() {
     assert!(!first.status.success());
     assert!(stderr.contains("l10n/linux-x86_64/fr"), "{stderr}");
     assert!(
-        stderr.contains("chunk(s) ") && stderr.contains("/12 failed"),
+        stderr.contains("construct: chunk ") && stderr.contains("/12 failed"),
         "{stderr}"
     );
     let state = kiln_tools::release::coordinator::open_state(&env.config).unwrap();
-    assert_eq!(state.release(R121).unwrap().status, "failed");
+    assert_eq!(state.release(R121).unwrap().status, ReleaseStatus::Failed);
     let kept = snapshot(&build);
     assert!(
         kept.contains_key("linux-x86_64/ja/firefox-121.0.tar.xz"),

@@ -975,7 +975,7 @@ fn scenario_22_build2_respin() {
         .join("candidates/121.0-candidates/build2/update")
         .is_dir());
     let state = open_state(&story.env.config).unwrap();
-    assert_eq!(state.release(R121).unwrap().status, "halted");
+    assert_eq!(state.release(R121).unwrap().status, ReleaseStatus::Halted);
     let refused = kiln(&story.env.config_path, &["promote", R121]);
     assert_eq!(
         refused.status.code(),
@@ -1044,7 +1044,7 @@ fn scenario_23_chemspill() {
     let state = open_state(&env.config).unwrap();
     let row = state.release("Firefox-121.0.1-build1").unwrap();
     assert_eq!(row.kind, "chemspill");
-    assert_eq!(row.status, "shipped");
+    assert_eq!(row.status, ReleaseStatus::Shipped);
     assert!(
         row.partials.contains(&"Firefox-121.0-build2".to_owned()),
         "{:?}",

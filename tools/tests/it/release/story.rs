@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kiln_tools::release::quickstart::{self, Env};
+pub(crate) use kiln_tools::release::state::{ItemStatus, ReleaseStatus, State};
 use serde_json::Value;
+pub(crate) use updater_server::config::Database;
 
 /// Runs `kiln --config <config> args…`.
 pub(crate) fn kiln(config: &Path, args: &[&str]) -> Output {
@@ -404,14 +406,16 @@ pub(crate) fn wait_for(
 }
 
 /// Work items of `stage` recorded done in the state database at `db`.
-pub(crate) fn done_items(db: &Path, stage: &str) -> usize {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row(
-        "SELECT COUNT(*) FROM items WHERE stage = ?1 AND status = 'done'",
-        [stage],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap_or(0) as usize
+pub(crate) fn done_items(db: &Database, stage: &str) -> usize {
+    let Ok(state) = State::connect(db) else {
+        return 0;
+    };
+    let releases = state.releases().unwrap_or_default();
+    releases
+        .iter()
+        .flat_map(|r| state.items(&r.name, Some(stage)).unwrap_or_default())
+        .filter(|item| item.status == ItemStatus::Done)
+        .count()
 }
 
 /// go-to-build (with promote) → push → ship → both signoffs, through the `kiln` binary.

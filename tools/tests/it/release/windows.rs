@@ -43,12 +43,15 @@ fn assert_certify_fails(config: &Config, output: &std::process::Output, reason: 
         "{stderr}"
     );
     let state = open_state(config).unwrap();
-    assert_eq!(state.release(RELEASE).unwrap().status, "failed");
+    assert_eq!(
+        state.release(RELEASE).unwrap().status,
+        ReleaseStatus::Failed
+    );
     let failed: Vec<String> = state
         .items(RELEASE, Some("certify"))
         .unwrap()
         .into_iter()
-        .filter(|row| row.status == "failed")
+        .filter(|row| row.status == ItemStatus::Failed)
         .map(|row| row.key)
         .collect();
     assert_eq!(failed, [PARTNER_BUILD]);
@@ -101,7 +104,10 @@ fn certify_fails_a_windows_build_with_a_pe_file_the_release_did_not_sign() {
     assert_eq!(counts(&third, "construct"), (4, 0, 1, 0), "{third}");
     assert_eq!(counts(&third, "certify"), (4, 0, 1, 0), "{third}");
     let state = open_state(&env.config).unwrap();
-    assert_eq!(state.release(RELEASE).unwrap().status, "candidates");
+    assert_eq!(
+        state.release(RELEASE).unwrap().status,
+        ReleaseStatus::Candidates
+    );
     // Every PE file of every Windows build, the partner's helper included, verifies.
     let build = env.config.root.join("candidates/121.0-candidates/build1");
     let ca = keys.join("authenticode-ca.pem");
