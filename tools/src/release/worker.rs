@@ -84,15 +84,11 @@ fn run_batch(
     report: &mut WorkerReport,
 ) -> anyhow::Result<()> {
     let (release, stage) = (first.release.clone(), first.stage.clone());
-    let planned =
-        coordinator::context(config, state, state.release(&release)?).and_then(|mut ctx| {
-            ctx.in_worker = true;
-            Ok(ctx)
-        });
-    let ctx = match planned {
+    let mut ctx = match coordinator::context(config, state, state.release(&release)?) {
         Ok(ctx) => ctx,
         Err(e) => return refuse(state, &first, &format!("{e:#}"), report),
     };
+    ctx.in_worker = true;
     let plan = match stages::plan(&ctx, &stage) {
         Ok(plan) => plan,
         Err(e) => return refuse(state, &first, &format!("planning {stage}: {e:#}"), report),

@@ -258,6 +258,7 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
     use std::sync::mpsc;
     use std::time::Duration;
 
