@@ -805,3 +805,132 @@ impl State {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(state: &State) -> String {
+        let name: ReleaseName = "Firefox-121.0-build1".parse().unwrap();
+        state
+            .insert_release(
+                &name,
+                &ReleaseRow {
+                    name: name.to_string(),
+                    version: "121.0".to_owned(),
+                    build: 1,
+                    revision: "abc".to_owned(),
+                    partials: vec![],
+                    kind: "release".to_owned(),
+                    status: ReleaseStatus::Promoting,
+                    next_version: "121.0.1".to_owned(),
+                    created_by: "test".to_owned(),
+                    created_at: now(),
+                    updated_at: now(),
+                    ship_change: None,
+                    note: None,
+                },
+            )
+            .unwrap();
+        name.to_string()
+    }
+
+    /// A database written by the SQLite-only versions (no migrations table) is adopted: its
+    /// rows stay, and both migrations are recorded.
+    #[test]
+    fn a_database_from_before_migrations_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiln-state.db");
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE releases (
+                name TEXT PRIMARY KEY, product TEXT NOT NULL, version TEXT NOT NULL,
+                build INTEGER NOT NULL, revision TEXT NOT NULL, partials TEXT NOT NULL,
+                kind TEXT NOT NULL, status TEXT NOT NULL, next_version TEXT NOT NULL,
+                created_by TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                ship_change INTEGER, note TEXT, UNIQUE (product, version, build));
+             INSERT INTO releases VALUES ('Firefox-120.0-build1', 'Firefox', '120.0', 1, 'r', '[]',
+                'release', 'shipped', '120.0.1', 'old', 1, 1, NULL, NULL);",
+        )
+        .unwrap();
+        drop(old);
+        let state = State::open(&Database::Sqlite(path.clone())).unwrap();
+        let rows = state.releases().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, ReleaseStatus::Shipped);
+        drop(state);
+        let again = State::connect(&Database::Sqlite(path)).unwrap();
+        assert_eq!(again.migrate().unwrap(), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn an_unknown_stored_status_is_an_error_not_a_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let state = State::open(&Database::Sqlite(path.clone())).unwrap();
+        let name = release(&state);
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE releases SET status = 'shiped'", [])
+            .unwrap();
+        assert!(matches!(
+            state.release(&name),
+            Err(StateError::BadValue {
+                what: "release status",
+                ..
+            })
+        ));
+    }
+
+    /// A claim's lease holds the unit against other claimers; once it ends, another worker
+    /// claims the unit and the first one's renewal and result are refused.
+    #[test]
+    fn an_expired_lease_passes_the_unit_on_and_refuses_the_late_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&Database::Sqlite(dir.path().join("s.db"))).unwrap();
+        let name = release(&state);
+        state
+            .enqueue(
+                &name,
+                "construct",
+                &[("chunk/1/1".to_owned(), "f".to_owned())],
+            )
+            .unwrap();
+        let short = Duration::from_millis(200);
+        let first = state.claim("a", short, None).unwrap().unwrap();
+        assert_eq!(state.claim("b", short, None).unwrap(), None, "held by a");
+        std::thread::sleep(Duration::from_millis(400));
+        let second = state
+            .claim("b", Duration::from_secs(60), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.unit, first.unit);
+        assert!(!state.renew(&first, short).unwrap());
+        assert!(!state.finish(&first, Ok("{}")).unwrap());
+        assert!(state.finish(&second, Ok("{}")).unwrap());
+        let units = state.units(Some((&name, "construct"))).unwrap();
+        assert_eq!(units.len(), 1);
+        assert_eq!(
+            (
+                units[0].status,
+                units[0].worker.as_deref(),
+                units[0].attempts
+            ),
+            (UnitStatus::Done, Some("b"), 2)
+        );
+        // Queued again after collection, a done unit starts afresh.
+        state.collect_units(&name, "construct").unwrap();
+        state
+            .enqueue(
+                &name,
+                "construct",
+                &[("chunk/1/1".to_owned(), "f".to_owned())],
+            )
+            .unwrap();
+        let units = state.units(Some((&name, "construct"))).unwrap();
+        assert_eq!(
+            (units[0].status, units[0].attempts),
+            (UnitStatus::Queued, 0)
+        );
+    }
+}

@@ -77,13 +77,6 @@ fn scenario_09_parallel_and_chunked_repacks() {
     }
 }
 
-fn comparable(dir: &Path) -> std::collections::BTreeMap<String, String> {
-    snapshot(dir)
-        .into_iter()
-        .filter(|(k, _)| !k.ends_with(".asc") && !k.starts_with('.'))
-        .collect()
-}
-
 /// `kiln status R121 --json`: the one release's report.
 fn status_json(config: &std::path::Path) -> serde_json::Value {
     let out = kiln_ok(config, &["status", R121, "--json"]);

@@ -405,7 +405,16 @@ pub(crate) fn wait_for(
     }
 }
 
-/// Work items of `stage` recorded done in the state database at `db`.
+/// A build directory's files and digests, but OpenPGP signatures (whose time differs) and
+/// hidden files: what two runs of the same inputs must agree on.
+pub(crate) fn comparable(dir: &Path) -> BTreeMap<String, String> {
+    snapshot(dir)
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with(".asc") && !k.starts_with('.'))
+        .collect()
+}
+
+/// Work items of `stage` recorded done in the state database `db`, over every release.
 pub(crate) fn done_items(db: &Database, stage: &str) -> usize {
     let Ok(state) = State::connect(db) else {
         return 0;

@@ -159,14 +159,6 @@ fn is_promoting(env: &quickstart::Env, release: &str) -> bool {
         .is_ok_and(|r| r.status == ReleaseStatus::Promoting)
 }
 
-/// Every output but OpenPGP signatures (whose time differs).
-fn comparable(dir: &Path) -> BTreeMap<String, String> {
-    snapshot(dir)
-        .into_iter()
-        .filter(|(k, _)| !k.ends_with(".asc") && !k.starts_with('.'))
-        .collect()
-}
-
 /// The release's candidates verify: every `.sig`, both SUMS files with stock gpg.
 fn assert_verifies(env: &quickstart::Env, release: &str) {
     let build = env.config.root.join(format!(
