@@ -1,15 +1,18 @@
 //! Workspace invariants checked as tests (ARCHITECTURE.md "Architecture invariants"): the crate
-//! dependency graph flows one way, the client-facing `mar` build stays lean, every module opens
-//! with a `//!` doc comment, and the repository stands alone (nothing refers outside the clone).
+//! dependency graph flows one way, the libraries' default builds are the libraries (the commands
+//! are packages of their own), every module opens with a `//!` doc comment, and the repository
+//! stands alone (nothing refers outside the clone).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The crates of this workspace, by package name.
-const WORKSPACE_CRATES: [&str; 7] = [
+const WORKSPACE_CRATES: [&str; 9] = [
     "mar",
+    "mar-cli",
     "client-updater",
+    "kiln-client",
     "l10n-repack",
     "kiln-fixtures",
     "kiln-test-support",
@@ -74,13 +77,18 @@ fn dependencies_flow_one_way() {
         none
     );
     let allowed: BTreeSet<String> = ["mar".to_owned()].into();
-    for package in ["l10n-repack", "kiln-fixtures", "client-updater"] {
+    for package in ["l10n-repack", "kiln-fixtures", "client-updater", "mar-cli"] {
         let deps = ours(&normal_dependencies(package, &[]), package);
         assert!(
             deps.is_subset(&allowed),
             "{package} may depend on mar at most, has {deps:?}"
         );
     }
+    let client: BTreeSet<String> = ["mar", "client-updater"].map(str::to_owned).into();
+    assert_eq!(
+        ours(&normal_dependencies("kiln-client", &[]), "kiln-client"),
+        client
+    );
     // The coordinator sits on top: it may use every other crate (the update server only to run
     // it in-process for quickstart and tests, the client updater for `kiln-update.toml` and
     // quickstart's client), and the graph stays acyclic.
@@ -126,47 +134,68 @@ fn dependencies_flow_one_way() {
     );
 }
 
+/// Crates a library's default build must not pull: command-line and terminal crates (the
+/// binaries' packages have them), update generation and threads (the tools enable them), and the
+/// server and pipeline side.
+const NOT_IN_A_LIBRARY: [&str; 12] = [
+    "clap",
+    "anyhow",
+    "indicatif",
+    "tracing-subscriber",
+    "bidiff",
+    "rayon",
+    "actix-web",
+    "tokio",
+    "rusqlite",
+    "postgres",
+    "sequoia-openpgp",
+    "updater-server",
+];
+
+/// What an application gets from `mar = "…"` or `client-updater = "…"`: the default features'
+/// normal dependency tree holds the library and none of [`NOT_IN_A_LIBRARY`].
 #[test]
-fn the_client_facing_mar_build_is_lean() {
-    let deps = normal_dependencies("mar", &["--no-default-features"]);
-    for heavy in [
-        "rayon",
-        "bidiff",
-        "actix-web",
-        "tokio",
-        "rusqlite",
-        "sequoia-openpgp",
-        "clap",
-        "indicatif",
-    ] {
+fn the_libraries_default_builds_are_the_libraries() {
+    for library in ["mar", "client-updater"] {
+        let deps = normal_dependencies(library, &[]);
+        let heavy: Vec<&str> = NOT_IN_A_LIBRARY
+            .into_iter()
+            .filter(|h| deps.contains(*h))
+            .collect();
         assert!(
-            !deps.contains(heavy),
-            "mar without default features pulls {heavy}"
+            heavy.is_empty(),
+            "{library}'s default build pulls {heavy:?}"
         );
+        assert!(
+            deps.contains(library),
+            "cargo tree lists {library}: {deps:?}"
+        );
+    }
+    let client = normal_dependencies("client-updater", &[]);
+    assert!(
+        client.contains("mar") && client.contains("ureq"),
+        "{client:?}"
+    );
+    // Generation is a feature the tools enable, and still leaves out the CLI crates.
+    let generating = normal_dependencies("mar", &["--features", "generate,parallel"]);
+    assert!(generating.contains("bidiff") && generating.contains("rayon"));
+    for cli in ["clap", "anyhow", "indicatif", "tracing-subscriber"] {
+        assert!(!generating.contains(cli), "mar's generate pulls {cli}");
     }
 }
 
+/// The commands live in packages of their own, which nothing depends on.
 #[test]
-fn the_client_updater_is_lean() {
-    // The embedded build (no `kiln-client`) and the default build with the binary alike.
-    for extra in [&["--no-default-features"][..], &[]] {
-        let deps = normal_dependencies("client-updater", extra);
-        let heavy: Vec<&String> = deps
-            .iter()
-            .filter(|d| {
-                ["actix", "rusqlite", "sequoia", "rayon", "tokio", "bidiff"]
-                    .iter()
-                    .any(|h| d.starts_with(h))
-            })
-            .collect();
-        assert!(heavy.is_empty(), "client-updater {extra:?} pulls {heavy:?}");
-        assert!(deps.contains("mar") && deps.contains("ureq"), "{deps:?}");
+fn the_commands_are_packages_of_their_own() {
+    for (package, library) in [("mar-cli", "mar"), ("kiln-client", "client-updater")] {
+        let deps = normal_dependencies(package, &[]);
+        assert!(deps.contains(library) && deps.contains("clap"), "{deps:?}");
+        assert_eq!(
+            ours(&cargo_tree(&["--invert", package]), package),
+            BTreeSet::new(),
+            "nothing depends on {package}"
+        );
     }
-    let embedded = normal_dependencies("client-updater", &["--no-default-features"]);
-    assert!(
-        !embedded.contains("clap"),
-        "the library alone needs no CLI crates"
-    );
 }
 
 /// Files git tracks in this workspace (a fresh clone has exactly these), relative to its root.
