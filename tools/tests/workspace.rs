@@ -214,6 +214,95 @@ fn tracked_files() -> Vec<String> {
         .collect()
 }
 
+/// The public error types of the library crates follow ARCHITECTURE.md's "Errors" rule: each is
+/// a `#[non_exhaustive]` thiserror type, none is a bare message (`(pub String)`), and the
+/// paragraph names each of them and no error type that does not exist.
+#[test]
+fn library_errors_follow_the_documented_rule() {
+    let architecture =
+        std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let start = architecture
+        .find("- **Errors**")
+        .expect("ARCHITECTURE.md has an Errors rule");
+    let rule = &architecture[start..];
+    let rule = &rule[..rule[1..].find("\n- **").map_or(rule.len(), |end| end + 1)];
+    // Backticked names in the rule that look like error types (last path segment).
+    let documented: BTreeSet<String> = rule
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|name| name.rsplit("::").next())
+        .filter(|name| name.contains("Error") || *name == "UrlRefused")
+        .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+        .collect();
+    let mut found = BTreeSet::new();
+    let mut offenders = Vec::new();
+    for path in tracked_files() {
+        let in_library = path.starts_with("mar/src/") || path.starts_with("client-updater/src/");
+        if !(in_library && path.ends_with(".rs")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let line = line.trim_start();
+            let Some(rest) = line
+                .strip_prefix("pub enum ")
+                .or_else(|| line.strip_prefix("pub struct "))
+            else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // The attributes and doc comments right above the declaration.
+            let above: Vec<&str> = lines[..i]
+                .iter()
+                .rev()
+                .map(|l| l.trim_start())
+                .take_while(|l| l.starts_with("#[") || l.starts_with("///") || l.starts_with('"'))
+                .collect();
+            let derives_error = above
+                .iter()
+                .any(|l| l.starts_with("#[derive(") && l.contains("thiserror::Error"));
+            if !(derives_error || name.ends_with("Error")) {
+                continue;
+            }
+            let site = format!("{path}:{}: {name}", i + 1);
+            if !derives_error {
+                offenders.push(format!("{site} does not derive thiserror::Error"));
+            }
+            if !above.contains(&"#[non_exhaustive]") {
+                offenders.push(format!("{site} is not #[non_exhaustive]"));
+            }
+            if rest.contains("(pub String)") {
+                offenders.push(format!("{site} is a bare message"));
+            }
+            found.insert(name);
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+    assert!(
+        found.contains("Error") && found.contains("XmlError"),
+        "the scan sees the libraries' errors: {found:?}"
+    );
+    let undocumented: Vec<&String> = found.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "ARCHITECTURE.md's Errors rule omits {undocumented:?}"
+    );
+    let stale: Vec<&String> = documented
+        .iter()
+        .filter(|name| name.ends_with("Error") && !found.contains(*name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "ARCHITECTURE.md's Errors rule names no such error: {stale:?}"
+    );
+}
+
 /// Every library or binary module of every crate opens with a `//!` doc and has no TODO left.
 #[test]
 fn every_module_opens_with_a_doc_comment() {
