@@ -214,6 +214,18 @@ fn tracked_files() -> Vec<String> {
         .collect()
 }
 
+/// The tracked `.rs` files whose path `select` accepts, with their text.
+fn tracked_rust_sources(select: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    tracked_files()
+        .into_iter()
+        .filter(|path| path.ends_with(".rs") && select(path))
+        .map(|path| {
+            let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+            (path, text)
+        })
+        .collect()
+}
+
 /// The public error types of the library crates follow ARCHITECTURE.md's "Errors" rule: each is
 /// a `#[non_exhaustive]` thiserror type, none is a bare message (`(pub String)`), and the
 /// paragraph names each of them and no error type that does not exist.
@@ -238,12 +250,9 @@ fn library_errors_follow_the_documented_rule() {
         .collect();
     let mut found = BTreeSet::new();
     let mut offenders = Vec::new();
-    for path in tracked_files() {
-        let in_library = path.starts_with("mar/src/") || path.starts_with("client-updater/src/");
-        if !(in_library && path.ends_with(".rs")) {
-            continue;
-        }
-        let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+    let in_library =
+        |path: &str| path.starts_with("mar/src/") || path.starts_with("client-updater/src/");
+    for (path, text) in tracked_rust_sources(in_library) {
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let line = line.trim_start();
@@ -308,12 +317,8 @@ fn library_errors_follow_the_documented_rule() {
 fn every_module_opens_with_a_doc_comment() {
     let mut checked = 0;
     let mut offenders = Vec::new();
-    for path in tracked_files() {
-        let in_crate_source = path.contains("/src/") || path.contains("/examples/");
-        if !(in_crate_source && path.ends_with(".rs")) {
-            continue;
-        }
-        let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+    let in_crate_source = |path: &str| path.contains("/src/") || path.contains("/examples/");
+    for (path, text) in tracked_rust_sources(in_crate_source) {
         if !text.trim_start().starts_with("//!") {
             offenders.push(format!("{path}: no //! module doc"));
         }
