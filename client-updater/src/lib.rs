@@ -84,6 +84,3 @@ pub use updater::{
     DEFAULT_INTERVAL,
 };
 pub use url::UrlTemplate;
-
-#[cfg(feature = "crash-points")]
-pub use crash::{install_kill_points, kill_points_passed};

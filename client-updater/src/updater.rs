@@ -19,7 +19,7 @@ use mar::{Mar, VerifiedMar, Verifier};
 
 use crate::clock::{unix_secs, Clock, SystemClock};
 use crate::config::UpdateConfig;
-use crate::crash::kill_point;
+use crate::crash::{self, kill_point};
 use crate::download::{self, DownloadError, Downloaded};
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
@@ -786,6 +786,7 @@ impl Updater {
         for name in self.keep_names() {
             options = options.stage_exclude(&name);
         }
+        crash::arm();
         match mar::update::apply(&self.inner.install, &mut update.mar, &options) {
             Ok(_) => {
                 kill_point();
@@ -972,6 +973,7 @@ impl Updater {
         let options = ApplyOptions::default().expect_build(&active.app_version, &active.build_id);
         let result = self.verify_file(&status.mar()).and_then(|mut mar| {
             status.set_state(UpdateState::Applying)?;
+            crash::arm();
             mar::update::apply(install, &mut mar, &options).map_err(Error::from)
         });
         match result {
@@ -1033,6 +1035,7 @@ impl ActiveUpdate {
 pub fn recover_install(install: &Path) -> Result<(), Error> {
     check_install_root(install)?;
     swap::recover(install)?;
+    crash::arm();
     mar::update::recover(install)?;
     Ok(())
 }

@@ -17,8 +17,85 @@ pub const MAX_ATTRIBUTES: usize = 64;
 
 /// Why an update document was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("update XML: {0}")]
-pub struct XmlError(pub String);
+#[non_exhaustive]
+pub enum XmlError {
+    /// The body is not UTF-8.
+    #[error("update XML: not UTF-8")]
+    NotUtf8,
+    /// Not well-formed XML.
+    #[error("update XML: at byte {offset}: {message}")]
+    Malformed {
+        /// Where the parser stopped.
+        offset: u64,
+        /// The parser's description.
+        message: String,
+    },
+    /// An attribute that cannot be read.
+    #[error("update XML: bad attribute: {message}")]
+    BadAttribute {
+        /// The parser's description.
+        message: String,
+    },
+    /// An attribute value that cannot be unescaped.
+    #[error("update XML: attribute {name}: {message}")]
+    BadAttributeValue {
+        /// The attribute.
+        name: String,
+        /// The parser's description.
+        message: String,
+    },
+    /// An attribute value with a control character other than tab.
+    #[error("update XML: attribute {name} has a control character")]
+    ControlCharacter {
+        /// The attribute.
+        name: String,
+    },
+    /// An attribute given twice on one element.
+    #[error("update XML: attribute {name} is repeated")]
+    RepeatedAttribute {
+        /// The attribute.
+        name: String,
+    },
+    /// More than [`MAX_ATTRIBUTES`] attributes on one element.
+    #[error("update XML: too many attributes")]
+    TooManyAttributes,
+    /// Text outside the attributes (the document holds elements only).
+    #[error("update XML: unexpected text")]
+    UnexpectedText,
+    /// `<updates>` carries attributes.
+    #[error("update XML: <updates> has attributes")]
+    RootAttributes,
+    /// More `<update>` elements than the limit.
+    #[error("update XML: too many <update> elements")]
+    TooManyUpdates,
+    /// More `<patch>` elements in one `<update>` than the limit.
+    #[error("update XML: too many <patch> elements")]
+    TooManyPatches,
+    /// An element other than `<updates>`, `<update>` and `<patch>`, or one out of place.
+    #[error("update XML: unexpected element <{name}>")]
+    UnexpectedElement {
+        /// The element's name.
+        name: String,
+    },
+    /// The document ends before `</updates>`.
+    #[error("update XML: document is incomplete")]
+    Incomplete,
+    /// A DOCTYPE (and with it any DTD) is refused.
+    #[error("update XML: a DOCTYPE is not allowed")]
+    DocType,
+    /// Entity references in text are refused.
+    #[error("update XML: entity references in text are not allowed")]
+    EntityReference,
+    /// CDATA sections are refused.
+    #[error("update XML: CDATA is not allowed")]
+    CData,
+    /// Processing instructions are refused.
+    #[error("update XML: processing instructions are not allowed")]
+    ProcessingInstruction,
+    /// An XML declaration anywhere but first.
+    #[error("update XML: misplaced XML declaration")]
+    MisplacedDeclaration,
+}
 
 /// Attributes of one element, by name.
 pub type Attributes = BTreeMap<String, String>;
@@ -32,28 +109,29 @@ pub struct UpdateElement {
     pub patches: Vec<Attributes>,
 }
 
-fn err<T>(msg: impl Into<String>) -> Result<T, XmlError> {
-    Err(XmlError(msg.into()))
-}
-
 fn attributes(e: &BytesStart<'_>) -> Result<Attributes, XmlError> {
     let mut out = Attributes::new();
     for attr in e.attributes() {
-        let attr = attr.map_err(|e| XmlError(format!("bad attribute: {e}")))?;
+        let attr = attr.map_err(|e| XmlError::BadAttribute {
+            message: e.to_string(),
+        })?;
         let name: &str = attr.key.as_ref();
         let name = name.to_owned();
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|e| XmlError(format!("attribute {name}: {e}")))?
+            .map_err(|e| XmlError::BadAttributeValue {
+                name: name.clone(),
+                message: e.to_string(),
+            })?
             .into_owned();
         if value.chars().any(|c| c.is_control() && c != '\t') {
-            return err(format!("attribute {name} has a control character"));
+            return Err(XmlError::ControlCharacter { name });
         }
         if out.insert(name.clone(), value).is_some() {
-            return err(format!("attribute {name} is repeated"));
+            return Err(XmlError::RepeatedAttribute { name });
         }
         if out.len() > MAX_ATTRIBUTES {
-            return err("too many attributes");
+            return Err(XmlError::TooManyAttributes);
         }
     }
     Ok(out)
@@ -61,7 +139,7 @@ fn attributes(e: &BytesStart<'_>) -> Result<Attributes, XmlError> {
 
 /// Parses an update document into its `<update>` elements (empty for `<updates></updates>`).
 pub fn parse(body: &[u8]) -> Result<Vec<UpdateElement>, XmlError> {
-    let text = std::str::from_utf8(body).map_err(|_| XmlError("not UTF-8".into()))?;
+    let text = std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     reader.config_mut().allow_unmatched_ends = false;
@@ -71,15 +149,16 @@ pub fn parse(body: &[u8]) -> Result<Vec<UpdateElement>, XmlError> {
     let mut seen_root = false;
     let mut updates: Vec<UpdateElement> = Vec::new();
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| XmlError(format!("at byte {}: {e}", reader.buffer_position())))?;
+        let event = reader.read_event().map_err(|e| XmlError::Malformed {
+            offset: reader.buffer_position(),
+            message: e.to_string(),
+        })?;
         match event {
             Event::Decl(_) if depth == 0 && !seen_root => {}
             Event::Comment(_) => {}
             Event::Text(t) => {
                 if !t.chars().all(|c| c.is_ascii_whitespace()) {
-                    return err("unexpected text");
+                    return Err(XmlError::UnexpectedText);
                 }
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
@@ -89,12 +168,12 @@ pub fn parse(body: &[u8]) -> Result<Vec<UpdateElement>, XmlError> {
                     (0, "updates") if !seen_root => {
                         seen_root = true;
                         if !attributes(e)?.is_empty() {
-                            return err("<updates> has attributes");
+                            return Err(XmlError::RootAttributes);
                         }
                     }
                     (1, "update") => {
                         if updates.len() == MAX_UPDATES {
-                            return err("too many <update> elements");
+                            return Err(XmlError::TooManyUpdates);
                         }
                         updates.push(UpdateElement {
                             attributes: attributes(e)?,
@@ -104,11 +183,15 @@ pub fn parse(body: &[u8]) -> Result<Vec<UpdateElement>, XmlError> {
                     (2, "patch") => {
                         let update = updates.last_mut().expect("inside an <update>");
                         if update.patches.len() == MAX_PATCHES {
-                            return err("too many <patch> elements");
+                            return Err(XmlError::TooManyPatches);
                         }
                         update.patches.push(attributes(e)?);
                     }
-                    (_, other) => return err(format!("unexpected element <{}>", other)),
+                    (_, other) => {
+                        return Err(XmlError::UnexpectedElement {
+                            name: other.to_owned(),
+                        })
+                    }
                 }
                 if !empty {
                     depth += 1;
@@ -117,15 +200,15 @@ pub fn parse(body: &[u8]) -> Result<Vec<UpdateElement>, XmlError> {
             Event::End(_) => depth = depth.saturating_sub(1),
             Event::Eof => {
                 if !seen_root || depth != 0 {
-                    return err("document is incomplete");
+                    return Err(XmlError::Incomplete);
                 }
                 return Ok(updates);
             }
-            Event::DocType(_) => return err("a DOCTYPE is not allowed"),
-            Event::GeneralRef(_) => return err("entity references in text are not allowed"),
-            Event::CData(_) => return err("CDATA is not allowed"),
-            Event::PI(_) => return err("processing instructions are not allowed"),
-            Event::Decl(_) => return err("misplaced XML declaration"),
+            Event::DocType(_) => return Err(XmlError::DocType),
+            Event::GeneralRef(_) => return Err(XmlError::EntityReference),
+            Event::CData(_) => return Err(XmlError::CData),
+            Event::PI(_) => return Err(XmlError::ProcessingInstruction),
+            Event::Decl(_) => return Err(XmlError::MisplacedDeclaration),
         }
     }
 }

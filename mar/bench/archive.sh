@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 root="$(pwd)"
 out="$(realpath -m "${1:-target/bench/mar-archive}")"
 pymar="$root/target/test-venv/bin/mar"
-cargo build --release --locked -p mar >/dev/null 2>&1
+cargo build --release --locked -p mar-cli >/dev/null 2>&1
 kmar="${CARGO_TARGET_DIR:-$root/target}/release/mar"
 rm -rf "$out" && mkdir -p "$out"
 

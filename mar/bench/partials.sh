@@ -8,7 +8,7 @@
 #   scripts/fetch-corpus.sh target/bench-corpus
 #   apt-get install -y bsdiff zstd time
 #   python3 -m venv target/bench-venv && target/bench-venv/bin/pip install hdiffpatch==2.6.0
-#   cargo build --release -p mar
+#   cargo build --release -p mar-cli
 #   mar/bench/partials.sh [CORPUS] [PAIRS...]     (default: target/bench-corpus, a b c d e f)
 # Single files (a, b, c, e) are compared as they are; trees (d, f) go to Kiln as unpacked
 # trees and to the peers as the deterministic tars of the corpus. Kiln's bytes are the whole MAR.

@@ -1,15 +1,18 @@
 //! Workspace invariants checked as tests (ARCHITECTURE.md "Architecture invariants"): the crate
-//! dependency graph flows one way, the client-facing `mar` build stays lean, every module opens
-//! with a `//!` doc comment, and the repository stands alone (nothing refers outside the clone).
+//! dependency graph flows one way, the libraries' default builds are the libraries (the commands
+//! are packages of their own), every module opens with a `//!` doc comment, and the repository
+//! stands alone (nothing refers outside the clone).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The crates of this workspace, by package name.
-const WORKSPACE_CRATES: [&str; 7] = [
+const WORKSPACE_CRATES: [&str; 9] = [
     "mar",
+    "mar-cli",
     "client-updater",
+    "kiln-client",
     "l10n-repack",
     "kiln-fixtures",
     "kiln-test-support",
@@ -74,13 +77,18 @@ fn dependencies_flow_one_way() {
         none
     );
     let allowed: BTreeSet<String> = ["mar".to_owned()].into();
-    for package in ["l10n-repack", "kiln-fixtures", "client-updater"] {
+    for package in ["l10n-repack", "kiln-fixtures", "client-updater", "mar-cli"] {
         let deps = ours(&normal_dependencies(package, &[]), package);
         assert!(
             deps.is_subset(&allowed),
             "{package} may depend on mar at most, has {deps:?}"
         );
     }
+    let client: BTreeSet<String> = ["mar", "client-updater"].map(str::to_owned).into();
+    assert_eq!(
+        ours(&normal_dependencies("kiln-client", &[]), "kiln-client"),
+        client
+    );
     // The coordinator sits on top: it may use every other crate (the update server only to run
     // it in-process for quickstart and tests, the client updater for `kiln-update.toml` and
     // quickstart's client), and the graph stays acyclic.
@@ -126,47 +134,68 @@ fn dependencies_flow_one_way() {
     );
 }
 
+/// Crates a library's default build must not pull: command-line and terminal crates (the
+/// binaries' packages have them), update generation and threads (the tools enable them), and the
+/// server and pipeline side.
+const NOT_IN_A_LIBRARY: [&str; 12] = [
+    "clap",
+    "anyhow",
+    "indicatif",
+    "tracing-subscriber",
+    "bidiff",
+    "rayon",
+    "actix-web",
+    "tokio",
+    "rusqlite",
+    "postgres",
+    "sequoia-openpgp",
+    "updater-server",
+];
+
+/// What an application gets from `mar = "…"` or `client-updater = "…"`: the default features'
+/// normal dependency tree holds the library and none of [`NOT_IN_A_LIBRARY`].
 #[test]
-fn the_client_facing_mar_build_is_lean() {
-    let deps = normal_dependencies("mar", &["--no-default-features"]);
-    for heavy in [
-        "rayon",
-        "bidiff",
-        "actix-web",
-        "tokio",
-        "rusqlite",
-        "sequoia-openpgp",
-        "clap",
-        "indicatif",
-    ] {
+fn the_libraries_default_builds_are_the_libraries() {
+    for library in ["mar", "client-updater"] {
+        let deps = normal_dependencies(library, &[]);
+        let heavy: Vec<&str> = NOT_IN_A_LIBRARY
+            .into_iter()
+            .filter(|h| deps.contains(*h))
+            .collect();
         assert!(
-            !deps.contains(heavy),
-            "mar without default features pulls {heavy}"
+            heavy.is_empty(),
+            "{library}'s default build pulls {heavy:?}"
         );
+        assert!(
+            deps.contains(library),
+            "cargo tree lists {library}: {deps:?}"
+        );
+    }
+    let client = normal_dependencies("client-updater", &[]);
+    assert!(
+        client.contains("mar") && client.contains("ureq"),
+        "{client:?}"
+    );
+    // Generation is a feature the tools enable, and still leaves out the CLI crates.
+    let generating = normal_dependencies("mar", &["--features", "generate,parallel"]);
+    assert!(generating.contains("bidiff") && generating.contains("rayon"));
+    for cli in ["clap", "anyhow", "indicatif", "tracing-subscriber"] {
+        assert!(!generating.contains(cli), "mar's generate pulls {cli}");
     }
 }
 
+/// The commands live in packages of their own, which nothing depends on.
 #[test]
-fn the_client_updater_is_lean() {
-    // The embedded build (no `kiln-client`) and the default build with the binary alike.
-    for extra in [&["--no-default-features"][..], &[]] {
-        let deps = normal_dependencies("client-updater", extra);
-        let heavy: Vec<&String> = deps
-            .iter()
-            .filter(|d| {
-                ["actix", "rusqlite", "sequoia", "rayon", "tokio", "bidiff"]
-                    .iter()
-                    .any(|h| d.starts_with(h))
-            })
-            .collect();
-        assert!(heavy.is_empty(), "client-updater {extra:?} pulls {heavy:?}");
-        assert!(deps.contains("mar") && deps.contains("ureq"), "{deps:?}");
+fn the_commands_are_packages_of_their_own() {
+    for (package, library) in [("mar-cli", "mar"), ("kiln-client", "client-updater")] {
+        let deps = normal_dependencies(package, &[]);
+        assert!(deps.contains(library) && deps.contains("clap"), "{deps:?}");
+        assert_eq!(
+            ours(&cargo_tree(&["--invert", package]), package),
+            BTreeSet::new(),
+            "nothing depends on {package}"
+        );
     }
-    let embedded = normal_dependencies("client-updater", &["--no-default-features"]);
-    assert!(
-        !embedded.contains("clap"),
-        "the library alone needs no CLI crates"
-    );
 }
 
 /// Files git tracks in this workspace (a fresh clone has exactly these), relative to its root.
@@ -185,17 +214,111 @@ fn tracked_files() -> Vec<String> {
         .collect()
 }
 
+/// The tracked `.rs` files whose path `select` accepts, with their text.
+fn tracked_rust_sources(select: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    tracked_files()
+        .into_iter()
+        .filter(|path| path.ends_with(".rs") && select(path))
+        .map(|path| {
+            let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+            (path, text)
+        })
+        .collect()
+}
+
+/// The public error types of the library crates follow ARCHITECTURE.md's "Errors" rule: each is
+/// a `#[non_exhaustive]` thiserror type, none is a bare message (`(pub String)`), and the
+/// paragraph names each of them and no error type that does not exist.
+#[test]
+fn library_errors_follow_the_documented_rule() {
+    let architecture =
+        std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let start = architecture
+        .find("- **Errors**")
+        .expect("ARCHITECTURE.md has an Errors rule");
+    let rule = &architecture[start..];
+    let rule = &rule[..rule[1..].find("\n- **").map_or(rule.len(), |end| end + 1)];
+    // Backticked names in the rule that look like error types (last path segment).
+    let documented: BTreeSet<String> = rule
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|name| name.rsplit("::").next())
+        .filter(|name| name.contains("Error") || *name == "UrlRefused")
+        .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+        .collect();
+    let mut found = BTreeSet::new();
+    let mut offenders = Vec::new();
+    let in_library =
+        |path: &str| path.starts_with("mar/src/") || path.starts_with("client-updater/src/");
+    for (path, text) in tracked_rust_sources(in_library) {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let line = line.trim_start();
+            let Some(rest) = line
+                .strip_prefix("pub enum ")
+                .or_else(|| line.strip_prefix("pub struct "))
+            else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // The attributes and doc comments right above the declaration.
+            let above: Vec<&str> = lines[..i]
+                .iter()
+                .rev()
+                .map(|l| l.trim_start())
+                .take_while(|l| l.starts_with("#[") || l.starts_with("///") || l.starts_with('"'))
+                .collect();
+            let derives_error = above
+                .iter()
+                .any(|l| l.starts_with("#[derive(") && l.contains("thiserror::Error"));
+            if !(derives_error || name.ends_with("Error")) {
+                continue;
+            }
+            let site = format!("{path}:{}: {name}", i + 1);
+            if !derives_error {
+                offenders.push(format!("{site} does not derive thiserror::Error"));
+            }
+            if !above.contains(&"#[non_exhaustive]") {
+                offenders.push(format!("{site} is not #[non_exhaustive]"));
+            }
+            if rest.contains("(pub String)") {
+                offenders.push(format!("{site} is a bare message"));
+            }
+            found.insert(name);
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+    assert!(
+        found.contains("Error") && found.contains("XmlError"),
+        "the scan sees the libraries' errors: {found:?}"
+    );
+    let undocumented: Vec<&String> = found.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "ARCHITECTURE.md's Errors rule omits {undocumented:?}"
+    );
+    let stale: Vec<&String> = documented
+        .iter()
+        .filter(|name| name.ends_with("Error") && !found.contains(*name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "ARCHITECTURE.md's Errors rule names no such error: {stale:?}"
+    );
+}
+
 /// Every library or binary module of every crate opens with a `//!` doc and has no TODO left.
 #[test]
 fn every_module_opens_with_a_doc_comment() {
     let mut checked = 0;
     let mut offenders = Vec::new();
-    for path in tracked_files() {
-        let in_crate_source = path.contains("/src/") || path.contains("/examples/");
-        if !(in_crate_source && path.ends_with(".rs")) {
-            continue;
-        }
-        let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+    let in_crate_source = |path: &str| path.contains("/src/") || path.contains("/examples/");
+    for (path, text) in tracked_rust_sources(in_crate_source) {
         if !text.trim_start().starts_with("//!") {
             offenders.push(format!("{path}: no //! module doc"));
         }

@@ -192,6 +192,7 @@ pub enum ManifestErrorKind {
 
 /// A manifest parse error with the 1-based line it was found on (0 for whole-file errors).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("manifest line {line}: {kind}")]
 pub struct ManifestError {
     /// The 1-based line number, 0 when the error concerns the whole manifest.

@@ -14,8 +14,8 @@
 //! - `generate` and `cache` (feature `generate`, server side only): complete and partial MARs
 //!   from trees or complete MARs, and the content-addressed, self-verifying diff cache.
 //!
-//! Architecture invariant: with default features off, this module pulls neither rayon nor
-//! bidiff's diff side; applying needs only `bipatch`.
+//! Architecture invariant: with default features (without `generate`), this module pulls neither
+//! rayon nor bidiff's diff side; applying needs only `bipatch`.
 
 pub mod apply;
 #[cfg(feature = "generate")]

@@ -1,9 +1,7 @@
 use mar::update::cache::DiffCache;
 use mar::update::generate::{partial_mar, Decision, PartialOptions, Tree};
 
-use crate::trees::{
-    apply_kiln, ed_key, file, materialize, params, snapshot, with_precomplete, Snapshot,
-};
+use crate::trees::{apply_kiln, file, materialize, params, snapshot, with_precomplete, Snapshot};
 
 /// A build pair with a few compressible files that change a little.
 fn pair(root: &std::path::Path) -> (Tree, Tree) {
@@ -91,43 +89,4 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
-}
-
-#[test]
-fn two_processes_sharing_a_cache_produce_correct_output() {
-    let dir = tempfile::tempdir().unwrap();
-    pair(dir.path());
-    let cache = dir.path().join("cache");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, ed_key().to_pkcs8_pem().unwrap()).unwrap();
-    let spawn = |out: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_mar"))
-            .args(["update", "partial", "-H", "kiln-test", "-V", "2.0"])
-            .arg("--from")
-            .arg(dir.path().join("old"))
-            .arg("--to")
-            .arg(dir.path().join("new"))
-            .arg("--cache")
-            .arg(&cache)
-            .arg("--sign-key")
-            .arg(&key)
-            .arg("-o")
-            .arg(dir.path().join(out))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let (mut a, mut b) = (spawn("a.mar"), spawn("b.mar"));
-    assert!(a.wait().unwrap().success());
-    assert!(b.wait().unwrap().success());
-    let a = std::fs::read(dir.path().join("a.mar")).unwrap();
-    assert_eq!(a, std::fs::read(dir.path().join("b.mar")).unwrap());
-    for out in ["a.mar", "b.mar"] {
-        let install = tempfile::tempdir().unwrap();
-        materialize(install.path(), &snapshot(&dir.path().join("old")));
-        apply_kiln(install.path(), &dir.path().join(out)).unwrap();
-        assert_eq!(snapshot(install.path()), snapshot(&dir.path().join("new")));
-    }
-    // Exactly one entry per patch, and no temporary files left behind.
-    assert_eq!(walk_files(&cache).len(), 4);
 }

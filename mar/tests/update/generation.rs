@@ -1,5 +1,5 @@
 use mar::update::generate::{
-    complete_mar, partial_mar, Decision, PartialOptions, StoredDigests, Tree,
+    complete_mar, partial_mar, AddReason, Decision, PartialOptions, StoredDigests, Tree,
 };
 use mar::update::Manifest;
 
@@ -137,7 +137,7 @@ fn compressible_change_is_a_patch_and_random_rewrite_is_an_add() {
     );
     assert!(matches!(
         decision(&report, "blob.bin"),
-        Decision::Add { reason: "changed", bytes, patch_bytes: Some(p) } if p >= bytes
+        Decision::Add { reason: AddReason::Changed, bytes, patch_bytes: Some(p) } if p >= bytes
     ));
     let install = tempfile::tempdir().unwrap();
     materialize(install.path(), &old);
@@ -192,7 +192,7 @@ fn a_renamed_file_is_patched_only_when_the_entry_with_its_source_path_is_smaller
                 assert_eq!(stored(&format!("{path}.patch")), *bytes, "{path}");
             }
             Decision::Add {
-                reason: "new",
+                reason: AddReason::New,
                 bytes,
                 patch_bytes: Some(patch),
             } => {
@@ -307,7 +307,10 @@ fn removes_follow_adds_then_removed_files_then_rmdirs() {
     );
     assert!(matches!(
         decision(&report, "keep.txt"),
-        Decision::Add { reason: "mode", .. }
+        Decision::Add {
+            reason: AddReason::Mode,
+            ..
+        }
     ));
 }
 

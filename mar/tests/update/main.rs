@@ -1,9 +1,7 @@
 //! Integration tests of `mar::update`: one binary, one module per topic.
 
-/// The diff cache: hits, corruption, sharing between processes.
+/// The diff cache: hits and corruption (sharing between processes: the `mar` command's tests).
 mod cache;
-/// The `mar update` command line: exit codes and JSON.
-mod cli;
 /// A real x86-64 ELF old/new pair from a package registry: patches round-trip both ways.
 mod elf_pairs;
 /// Update-verify equivalence by property test over random trees.

@@ -328,9 +328,11 @@ fn predicted_adds(old: &[u8], new: &[u8], regions: &[Region], adds: &[u8]) -> Op
 /// Which algorithm [`encode_patch`] writes.
 #[derive(Clone, Copy)]
 enum Choice {
-    /// Algorithm 4 when its add bytes have fewer non-zero bytes than algorithm 3's (code whose
-    /// references moved), else algorithm 3: what Kiln writes.
-    Smaller,
+    /// Algorithm 4 when x86 displacement prediction leaves fewer non-zero add bytes than
+    /// algorithm 3's add section (code whose references moved), else algorithm 3: what Kiln
+    /// writes. A prediction from the add sections' non-zero counts (zeros compress to almost
+    /// nothing); neither patch is encoded or compressed to compare sizes.
+    FewerNonZeroAdds,
     /// Algorithm 4 whenever the applier would accept it (tests of its round trip).
     #[cfg(test)]
     Algorithm4,
@@ -345,7 +347,7 @@ enum Choice {
 /// Both files must be non-empty (bidiff cannot index an empty source, and an empty target needs
 /// no patch).
 pub fn make_patch(old: &[u8], new: &[u8]) -> io::Result<Vec<u8>> {
-    encode_patch(old, new, Choice::Smaller)
+    encode_patch(old, new, Choice::FewerNonZeroAdds)
 }
 
 fn encode_patch(old: &[u8], new: &[u8], choice: Choice) -> io::Result<Vec<u8>> {
@@ -357,7 +359,7 @@ fn encode_patch(old: &[u8], new: &[u8], choice: Choice) -> io::Result<Vec<u8>> {
     }
     let (mut sections, regions) = diff_sections(old, new)?;
     let predicted = predicted_adds(old, new, &regions, &sections[3]).filter(|p| match choice {
-        Choice::Smaller => non_zero(p) < non_zero(&sections[3]),
+        Choice::FewerNonZeroAdds => non_zero(p) < non_zero(&sections[3]),
         #[cfg(test)]
         Choice::Algorithm4 => true,
         #[cfg(test)]
@@ -469,7 +471,7 @@ mod tests {
     }
 
     fn round_trip(old: &[u8], new: &[u8]) {
-        round_trip_as(old, new, Choice::Smaller);
+        round_trip_as(old, new, Choice::FewerNonZeroAdds);
         assert_eq!(
             round_trip_as(old, new, Choice::Algorithm4),
             PatchAlgorithm::SectionsX86
@@ -595,9 +597,9 @@ mod tests {
     fn moved_code_is_written_as_algorithm_4_and_is_smaller() {
         let old = kiln_test_support::x86_program(3000, &[]);
         let new = kiln_test_support::x86_program(3000, &[10, 1500]);
-        let predicted = encode_patch(&old, &new, Choice::Smaller).unwrap();
+        let predicted = encode_patch(&old, &new, Choice::FewerNonZeroAdds).unwrap();
         assert_eq!(
-            round_trip_as(&old, &new, Choice::Smaller),
+            round_trip_as(&old, &new, Choice::FewerNonZeroAdds),
             PatchAlgorithm::SectionsX86
         );
         // The same diff without prediction: every call across a grown function changed.
@@ -613,7 +615,7 @@ mod tests {
         let mut edited = text.clone();
         edited.splice(500..500, *b"an inserted line\n");
         assert_eq!(
-            round_trip_as(&text, &edited, Choice::Smaller),
+            round_trip_as(&text, &edited, Choice::FewerNonZeroAdds),
             PatchAlgorithm::Sections
         );
         assert!(predicted.len() < 4096, "{}", predicted.len());
@@ -636,10 +638,10 @@ mod tests {
         let old = std::fs::read(format!("{elf}charset-normalizer-3.3.1-md__mypyc.so")).unwrap();
         let new = std::fs::read(format!("{elf}charset-normalizer-3.3.2-md__mypyc.so")).unwrap();
         assert_eq!(
-            round_trip_as(&old, &new, Choice::Smaller),
+            round_trip_as(&old, &new, Choice::FewerNonZeroAdds),
             PatchAlgorithm::SectionsX86
         );
-        let written = encode_patch(&old, &new, Choice::Smaller).unwrap();
+        let written = encode_patch(&old, &new, Choice::FewerNonZeroAdds).unwrap();
         let plain = encode_patch(&old, &new, Choice::Algorithm3).unwrap();
         assert!(
             written.len() < plain.len(),

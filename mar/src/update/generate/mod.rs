@@ -168,9 +168,8 @@ pub enum Decision {
     Unchanged,
     /// Added in full (new, forced, or changed with a patch no smaller than the file).
     Add {
-        /// Why: `new`, `forced`, `add-if-not`, `add-if`, `mode` (permissions changed) or
-        /// `changed` (the patch was not smaller).
-        reason: &'static str,
+        /// Why the whole file was written.
+        reason: AddReason,
         /// Compressed size of the entry.
         bytes: u64,
         /// Compressed size of the patch it beat, for changed files.
@@ -193,6 +192,45 @@ pub enum Decision {
     },
     /// Removed.
     Remove,
+}
+
+/// Why [`Decision::Add`] wrote a whole file. [`AddReason::as_str`] (and `Display`) give the name
+/// reports print: `new`, `forced`, `add-if-not`, `add-if`, `mode` or `changed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddReason {
+    /// Not in the old tree (a complete update's files, and renamed files whose patch lost).
+    New,
+    /// Always written whole (`update-settings.ini`, `.chk` files, the mac bundle's signature and
+    /// main executable).
+    Forced,
+    /// Written only where absent (`add-if-not`, e.g. `channel-prefs.js`).
+    AddIfNot,
+    /// An extension's file, written only if its directory exists (`add-if`).
+    AddIf,
+    /// The permissions changed (a patched file keeps its old mode).
+    Mode,
+    /// Changed, and the patch was not smaller than the file (or there was nothing to diff).
+    Changed,
+}
+
+impl AddReason {
+    /// The name reports print for this reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddReason::New => "new",
+            AddReason::Forced => "forced",
+            AddReason::AddIfNot => "add-if-not",
+            AddReason::AddIf => "add-if",
+            AddReason::Mode => "mode",
+            AddReason::Changed => "changed",
+        }
+    }
+}
+
+impl std::fmt::Display for AddReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a generation produced.
@@ -299,7 +337,7 @@ fn is_forced(path: &str) -> bool {
 }
 
 /// The instruction that writes `path` in full, and the reason recorded for it.
-fn add_instruction(path: &EntryPath, forced: bool) -> (Instruction, &'static str) {
+fn add_instruction(path: &EntryPath, forced: bool) -> (Instruction, AddReason) {
     let s = path.as_str();
     let p = |t: &str| EntryPath::new(t).expect("prefix of a valid path");
     if is_add_if_not(s) {
@@ -309,7 +347,7 @@ fn add_instruction(path: &EntryPath, forced: bool) -> (Instruction, &'static str
                 test,
                 file: path.clone(),
             },
-            "add-if-not",
+            AddReason::AddIfNot,
         )
     } else if let Some(dir) = extension_dir(s) {
         (
@@ -317,12 +355,16 @@ fn add_instruction(path: &EntryPath, forced: bool) -> (Instruction, &'static str
                 test: p(dir),
                 file: path.clone(),
             },
-            "add-if",
+            AddReason::AddIf,
         )
     } else {
         (
             Instruction::Add { file: path.clone() },
-            if forced { "forced" } else { "new" },
+            if forced {
+                AddReason::Forced
+            } else {
+                AddReason::New
+            },
         )
     }
 }
@@ -406,7 +448,11 @@ pub fn complete_mar(
         decisions.push((
             path.clone(),
             Decision::Add {
-                reason: if reason == "forced" { "new" } else { reason },
+                reason: if reason == AddReason::Forced {
+                    AddReason::New
+                } else {
+                    reason
+                },
                 bytes: bytes.len() as u64,
                 patch_bytes: None,
             },
@@ -556,18 +602,18 @@ fn decide_changed(
     let cache = options.cache;
     let s = path.as_str();
     let new_bytes = new.read()?;
-    let full = |reason: &'static str, patch_bytes: Option<u64>| -> Result<Changed, GenerateError> {
+    let full = |reason: AddReason, patch_bytes: Option<u64>| -> Result<Changed, GenerateError> {
         // For a rename the file is new at this path, whatever made the patch lose.
         let reason = if renamed_from.is_some() {
-            "new"
+            AddReason::New
         } else {
             reason
         };
         let bytes = params.compress_entry(new, &new_bytes)?;
-        let (instruction, add_reason) = add_instruction(path, reason == "forced");
+        let (instruction, add_reason) = add_instruction(path, reason == AddReason::Forced);
         Ok(Changed {
             decision: Decision::Add {
-                reason: if add_reason == "new" {
+                reason: if add_reason == AddReason::New {
                     reason
                 } else {
                     add_reason
@@ -580,14 +626,14 @@ fn decide_changed(
         })
     };
     if is_add_if_not(s) {
-        return full("add-if-not", None);
+        return full(AddReason::AddIfNot, None);
     }
     if is_forced(s) {
-        return full("forced", None);
+        return full(AddReason::Forced, None);
     }
     if old.mode() != new.mode() {
         // A patched file keeps its old mode, so a mode change needs the whole file.
-        return full("mode", None);
+        return full(AddReason::Mode, None);
     }
     // The old file is compared by digest and read only if a diff must be made.
     let key = CacheKey {
@@ -606,7 +652,7 @@ fn decide_changed(
     }
     if old.is_empty() || new_bytes.is_empty() {
         // Nothing to diff against (or nothing to produce): the full file is as small as it gets.
-        return full("changed", None);
+        return full(AddReason::Changed, None);
     }
     let (mut patch, cached) = match options.format {
         PatchFormat::Kiln => cached_patch(path, old, &new_bytes, &key, cache)?,
@@ -682,9 +728,9 @@ fn decide_changed(
         Ok(Changed {
             decision: Decision::Add {
                 reason: if renamed_from.is_some() {
-                    "new"
+                    AddReason::New
                 } else {
-                    "changed"
+                    AddReason::Changed
                 },
                 bytes: full_len,
                 patch_bytes: Some(patch.len() as u64),

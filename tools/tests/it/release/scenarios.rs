@@ -511,7 +511,9 @@ fn scenario_10_partial_contents() {
 /// diff is no smaller than the file, is added in full.
 #[test]
 fn scenario_10_patch_iff_the_diff_is_smaller() {
-    use mar::update::generate::{partial_mar, Decision, PartialOptions, Tree, UpdateParams};
+    use mar::update::generate::{
+        partial_mar, AddReason, Decision, PartialOptions, Tree, UpdateParams,
+    };
     use mar::EntryPath;
     let random = |seed: u64| kiln_test_support::noise(seed | 1, 200_000);
     let text: Vec<u8> = (0..20_000)
@@ -556,7 +558,7 @@ fn scenario_10_patch_iff_the_diff_is_smaller() {
         matches!(decision("prefs.js"), Decision::Patch { bytes, full_bytes, .. } if bytes < full_bytes)
     );
     assert!(
-        matches!(decision("noise.bin"), Decision::Add { reason: "changed", bytes, patch_bytes: Some(p) } if p >= bytes),
+        matches!(decision("noise.bin"), Decision::Add { reason: AddReason::Changed, bytes, patch_bytes: Some(p) } if p >= bytes),
         "{:?}",
         decision("noise.bin")
     );

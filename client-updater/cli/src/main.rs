@@ -367,8 +367,6 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    #[cfg(feature = "crash-points")]
-    client_updater::install_kill_points();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -376,14 +374,8 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let code = run(cli).unwrap_or_else(|e| {
+    run(cli).unwrap_or_else(|e| {
         eprintln!("kiln-client: {e:#}");
         ExitCode::from(2)
-    });
-    #[cfg(feature = "crash-points")]
-    eprintln!(
-        "KILN-KILL-POINTS-PASSED {}",
-        client_updater::kill_points_passed()
-    );
-    code
+    })
 }

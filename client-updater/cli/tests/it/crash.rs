@@ -1,6 +1,7 @@
-//! Crash safety: `kiln-client` (built with the `crash-points` feature) is SIGKILLed at every
-//! crash point in turn — download, verify, staging, the swap at start, and the in-place apply at
-//! start (including `mar`'s applier points) — then `kiln-client start` runs. The install must be
+//! Crash safety: `kiln-client` (its `client-updater` built with the `crash-points` feature, a
+//! dev-dependency of this package) is SIGKILLed at every crash point in turn — download, verify,
+//! staging, the swap at start, and the in-place apply at start (including `mar`'s applier
+//! points) — then `kiln-client start` runs. The install must be
 //! exactly the old or exactly the new build, and `update.status` is `succeeded` exactly when it is
 //! the new one.
 
@@ -51,9 +52,8 @@ fn world() -> World {
 fn run(args: &[String], kill_at: Option<usize>) -> (bool, usize) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln-client"));
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
-    if let Some(n) = kill_at {
-        cmd.env("KILN_CLIENT_KILL_AT", n.to_string());
-    }
+    // 0: count the points without stopping at any.
+    cmd.env("KILN_CLIENT_KILL_AT", kill_at.unwrap_or(0).to_string());
     let mut child = cmd.spawn().unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut passed = 0;
@@ -65,7 +65,7 @@ fn run(args: &[String], kill_at: Option<usize>) -> (bool, usize) {
             child.wait().unwrap();
             return (true, 0);
         }
-        if let Some(n) = line.strip_prefix("KILN-KILL-POINTS-PASSED ") {
+        if let Some(n) = line.strip_prefix("KILN-KILL-POINT-PASSED ") {
             passed = n.parse().unwrap();
         }
     }

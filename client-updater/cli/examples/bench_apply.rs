@@ -212,7 +212,7 @@ fn main() {
         .join("kiln-client");
     assert!(
         kiln_client.is_file(),
-        "build it first: cargo build --release -p client-updater --bin kiln-client"
+        "build it first: cargo build --release -p kiln-client --bin kiln-client"
     );
     let work = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".to_owned()))
         .unwrap();

@@ -1,7 +1,7 @@
 //! The `mar` binary: subcommands, Mozilla-style flags and exit codes (0 ok, 1 verification
 //! failed, 2 usage or malformed input).
 
-use crate::util::{fixture, kiln_mar, parse_table, run, run_ok, sample_tree, tree};
+use crate::util::{fixture, mar, parse_table, run, run_ok, sample_tree, snapshot};
 
 #[test]
 fn create_sign_verify_list_extract_round_trip() {
@@ -9,12 +9,15 @@ fn create_sign_verify_list_extract_round_trip() {
     let src = dir.path().join("src");
     sample_tree(&src);
     let prefix = dir.path().join("release");
-    let key_id = run_ok(kiln_mar().arg("keygen").arg("-o").arg(&prefix));
+    let key_id = run_ok(mar().arg("keygen").arg("-o").arg(&prefix));
     assert_eq!(key_id.trim().len(), 16);
-    assert_eq!(crate::util::mode_of(&dir.path().join("release.key")), 0o600);
+    assert_eq!(
+        snapshot(dir.path())["release.key"].as_ref().unwrap().1,
+        0o600
+    );
     let out = dir.path().join("a.mar");
     run_ok(
-        kiln_mar()
+        mar()
             .args(["create", "-o"])
             .arg(&out)
             .arg("-C")
@@ -24,7 +27,7 @@ fn create_sign_verify_list_extract_round_trip() {
             .arg("."),
     );
     let verified = run_ok(
-        kiln_mar()
+        mar()
             .arg("verify")
             .arg(&out)
             .arg("--key")
@@ -34,14 +37,14 @@ fn create_sign_verify_list_extract_round_trip() {
         verified.contains(&format!("verified by key {}", key_id.trim())),
         "{verified}"
     );
-    let rows = parse_table(&run_ok(kiln_mar().arg("list").arg(&out)));
+    let rows = parse_table(&run_ok(mar().arg("list").arg(&out)));
     assert_eq!(rows.len(), 6);
     assert!(rows.iter().any(|r| r.name == "firefox" && r.mode == 0o755));
     let dest = dir.path().join("x");
-    run_ok(kiln_mar().arg("extract").arg(&out).arg("-C").arg(&dest));
-    assert_eq!(tree(&dest), tree(&src));
+    run_ok(mar().arg("extract").arg(&out).arg("-C").arg(&dest));
+    assert_eq!(snapshot(&dest), snapshot(&src));
     let info: serde_json::Value = serde_json::from_str(&run_ok(
-        kiln_mar()
+        mar()
             .args(["info", "--json"])
             .arg(&out)
             .arg("--key")
@@ -59,26 +62,21 @@ fn create_sign_verify_list_extract_round_trip() {
 #[test]
 fn exit_codes_distinguish_verification_failure_from_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    run_ok(
-        kiln_mar()
-            .arg("keygen")
-            .arg("-o")
-            .arg(dir.path().join("other")),
-    );
-    let wrong_key = run(kiln_mar()
+    run_ok(mar().arg("keygen").arg("-o").arg(dir.path().join("other")));
+    let wrong_key = run(mar()
         .arg("verify")
         .arg(fixture("signed-sha384-xz.mar"))
         .arg("--key")
         .arg(dir.path().join("other.pub")));
     assert_eq!(wrong_key.status.code(), Some(1));
-    let malformed = run(kiln_mar()
+    let malformed = run(mar()
         .arg("list")
         .arg(fixture("malformed/index-size-huge.mar")));
     assert_eq!(malformed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&malformed.stderr).contains("index size"));
-    let usage = run(kiln_mar().arg("create"));
+    let usage = run(mar().arg("create"));
     assert_eq!(usage.status.code(), Some(2));
-    let ok = run(kiln_mar()
+    let ok = run(mar()
         .arg("verify")
         .arg(fixture("signed-sha384-xz.mar"))
         .arg("--key")
@@ -93,7 +91,7 @@ fn mozilla_style_flags_work_like_mozillas_tools() {
     sample_tree(&src);
     let out = dir.path().join("moz.mar");
     run_ok(
-        kiln_mar()
+        mar()
             .arg("-C")
             .arg(&src)
             .args(["-J", "-V", "120.0", "-H", "firefox-mozilla-release", "-k"])
@@ -102,25 +100,22 @@ fn mozilla_style_flags_work_like_mozillas_tools() {
             .arg(&out)
             .args(["hello.txt", "firefox"]),
     );
-    let listing = run_ok(kiln_mar().arg("-T").arg(&out));
+    let listing = run_ok(mar().arg("-T").arg(&out));
     assert!(listing.contains("- Signature 2 size 512"), "{listing}");
     assert!(
         listing.contains("MAR channel name: firefox-mozilla-release"),
         "{listing}"
     );
-    assert_eq!(
-        parse_table(&run_ok(kiln_mar().arg("-t").arg(&out))).len(),
-        2
-    );
+    assert_eq!(parse_table(&run_ok(mar().arg("-t").arg(&out))).len(), 2);
     run_ok(
-        kiln_mar()
+        mar()
             .arg("-v")
             .arg(&out)
             .arg("-k")
             .arg(fixture("keys/rsa4096-public.pem")),
     );
     assert_eq!(
-        run(kiln_mar()
+        run(mar()
             .arg("-v")
             .arg(&out)
             .arg("-k")
@@ -131,25 +126,18 @@ fn mozilla_style_flags_work_like_mozillas_tools() {
     );
     // -x writes entries as stored (xz) unless --auto asks for decompression, like build-mar.
     let raw = dir.path().join("raw");
-    run_ok(kiln_mar().arg("-x").arg(&out).arg("-C").arg(&raw));
+    run_ok(mar().arg("-x").arg(&out).arg("-C").arg(&raw));
     assert!(std::fs::read(raw.join("hello.txt"))
         .unwrap()
         .starts_with(b"\xFD7zXZ\0"));
     let auto = dir.path().join("auto");
-    run_ok(
-        kiln_mar()
-            .arg("-x")
-            .arg(&out)
-            .arg("-C")
-            .arg(&auto)
-            .arg("--auto"),
-    );
+    run_ok(mar().arg("-x").arg(&out).arg("-C").arg(&auto).arg("--auto"));
     assert_eq!(
         std::fs::read(auto.join("hello.txt")).unwrap(),
         std::fs::read(src.join("hello.txt")).unwrap()
     );
     // bzip2 is read only.
-    let bz2 = run(kiln_mar()
+    let bz2 = run(mar()
         .arg("-C")
         .arg(&src)
         .arg("-j")

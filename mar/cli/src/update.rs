@@ -104,7 +104,7 @@ impl PackageArgs {
                     Decision::Unchanged => json!({"decision": "unchanged"}),
                     Decision::Remove => json!({"decision": "remove"}),
                     Decision::Add { reason, bytes, patch_bytes } => json!({
-                        "decision": "add", "reason": reason, "bytes": bytes, "patch_bytes": patch_bytes,
+                        "decision": "add", "reason": reason.as_str(), "bytes": bytes, "patch_bytes": patch_bytes,
                     }),
                     Decision::Patch { bytes, full_bytes, cached, from } => json!({
                         "decision": "patch", "bytes": bytes, "full_bytes": full_bytes, "cached": cached,
