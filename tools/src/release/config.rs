@@ -97,6 +97,25 @@ pub struct Config {
     /// Who runs the distributed stages.
     #[serde(default)]
     pub pipeline: Pipeline,
+    /// Where artifacts are published for other machines.
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// The `[store]` table: an S3-compatible bucket every host publishes to and fetches from.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `s3://bucket/prefix`; unset: artifacts stay in `root` and `work_dir` (one machine or a
+    /// shared filesystem). `download_base_url` keeps pointing clients at the CDN in front of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The S3 endpoint (`http://minio.internal:9000`); unset: AWS's for the region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The bucket's region; unset: `AWS_DEFAULT_REGION`/`AWS_REGION`, else `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// The `[pipeline]` table: who runs construct, certify and package's MARs.
@@ -303,6 +322,7 @@ impl Config {
             signoffs: [("relman".to_owned(), 1), ("releng".to_owned(), 1)].into(),
             mar: MarSettings::default(),
             pipeline: Pipeline::default(),
+            store: StoreSettings::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use crate::release::config::Config;
-use crate::release::items::{fingerprint, Counts, Item};
+use crate::release::items::{fingerprint, Counts, Item, StageItems};
 use crate::release::name::{release_tag, ReleaseName, Version};
 use crate::release::notice::{self, Notice};
 use crate::release::server::Admin;
@@ -244,6 +244,7 @@ pub fn context<'a>(
         row,
         chunk: None,
         in_worker: false,
+        store: crate::release::store::Store::open(config)?,
     })
 }
 
@@ -308,7 +309,14 @@ pub fn promote(
         }
         state.phase_started(&ctx.row.name, stage, PhaseStatus::Running)?;
         tracing::info!(release = %ctx.row.name, stage, "stage started");
-        match run(&ctx) {
+        match run(&ctx).and_then(|report| {
+            if stage == "configure" {
+                // The baked en-US builds and the locale and partner sources, for construct's
+                // workers on other machines.
+                ctx.store.publish_dir(&ctx.inputs())?;
+            }
+            Ok(report)
+        }) {
             Ok(report) => {
                 state.phase_finished(&ctx.row.name, stage, PhaseStatus::Done)?;
                 println!(
@@ -343,6 +351,8 @@ pub fn promote(
         state.set_status(&ctx.row.name, previous, None)?;
     } else {
         state.set_status(&ctx.row.name, ReleaseStatus::Candidates, None)?;
+        ctx.store
+            .publish(&crate::release::log::path(&config.root, &ctx.row.name))?;
         // Unpacked trees are scratch: a rerun re-extracts what it needs.
         let _ = std::fs::remove_dir_all(ctx.trees());
         // The candidates notice goes out once, when the release first reaches candidates.
@@ -496,7 +506,10 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
         );
     }
     let mut report = PushReport::default();
-    let stage = ctx.items("push", &dest);
+    let stage = StageItems {
+        publish_to: None,
+        ..ctx.items("push", &dest)
+    };
     for (rel, sha) in &plan {
         if sha.is_empty() {
             report.unchanged += 1;
@@ -510,6 +523,8 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
         ));
         std::fs::copy(ctx.build_dir.join(rel), &temp)?;
         std::fs::rename(&temp, &target)?;
+        // In the bucket, a copy that never leaves it.
+        ctx.store.copy(&ctx.build_dir.join(rel), &target)?;
         let item = Item {
             key: format!("copy/{rel}"),
             fingerprint: sha.clone(),
@@ -522,6 +537,9 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
     // what it holds, so `sha256sum -c SHA256SUMS` passes there too.
     let cert = crate::signing::openpgp::ReleaseCert::load(&config.keys.openpgp)?;
     report.listed = crate::checksums::write_sums(&dest, &cert)?;
+    ctx.store.publish_dir(&dest)?;
+    ctx.store
+        .publish(&crate::release::log::path(&config.root, &ctx.row.name))?;
     let admin = Admin::new(&config.server.url, &config.admin_token()?);
     admin.point_channel(&config.product, &config.cdntest_channel(), &ctx.row.name)?;
     state.phase_finished(&ctx.row.name, "push", PhaseStatus::Done)?;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::release::state::{ItemRow, ItemStatus, State, StateError};
+use crate::release::store::Store;
 
 /// What one stage did with its items.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +124,9 @@ pub struct StageItems<'a> {
     pub stage: &'a str,
     /// Base directory of the outputs.
     pub base: &'a Path,
+    /// Where a recorded output is published (with its `.sig`/`.asc`) before it counts as done;
+    /// `None` for outputs published otherwise (push copies inside the store).
+    pub publish_to: Option<&'a Store>,
 }
 
 impl StageItems<'_> {
@@ -141,10 +145,14 @@ impl StageItems<'_> {
         })
     }
 
-    /// Records `item` as done (hashing its output, which the caller has verified).
+    /// Records `item` as done (hashing its output, which the caller has verified), once it is
+    /// published to the store.
     pub fn record_done(&self, item: &Item) -> anyhow::Result<()> {
         let path = self.base.join(&item.output);
         let sha256 = sha256_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if let Some(store) = self.publish_to {
+            store.publish_with_signatures(&path)?;
+        }
         self.state.put_item(
             self.release,
             &self.row(item, sha256, ItemStatus::Done, None),

@@ -9,14 +9,19 @@ static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 
 /// Appends from now on to `<root>/logs/<release>.log` (created if missing).
 pub fn open(root: &Path, release: &str) -> std::io::Result<()> {
-    let dir = root.join("logs");
-    std::fs::create_dir_all(&dir)?;
+    let path = path(root, release);
+    std::fs::create_dir_all(root.join("logs"))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(format!("{release}.log")))?;
+        .open(path)?;
     *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
     Ok(())
+}
+
+/// The release's log file: `<root>/logs/<release>.log`.
+pub fn path(root: &Path, release: &str) -> std::path::PathBuf {
+    root.join("logs").join(format!("{release}.log"))
 }
 
 /// A `tracing_subscriber` writer into the current release's log (a sink before [`open`]).

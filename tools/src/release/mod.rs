@@ -29,5 +29,6 @@ pub mod quickstart;
 pub mod server;
 pub mod stages;
 pub mod state;
+pub mod store;
 pub mod update_format;
 pub mod worker;

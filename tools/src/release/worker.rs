@@ -89,6 +89,14 @@ fn run_batch(
         Err(e) => return refuse(state, &first, &format!("{e:#}"), report),
     };
     ctx.in_worker = true;
+    if let Err(e) = stages::pull_for(&ctx, &stage) {
+        return refuse(
+            state,
+            &first,
+            &format!("fetching {stage}'s inputs: {e:#}"),
+            report,
+        );
+    }
     let plan = match stages::plan(&ctx, &stage) {
         Ok(plan) => plan,
         Err(e) => return refuse(state, &first, &format!("planning {stage}: {e:#}"), report),

@@ -17,8 +17,10 @@ use serde::Serialize;
 use crate::release::config::{Config, ExecutorKind};
 use crate::release::executor::{Executor, Plan};
 use crate::release::items::{Counts, StageItems};
+use crate::release::layout;
 use crate::release::name::ReleaseName;
 use crate::release::state::{ItemStatus, ReleaseRow, State};
+use crate::release::store::Store;
 
 /// The stage names, in order.
 pub const STAGES: [&str; 5] = ["configure", "construct", "certify", "package", "deploy"];
@@ -42,6 +44,8 @@ pub struct Ctx<'a> {
     pub chunk: Option<l10n_repack::Chunk>,
     /// This context is a worker's: it runs the units it claimed, never queues any.
     pub in_worker: bool,
+    /// Where artifacts are published for other machines.
+    pub store: Store,
 }
 
 impl Ctx<'_> {
@@ -52,6 +56,7 @@ impl Ctx<'_> {
             release: self.row.name.as_str(),
             stage,
             base,
+            publish_to: Some(&self.store),
         }
     }
 
@@ -81,10 +86,14 @@ impl Ctx<'_> {
     /// Runs `plan` with [`Ctx::executor`] and fails the stage on failed items, naming them.
     pub fn execute(&self, plan: &dyn Plan) -> anyhow::Result<Counts> {
         let bar = crate::release::items::stage_bar(plan.stage());
-        let outcome = self
-            .executor()
-            .run(self.state, &self.row.name, plan, &bar)?;
+        let executor = self.executor();
+        let outcome = executor.run(self.state, &self.row.name, plan, &bar)?;
         bar.finish_and_clear();
+        if matches!(executor, Executor::Workers { .. }) {
+            // What the workers made, here for the coordinator's own steps (checksums, deploy,
+            // push), each file checked against its digest.
+            self.store.pull(&self.build_dir)?;
+        }
         fail_on(plan.stage(), &outcome.failures)?;
         Ok(outcome.counts)
     }
@@ -93,6 +102,32 @@ impl Ctx<'_> {
     pub fn inputs(&self) -> PathBuf {
         self.work.join("inputs")
     }
+}
+
+/// Fetches from the store what a worker's units of `stage` read: the baked inputs (construct),
+/// the construct outputs (certify, package), the partial sources' complete MARs and the diff
+/// cache (package). A local-only store has nothing to fetch.
+pub fn pull_for(ctx: &Ctx<'_>, stage: &str) -> anyhow::Result<()> {
+    let store = &ctx.store;
+    match stage {
+        "construct" => {
+            store.pull(&ctx.inputs())?;
+        }
+        "certify" => {
+            store.pull(&ctx.build_dir)?;
+        }
+        "package" => {
+            store.pull(&ctx.build_dir)?;
+            for source in &ctx.row.partials {
+                let source: ReleaseName = source.parse()?;
+                store.pull(&layout::releases(ctx.config, source.version()).join("update"))?;
+                store.pull(&layout::candidates(ctx.config, &source).join("update"))?;
+            }
+            store.pull(&layout::diff_cache(ctx.config))?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The plan of a distributed stage (what a worker runs the units of): construct, certify, or
@@ -152,7 +187,7 @@ impl Ctx<'_> {
 /// Whether `name` is a temporary file the pipeline's writers create beside their output and
 /// rename into place (`mar`'s `.mar-*`, the repack's and checksums' `.tmp-*`, package's
 /// `*.mar.tmp`): one left behind can only come from a run that was killed.
-fn is_stale_temporary(name: &str) -> bool {
+pub fn is_stale_temporary(name: &str) -> bool {
     name.starts_with(".mar-") || name.starts_with(".tmp-") || name.ends_with(".mar.tmp")
 }
 

@@ -246,6 +246,9 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     )?;
     counts.add(sum_counts);
     fail_on("package", &sum_failures)?;
+    // The sums, their signatures and KEY; the diffs for other hosts' partials.
+    ctx.store.publish_dir(build_dir)?;
+    ctx.store.publish_dir(&layout::diff_cache(config))?;
     let items = &mars.plan.items;
     let bytes: u64 = items
         .iter()

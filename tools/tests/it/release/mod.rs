@@ -35,3 +35,7 @@ mod windows;
 /// The workers executor on PostgreSQL: three workers make what one process makes; killed
 /// workers, a killed coordinator and a restarted database cost no item twice.
 mod workers;
+
+/// Hosts that share only PostgreSQL and an S3-compatible bucket (moto's server): same bytes as
+/// one process, push as copies inside the bucket, a faulty bucket survived.
+mod s3;

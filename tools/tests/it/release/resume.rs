@@ -1,7 +1,5 @@
 //! Resumability: a failing chunk (scenario 9) and kill -9 during construct and package.
 
-use std::path::Path;
-
 use kiln_tools::release::quickstart;
 
 use super::story::*;
