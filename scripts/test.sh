@@ -6,11 +6,13 @@
 #   - Debian: gnupg (stock `gpg` verifies our OpenPGP signatures), xz-utils, zstd, openssl (verifies
 #     the update server's Content-Signature independently), osslsigncode (verifies Authenticode
 #     signatures and the PE fixtures), binutils (`objdump -p`) and file (read the PE fixtures);
-#   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`) and
-#     Mozilla's version-number library (PyPI `mozilla-version==5.1.0`).
+#   - a Python venv under target/test-venv with Mozilla's build-mar (PyPI `mar==3.2.1`),
+#     Mozilla's version-number library (PyPI `mozilla-version==5.1.0`) and moto's S3 server (PyPI
+#     `moto[server]==5.2.6`), the S3-compatible endpoint the pipeline's object-store tests start.
 #   - Debian: postgresql, unless KILN_TEST_POSTGRES_URL names a server already; a throwaway cluster
 #     then runs under target/test-postgres for the length of the run (scripts/test-postgres.sh).
-# Exports KILN_PYTHON_MAR (Mozilla's `mar` CLI) for the interop tests, KILN_TEST_POSTGRES_URL for
+# Exports KILN_PYTHON_MAR (Mozilla's `mar` CLI) for the interop tests, KILN_TEST_S3_SERVER (moto's
+# `moto_server`) for the object-store tests, KILN_TEST_POSTGRES_URL for
 # the update server's PostgreSQL tests and KILN_TEST_POSTGRES_CTL (stops/starts that server for
 # the stop/start fault test). If PostgreSQL cannot start, the run fails here and says why.
 set -euo pipefail
@@ -42,7 +44,12 @@ if ! "$venv/bin/pip" show mozilla-version 2>/dev/null | grep -q '^Version: 5\.1\
   echo "==> mozilla-version==5.1.0 (the reference for version ordering) in $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'mozilla-version==5.1.0'
 fi
+if ! "$venv/bin/pip" show moto 2>/dev/null | grep -q '^Version: 5.2.6$'; then
+  echo "==> moto[server]==5.2.6 (an S3-compatible server for the object-store tests) in $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.6'
+fi
 export KILN_PYTHON_MAR="$venv/bin/mar"
+export KILN_TEST_S3_SERVER="$venv/bin/moto_server"
 
 if [ -z "${KILN_TEST_POSTGRES_URL:-}" ]; then
   echo "==> throwaway PostgreSQL cluster in target/test-postgres"
