@@ -120,30 +120,12 @@ fn hosts_that_share_only_postgres_and_a_bucket_make_what_one_process_makes() {
     // build2 by two workers on hosts of their own.
     set_executor(&mut env, ExecutorKind::Workers, 30);
     let hosts = [host(&env, "host-b"), host(&env, "host-c")];
-    let mut coordinator = spawn_coordinator(
-        &env.config_path,
-        &[
-            "go-to-build",
-            "--version",
-            "121.0",
-            "--build",
-            "2",
-            "--revision",
-            &revision,
-        ],
+    let reports = build2_by_workers(
+        &env,
+        &revision,
+        &[(hosts[0].as_path(), "b"), (hosts[1].as_path(), "c")],
     );
-    wait_for(
-        "the coordinator promotes",
-        || is_promoting(&env, R121_2),
-        &mut coordinator,
-    );
-    let workers: Vec<Child> = hosts
-        .iter()
-        .zip(["b", "c"])
-        .map(|(config, name)| spawn_worker(config, name, true))
-        .collect();
-    assert_coordinator_succeeds(coordinator, &env.config_path);
-    for report in workers.into_iter().map(worker_report) {
+    for report in reports {
         assert!(report["finished"].as_u64().unwrap() > 0, "{report}");
     }
     assert_each_unit_done(&units(&env, R121_2));

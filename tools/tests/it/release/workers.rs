@@ -175,6 +175,39 @@ pub(crate) fn assert_verifies(env: &quickstart::Env, release: &str) {
     gpg_verifies_sums(&build);
 }
 
+/// `go-to-build 121.0 --build 2` by a coordinator with the workers executor and a worker per
+/// `(config, name)` started with `--exit-when-idle` once it promotes; asserts the coordinator
+/// succeeds and returns the workers' reports.
+pub(crate) fn build2_by_workers(
+    env: &quickstart::Env,
+    revision: &str,
+    workers: &[(&Path, &str)],
+) -> Vec<serde_json::Value> {
+    let mut coordinator = spawn_coordinator(
+        &env.config_path,
+        &[
+            "go-to-build",
+            "--version",
+            "121.0",
+            "--build",
+            "2",
+            "--revision",
+            revision,
+        ],
+    );
+    wait_for(
+        "the coordinator promotes",
+        || is_promoting(env, R121_2),
+        &mut coordinator,
+    );
+    let children: Vec<Child> = workers
+        .iter()
+        .map(|(config, name)| spawn_worker(config, name, true))
+        .collect();
+    assert_coordinator_succeeds(coordinator, &env.config_path);
+    children.into_iter().map(worker_report).collect()
+}
+
 /// Every queued unit of `release` finished exactly once: done, collected, one accepted result.
 pub(crate) fn assert_each_unit_done(units: &[UnitRow]) {
     assert!(!units.is_empty());
@@ -198,29 +231,15 @@ fn three_workers_make_what_one_process_makes() {
     );
     // build2 of the same inputs by three workers.
     set_executor(&mut env, ExecutorKind::Workers, 30);
-    let mut coordinator = spawn_coordinator(
-        &env.config_path,
+    let reports = build2_by_workers(
+        &env,
+        &revision,
         &[
-            "go-to-build",
-            "--version",
-            "121.0",
-            "--build",
-            "2",
-            "--revision",
-            &revision,
+            (&env.config_path, "w1"),
+            (&env.config_path, "w2"),
+            (&env.config_path, "w3"),
         ],
     );
-    wait_for(
-        "the coordinator promotes",
-        || is_promoting(&env, R121_2),
-        &mut coordinator,
-    );
-    let workers: Vec<Child> = ["w1", "w2", "w3"]
-        .iter()
-        .map(|name| spawn_worker(&env.config_path, name, true))
-        .collect();
-    assert_coordinator_succeeds(coordinator, &env.config_path);
-    let reports: Vec<serde_json::Value> = workers.into_iter().map(worker_report).collect();
 
     let queued = units(&env, R121_2);
     assert_each_unit_done(&queued);
