@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use crate::release::config::Config;
+use crate::release::item_key::ItemKey;
 use crate::release::items::{fingerprint, Counts, Item, StageItems};
 use crate::release::name::{release_tag, ReleaseName, Version};
 use crate::release::notice::{self, Notice};
@@ -526,7 +527,7 @@ pub fn push(config: &Config, state: &State, row: ReleaseRow) -> anyhow::Result<P
         // In the bucket, a copy that never leaves it.
         ctx.store.copy(&ctx.build_dir.join(rel), &target)?;
         let item = Item {
-            key: format!("copy/{rel}"),
+            key: ItemKey::Copy { path: rel.clone() },
             fingerprint: sha.clone(),
             output: PathBuf::from(rel),
         };

@@ -106,7 +106,7 @@ impl<W: ItemWork> Plan for ItemPlan<'_, W> {
     fn units(&self) -> Vec<(String, String)> {
         self.items
             .iter()
-            .map(|i| (i.key.clone(), i.fingerprint.clone()))
+            .map(|i| (i.key.to_string(), i.fingerprint.clone()))
             .collect()
     }
 
@@ -118,7 +118,7 @@ impl<W: ItemWork> Plan for ItemPlan<'_, W> {
         let item = self
             .items
             .iter()
-            .find(|i| i.key == unit)
+            .find(|i| i.key.to_string() == unit)
             .ok_or_else(|| anyhow::anyhow!("{}: no item {unit} in this plan", self.stage()))?;
         let (standing, failure) =
             self.table
@@ -127,7 +127,10 @@ impl<W: ItemWork> Plan for ItemPlan<'_, W> {
         counts.count(standing, failure.is_some());
         Ok(UnitOutcome {
             counts,
-            failures: failure.map(|e| (item.key.clone(), e)).into_iter().collect(),
+            failures: failure
+                .map(|e| (item.key.to_string(), e))
+                .into_iter()
+                .collect(),
         })
     }
 }

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::release::item_key::ItemKey;
 use crate::release::state::{ItemRow, ItemStatus, State, StateError};
 use crate::release::store::Store;
 
@@ -64,8 +65,8 @@ impl fmt::Display for Counts {
 /// One item to produce: a key, its inputs' fingerprint and its output file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
-    /// Stable key within the stage.
-    pub key: String,
+    /// What it is (stable within the stage).
+    pub key: ItemKey,
     /// Fingerprint of every input (hex).
     pub fingerprint: String,
     /// Output path relative to the stage's base directory.
@@ -210,7 +211,7 @@ impl StageItems<'_> {
         let result = make(item)
             .and_then(|()| verify(item))
             .and_then(|()| self.record_done(item));
-        bar.set_message(item.key.clone());
+        bar.set_message(item.key.to_string());
         bar.inc(1);
         match result {
             Ok(()) => {
@@ -250,7 +251,7 @@ impl StageItems<'_> {
         for (item, outcome) in items.iter().zip(outcomes) {
             let (standing, failure) = outcome?;
             counts.count(standing, failure.is_some());
-            failures.extend(failure.map(|error| (item.key.clone(), error)));
+            failures.extend(failure.map(|error| (item.key.to_string(), error)));
         }
         Ok((counts, failures))
     }

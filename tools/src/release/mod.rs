@@ -19,6 +19,7 @@ pub mod config;
 pub mod coordinator;
 pub mod executor;
 pub mod git;
+pub mod item_key;
 pub mod items;
 pub mod layout;
 pub mod local;

@@ -20,6 +20,7 @@ use updater_server::store::schema::Schema;
 use updater_server::store::sql::{ConnectOptions, Db, Tx};
 use updater_server::store::value::Row;
 
+use crate::release::item_key::ItemKey;
 use crate::release::name::ReleaseName;
 
 /// A database error.
@@ -202,8 +203,8 @@ pub struct PhaseRow {
 pub struct ItemRow {
     /// Stage.
     pub stage: String,
-    /// Stable key within the stage (e.g. `l10n/linux-x86_64/de`).
-    pub key: String,
+    /// What the item is (stored as its text, e.g. `l10n/linux-x86_64/de`).
+    pub key: ItemKey,
     /// Fingerprint of the inputs.
     pub fingerprint: String,
     /// Output path relative to the build directory (or a name for non-file outputs).
@@ -366,7 +367,13 @@ fn release_row(r: &Row) -> Result<ReleaseRow> {
 fn item_row(r: &Row) -> Result<ItemRow> {
     Ok(ItemRow {
         stage: r.get(0)?,
-        key: r.get(1)?,
+        key: {
+            let text: String = r.get(1)?;
+            text.parse().map_err(|_| StateError::BadValue {
+                what: "item key",
+                value: text,
+            })?
+        },
         fingerprint: r.get(2)?,
         output: r.get(3)?,
         sha256: r.get(4)?,
@@ -597,13 +604,14 @@ impl State {
     }
 
     /// One item's record.
-    pub fn item(&self, release: &str, stage: &str, key: &str) -> Result<Option<ItemRow>> {
+    pub fn item(&self, release: &str, stage: &str, key: &ItemKey) -> Result<Option<ItemRow>> {
+        let key = key.to_string();
         self.read(|tx| {
             tx.query_opt(
                 &format!(
                     "SELECT {ITEM_COLUMNS} FROM items WHERE release = ?1 AND stage = ?2 AND key = ?3"
                 ),
-                args![release, stage, key],
+                args![release, stage, &key],
             )
         })?
         .as_ref()
@@ -642,7 +650,7 @@ impl State {
                 args![
                     release,
                     &item.stage,
-                    &item.key,
+                    item.key.to_string(),
                     &item.fingerprint,
                     &item.output,
                     &item.sha256,

@@ -17,6 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::release::executor::{ItemPlan, Plan};
+use crate::release::item_key::{BuildKey, ItemKey};
 use crate::release::items::{fingerprint, Item};
 use crate::release::stages::{Ctx, Memo, StageReport};
 use crate::signing::authenticode::load_certificates;
@@ -159,14 +160,13 @@ fn precomplete_problems_in(
 /// straight from its archive (nothing later needs its tree, so none is written).
 fn build_contents(
     ctx: &Ctx<'_>,
-    key: &str,
+    key: &BuildKey,
     archive: &Path,
-    platform: l10n_repack::Platform,
     product: &Product,
     trust: Option<&Trust>,
 ) -> anyhow::Result<(Listing, String, Vec<String>)> {
-    let location = precomplete_path(platform, product);
-    if key.starts_with("partner/") {
+    let location = precomplete_path(key.platform(), product);
+    if let BuildKey::Partner { .. } = key {
         let mut listing = Listing::new();
         let mut text = None;
         let mut pe_files = Vec::new();
@@ -231,8 +231,10 @@ pub fn plan<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Box<dyn Plan + 'a>> {
     // Reference listings (en-US, and the locale builds partners derive from): each made once.
     let references = Memo::<Arc<Listing>>::default();
     let make = move |item: &Item| {
-        let reference = |key: String| {
-            references.get_or_make(&key, || Ok(Arc::new(files(&ctx.built_tree(&key)?)?)))
+        let reference = |key: BuildKey| {
+            references.get_or_make(&key.to_string(), || {
+                Ok(Arc::new(files(&ctx.built_tree(&key)?)?))
+            })
         };
         let path = build_dir.join(&item.output);
         anyhow::ensure!(
@@ -240,23 +242,23 @@ pub fn plan<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Box<dyn Plan + 'a>> {
             "{}: bad .sig",
             item.output.display()
         );
-        // key: l10n/<platform>/<locale> or partner/<p>/<sub>/v<M>/<platform>/<locale>
-        let parts: Vec<&str> = item.key.split('/').collect();
-        let (platform, locale) = (parts[parts.len() - 2], parts[parts.len() - 1]);
-        let p: l10n_repack::Platform = platform.parse()?;
+        let ItemKey::Build(build) = &item.key else {
+            anyhow::bail!("{} is not a build", item.key);
+        };
+        let p = build.platform();
         let trust = trust.as_ref().filter(|_| p == l10n_repack::Platform::Win64);
         let (listing, precomplete, mut problems) =
-            build_contents(ctx, &item.key, &path, p, &product, trust)?;
+            build_contents(ctx, build, &path, &product, trust)?;
         problems.extend(precomplete_problems_in(&precomplete, &listing, p, &product));
-        if parts[0] == "partner" {
-            let reference = reference(format!("l10n/{platform}/{locale}"))?;
+        if let BuildKey::Partner { locale, .. } = build {
+            let reference = reference(BuildKey::l10n(p, locale))?;
             problems.extend(differences(&reference, &listing, |path| {
                 path.contains("/distribution/")
                     || path.contains("/extensions/")
                     || path.ends_with("/precomplete")
             }));
-        } else if locale != "en-US" {
-            let reference = reference(format!("l10n/{platform}/en-US"))?;
+        } else if !build.locale().is_en_us() {
+            let reference = reference(BuildKey::en_us(p))?;
             problems.extend(differences(&reference, &listing, is_localized));
         }
         anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::release::builds;
 use crate::release::config::Config;
+use crate::release::item_key::ItemKey;
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::stages::{fail_on, Ctx, StageReport};
 use crate::release::update_format::UpdateFormat;
@@ -131,7 +132,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         let sha = sha256_file(&path).with_context(|| format!("en-US build {}", path.display()))?;
         items.push((
             Item {
-                key: format!("en-US/{platform}"),
+                key: ItemKey::EnUs { platform: p },
                 fingerprint: fingerprint(&[
                     &sha,
                     &text,

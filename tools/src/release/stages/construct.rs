@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::release::executor::{Plan, UnitOutcome};
+use crate::release::item_key::{BuildKey, ItemKey};
 use crate::release::items::{fingerprint, sha256_file, Item, Standing};
 use crate::release::stages::{Ctx, StageReport};
 use crate::signing::ed25519::{ArtifactKey, ArtifactVerifier};
@@ -109,7 +110,7 @@ impl<'a> RepackPlan<'a> {
 
     fn item_of(&self, job: &Job) -> Item {
         Item {
-            key: job.id().to_owned(),
+            key: ItemKey::Build(BuildKey::of(job)),
             fingerprint: fingerprint(&[
                 job.id(),
                 self.en_us

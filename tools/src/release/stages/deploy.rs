@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::{json, Map, Value};
 use sha2::Sha512;
 
+use crate::release::item_key::{BuildKey, ItemKey};
 use crate::release::items::{file_digest, fingerprint, Item};
 use crate::release::layout;
 use crate::release::server::Admin;
@@ -74,11 +75,7 @@ pub fn blob(ctx: &Ctx<'_>) -> anyhow::Result<Value> {
     let mut platforms = Map::new();
     for (platform, target) in &config.platforms {
         let p: l10n_repack::Platform = platform.parse()?;
-        let build_id = build_id(
-            &ctx.built_tree(&format!("l10n/{platform}/en-US"))?,
-            p,
-            &product,
-        )?;
+        let build_id = build_id(&ctx.built_tree(&BuildKey::en_us(p))?, p, &product)?;
         let mut locales = Map::new();
         let dir = ctx.build_dir.join("update").join(platform);
         let mut names: Vec<String> = std::fs::read_dir(&dir)?
@@ -146,12 +143,14 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
     let localtest = config.localtest_channel();
     let items = vec![
         Item {
-            key: "blob".to_owned(),
+            key: ItemKey::Blob,
             fingerprint: fingerprint(&[&text, &config.server.url]),
             output: PathBuf::from("blob.json"),
         },
         Item {
-            key: format!("rule/{localtest}"),
+            key: ItemKey::Rule {
+                channel: localtest.clone(),
+            },
             fingerprint: fingerprint(&[&text, &config.server.url, &localtest]),
             output: PathBuf::from("rule-localtest.json"),
         },
@@ -165,7 +164,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
             std::slice::from_ref(item),
             &bar,
             |item| {
-                if item.key == "blob" {
+                if item.key == ItemKey::Blob {
                     admin.put_release(&ctx.row.name, &config.product, &blob)?;
                     std::fs::write(ctx.work.join(&item.output), &text)?;
                 } else {
@@ -181,7 +180,7 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
                 Ok(())
             },
             |item| {
-                if item.key == "blob" {
+                if item.key == ItemKey::Blob {
                     anyhow::ensure!(
                         admin.release(&ctx.row.name)?.as_ref() == Some(&blob),
                         "the server's blob differs from ours"

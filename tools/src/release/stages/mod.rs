@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::release::config::{Config, ExecutorKind};
 use crate::release::executor::{Executor, Plan};
+use crate::release::item_key::{BuildKey, ItemKey};
 use crate::release::items::{Counts, StageItems};
 use crate::release::layout;
 use crate::release::name::ReleaseName;
@@ -246,10 +247,11 @@ pub fn unpacked(trees: &Path, archive: &Path, sha256: &str) -> anyhow::Result<Pa
 impl Ctx<'_> {
     /// The unpacked tree of construct's output `key` (e.g. `l10n/linux-x86_64/en-US`), addressed
     /// by the digest construct recorded for it.
-    pub fn built_tree(&self, key: &str) -> anyhow::Result<PathBuf> {
+    pub fn built_tree(&self, key: &BuildKey) -> anyhow::Result<PathBuf> {
+        let key = ItemKey::Build(key.clone());
         let row = self
             .state
-            .item(&self.row.name, "construct", key)?
+            .item(&self.row.name, "construct", &key)?
             .filter(|row| row.status == ItemStatus::Done)
             .ok_or_else(|| anyhow::anyhow!("construct has no finished output {key}"))?;
         unpacked(

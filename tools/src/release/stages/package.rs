@@ -16,6 +16,7 @@ use mar::ProductInfo;
 use serde_json::json;
 
 use crate::release::executor::{ItemPlan, ItemWork};
+use crate::release::item_key::{BuildKey, ItemKey};
 use crate::release::items::{fingerprint, sha256_file, Item};
 use crate::release::layout;
 use crate::release::name::ReleaseName;
@@ -44,15 +45,8 @@ pub fn published_complete(
 /// What one MAR item is made from.
 #[derive(Debug)]
 enum Recipe {
-    Complete {
-        build: String,
-        platform: l10n_repack::Platform,
-    },
-    Partial {
-        from: PathBuf,
-        build: String,
-        platform: l10n_repack::Platform,
-    },
+    Complete { build: BuildKey },
+    Partial { from: PathBuf, build: BuildKey },
 }
 
 /// Package's MARs, as a plan, and the caches their makers share (for the stage's figures).
@@ -100,12 +94,19 @@ pub fn mars<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Mars<'a>> {
     let mut items = Vec::new();
     let mut recipes = Vec::new();
     for row in ctx.state.items(&ctx.row.name, Some("construct"))? {
-        let parts: Vec<&str> = row.key.split('/').collect();
-        if parts[0] != "l10n" || row.status != ItemStatus::Done {
+        let ItemKey::Build(
+            build @ BuildKey::L10n {
+                platform: p,
+                locale,
+            },
+        ) = &row.key
+        else {
+            continue;
+        };
+        if row.status != ItemStatus::Done {
             continue;
         }
-        let (platform, locale) = (parts[1], parts[2]);
-        let p: l10n_repack::Platform = platform.parse()?;
+        let (platform, locale_code) = (p.as_str(), locale.as_str());
         let common = [
             mar_channel_id.as_str(),
             app_version.as_str(),
@@ -113,46 +114,58 @@ pub fn mars<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Mars<'a>> {
             format_tag.as_str(),
         ];
         items.push(Item {
-            key: format!("complete/{platform}/{locale}"),
+            key: ItemKey::Complete {
+                platform: *p,
+                locale: locale.clone(),
+            },
             fingerprint: fingerprint(&[&[row.sha256.as_str()][..], &common].concat()),
-            output: layout::complete_mar(config, platform, locale, version),
+            output: layout::complete_mar(config, platform, locale_code, version),
         });
         recipes.push(Recipe::Complete {
-            build: row.key.clone(),
-            platform: p,
+            build: build.clone(),
         });
         for source in &sources {
-            let Some(from) = published_complete(config, source, platform, locale) else {
-                tracing::info!(%source, platform, locale, "no complete MAR to diff from: no partial");
+            let Some(from) = published_complete(config, source, platform, locale_code) else {
+                tracing::info!(%source, platform, locale = locale_code, "no complete MAR to diff from: no partial");
                 continue;
             };
             let from_sha = sha256_file(&from)?;
             items.push(Item {
-                key: format!("partial/{platform}/{locale}/{}", source.version()),
+                key: ItemKey::Partial {
+                    platform: *p,
+                    locale: locale.clone(),
+                    from: source.version().clone(),
+                },
                 fingerprint: fingerprint(
                     &[&[row.sha256.as_str(), from_sha.as_str()][..], &common].concat(),
                 ),
-                output: layout::partial_mar(config, platform, locale, source.version(), version),
+                output: layout::partial_mar(
+                    config,
+                    platform,
+                    locale_code,
+                    source.version(),
+                    version,
+                ),
             });
             recipes.push(Recipe::Partial {
                 from,
-                build: row.key.clone(),
-                platform: p,
+                build: build.clone(),
             });
         }
     }
     let build_dir = &ctx.build_dir;
-    let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+    let keys: Vec<ItemKey> = items.iter().map(|i| i.key.clone()).collect();
     // Each build's tree is read once and shared by its complete and partial MARs, so each of
     // its files is hashed once however many MARs carry it.
     let read_trees = Memo::<Tree>::default();
     let (diffs, digests) = (cache.clone(), stored.clone());
     let make = move |item: &Item| -> anyhow::Result<()> {
         let recipe = &recipes[keys.iter().position(|k| *k == item.key).expect("listed")];
-        let app_tree = |build: &str, platform: l10n_repack::Platform| -> anyhow::Result<Tree> {
-            read_trees.get_or_make(build, || {
+        let app_tree = |build: &BuildKey| -> anyhow::Result<Tree> {
+            read_trees.get_or_make(&build.to_string(), || {
                 Ok(Tree::from_dir(
-                    &ctx.built_tree(build)?.join(platform.app_root(&product)),
+                    &ctx.built_tree(build)?
+                        .join(build.platform().app_root(&product)),
                 )?)
             })
         };
@@ -160,14 +173,10 @@ pub fn mars<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Mars<'a>> {
         std::fs::create_dir_all(out.parent().expect("nested"))?;
         let temp = out.with_extension("mar.tmp");
         match recipe {
-            Recipe::Complete { build, platform } => {
-                complete_mar(&app_tree(build, *platform)?, &params, &temp)?;
+            Recipe::Complete { build } => {
+                complete_mar(&app_tree(build)?, &params, &temp)?;
             }
-            Recipe::Partial {
-                from,
-                build,
-                platform,
-            } => {
+            Recipe::Partial { from, build } => {
                 let old = Tree::from_complete_mar_with(
                     &mut mar::Mar::open(std::fs::File::open(from)?)?,
                     &digests,
@@ -175,7 +184,7 @@ pub fn mars<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Mars<'a>> {
                 let options = PartialOptions::default()
                     .cache(&diffs)
                     .patch_format(format.patch_format());
-                partial_mar(&old, &app_tree(build, *platform)?, &params, &options, &temp)?;
+                partial_mar(&old, &app_tree(build)?, &params, &options, &temp)?;
             }
         }
         std::fs::rename(&temp, &out)?;
@@ -220,14 +229,14 @@ pub fn run(ctx: &Ctx<'_>) -> anyhow::Result<StageReport> {
         .filter(|r| {
             matches!(r.stage.as_str(), "construct" | "package")
                 && r.status == ItemStatus::Done
-                && r.key != "checksums"
+                && r.key != ItemKey::Checksums
         })
         .map(|r| format!("{} {}", r.output, r.sha256))
         .collect();
     listing.sort();
     listing.push(cert.fingerprint());
     let sums = Item {
-        key: "checksums".to_owned(),
+        key: ItemKey::Checksums,
         fingerprint: fingerprint(&listing.iter().map(String::as_str).collect::<Vec<_>>()),
         output: PathBuf::from("SHA512SUMS"),
     };

@@ -52,7 +52,7 @@ fn assert_certify_fails(config: &Config, output: &std::process::Output, reason: 
         .unwrap()
         .into_iter()
         .filter(|row| row.status == ItemStatus::Failed)
-        .map(|row| row.key)
+        .map(|row| row.key.to_string())
         .collect();
     assert_eq!(failed, [PARTNER_BUILD]);
 }
