@@ -223,6 +223,29 @@ impl Store {
         Ok(uploaded)
     }
 
+    /// Fetches `path` (and its `.sig` when the bucket has one) unless the local file already
+    /// holds the bucket's bytes; each download is verified against its recorded digest. A
+    /// local-only store does nothing.
+    pub fn fetch_with_signature(&self, path: &Path) -> Result<()> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let mut signature = path.as_os_str().to_owned();
+        signature.push(".sig");
+        for local in [path.to_owned(), PathBuf::from(signature)] {
+            let key = self.key_of(&local)?;
+            let Some((size, digest)) = remote.digest(&key)? else {
+                continue;
+            };
+            let current = std::fs::metadata(&local).is_ok_and(|m| m.len() == size)
+                && crate::release::items::sha256_file(&local).is_ok_and(|sha| sha == digest);
+            if !current {
+                remote.download(&key, &local)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Fetches every object under the key of `dir` that is missing locally or whose local bytes
     /// differ, each verified against its recorded digest. Returns how many it downloaded.
     pub fn pull(&self, dir: &Path) -> Result<usize> {

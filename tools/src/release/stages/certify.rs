@@ -237,6 +237,7 @@ pub fn plan<'a>(ctx: &'a Ctx<'a>) -> anyhow::Result<Box<dyn Plan + 'a>> {
             })
         };
         let path = build_dir.join(&item.output);
+        ctx.store.fetch_with_signature(&path)?;
         anyhow::ensure!(
             verifier.verify_file(&path)?,
             "{}: bad .sig",

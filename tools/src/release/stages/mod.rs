@@ -105,20 +105,17 @@ impl Ctx<'_> {
     }
 }
 
-/// Fetches from the store what a worker's units of `stage` read: the baked inputs (construct),
-/// the construct outputs (certify, package), the partial sources' complete MARs and the diff
-/// cache (package). A local-only store has nothing to fetch.
+/// Fetches from the store what a worker's units of `stage` read before it plans them: the baked
+/// inputs (construct), the partial sources' complete MARs and the diff cache (package). The
+/// builds certify and package read are fetched one by one as a unit needs them
+/// ([`Ctx::built_tree`], certify's archive). A local-only store has nothing to fetch.
 pub fn pull_for(ctx: &Ctx<'_>, stage: &str) -> anyhow::Result<()> {
     let store = &ctx.store;
     match stage {
         "construct" => {
             store.pull(&ctx.inputs())?;
         }
-        "certify" => {
-            store.pull(&ctx.build_dir)?;
-        }
         "package" => {
-            store.pull(&ctx.build_dir)?;
             for source in &ctx.row.partials {
                 let source: ReleaseName = source.parse()?;
                 store.pull(&layout::releases(ctx.config, source.version()).join("update"))?;
@@ -254,6 +251,11 @@ impl Ctx<'_> {
             .item(&self.row.name, "construct", &key)?
             .filter(|row| row.status == ItemStatus::Done)
             .ok_or_else(|| anyhow::anyhow!("construct has no finished output {key}"))?;
+        let dir = self.trees().join(&row.sha256);
+        if !dir.is_dir() {
+            self.store
+                .fetch_with_signature(&self.build_dir.join(&row.output))?;
+        }
         unpacked(
             &self.trees(),
             &self.build_dir.join(&row.output),
