@@ -5,12 +5,12 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::app::{blocking, AppState};
+use crate::client::evaluate::{evaluate, evaluate_json, JsonOutcome};
+use crate::client::memo::{MemoEntry, ResponseMemo};
+use crate::client::query;
+use crate::client::xml;
 use crate::error::{Error, Result};
-use crate::evaluate::{evaluate, evaluate_json, JsonOutcome};
-use crate::memo::{MemoEntry, ResponseMemo};
-use crate::query;
-use crate::xml;
+use crate::state::{blocking, AppState};
 
 /// Registers the client-facing routes, with `/metrics` when `metrics` (not when it has a
 /// listener of its own); everything unmatched falls to `fallback` (the empty document under
@@ -200,7 +200,7 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
 async fn heartbeat(state: web::Data<AppState>) -> HttpResponse {
     let database = blocking(&state, |s| s.store.heartbeat()).await;
     let snapshot = state.snapshot.load();
-    let age_ms = (crate::store::now_ms() - state.snapshot.confirmed_ms()).max(0);
+    let age_ms = u64::try_from(state.snapshot.confirmed_age().as_millis()).unwrap_or(u64::MAX);
     let body = |status: &str, database: &str| {
         serde_json::json!({
             "status": status,

@@ -1,9 +1,9 @@
 //! Parsing a client request (`/update/{1..6}/…/update.xml` plus query string and User-Agent) into
 //! an [`UpdateQuery`], following Balrog's routes and quirks (`docs/update-protocol.md` Part B (a)).
 
+use crate::client::matching::fallback_channel;
+use crate::client::version::{InvalidVersion, MozVersion};
 use crate::error::Error;
-use crate::matching::fallback_channel;
-use crate::version::{InvalidVersion, MozVersion};
 
 /// The `force` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

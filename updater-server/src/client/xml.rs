@@ -16,16 +16,16 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::blob::{
+use crate::client::blob::{
     py_str, truthy, Addon, AppRelease, Blob, Desupport, Patch, Release, SystemAddons, UpdateLineFor,
 };
+use crate::client::matching::{compile_versions, match_channel, match_version, BuildIdCmp};
+use crate::client::query::UpdateQuery;
+use crate::client::rule::UpdateType;
+use crate::client::snapshot::Releases;
+use crate::client::version::MozVersion;
 use crate::config::ClientConfig;
 use crate::error::Error;
-use crate::matching::{compile_versions, match_channel, match_version, BuildIdCmp};
-use crate::query::UpdateQuery;
-use crate::rule::UpdateType;
-use crate::snapshot::Releases;
-use crate::version::MozVersion;
 
 /// The exact document Balrog sends when there is no update.
 pub const EMPTY: &str = "<?xml version=\"1.0\"?>\n<updates>\n</updates>";
@@ -295,7 +295,7 @@ fn attr(value: &str) -> Result<Cow<'_, str>, Error> {
 
 /// An attribute name from stored data (an `updateLine` field's key), else an error.
 fn attr_name(name: &str) -> Result<&str, Error> {
-    if crate::blob::text::is_xml_name(name) {
+    if crate::client::blob::text::is_xml_name(name) {
         Ok(name)
     } else {
         Err(Error::Unservable(format!(
@@ -603,7 +603,7 @@ fn separated_url(
         .iter()
         .find_map(|c| blocks.and_then(|b| b.get(*c)))
         .ok_or_else(|| broken("no fileUrls entry for the channel"))?;
-    let crate::blob::FileUrl::Template(template) = template else {
+    let crate::client::blob::FileUrl::Template(template) = template else {
         return Err(broken("fileUrls entries must be strings in this schema"));
     };
     let platform = app
@@ -623,17 +623,15 @@ fn separated_url(
         (_, true) => "complete",
         (_, false) => "partial",
     };
-    let name =
-        |names: &Option<std::collections::BTreeMap<String, crate::blob::PatchNames>>| match names
-            .as_ref()
-            .and_then(|n| n.get(key))
-        {
-            Some(crate::blob::PatchNames::One(s)) if app.schema_version < 3 => s.clone(),
-            Some(crate::blob::PatchNames::ByFrom(m)) if app.schema_version == 3 => {
-                m.get(&patch.from).cloned().unwrap_or_default()
-            }
-            _ => String::new(),
-        };
+    let name = |names: &Option<
+        std::collections::BTreeMap<String, crate::client::blob::PatchNames>,
+    >| match names.as_ref().and_then(|n| n.get(key)) {
+        Some(crate::client::blob::PatchNames::One(s)) if app.schema_version < 3 => s.clone(),
+        Some(crate::client::blob::PatchNames::ByFrom(m)) if app.schema_version == 3 => {
+            m.get(&patch.from).cloned().unwrap_or_default()
+        }
+        _ => String::new(),
+    };
     let (filename, product) = (name(&app.ftp_filenames), name(&app.bouncer_products));
     Ok(template
         .replace("%LOCALE%", &q.locale)
@@ -660,7 +658,7 @@ fn unified_url(
     let block = [q.channel.as_str(), q.fallback_channel.as_str(), "*"]
         .iter()
         .find_map(|c| match blocks.get(*c) {
-            Some(crate::blob::FileUrl::Block(b)) if !b.is_empty() => Some(b),
+            Some(crate::client::blob::FileUrl::Block(b)) if !b.is_empty() => Some(b),
             _ => None,
         })
         .ok_or(NoUrl::NotFound)?;

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::matching::{
+use crate::client::matching::{
     compile_versions, match_channel, match_tristate, BuildIdCmp, CsvSet, MemoryCmp, OsVersionExpr,
     VersionTerm,
 };
-use crate::query::UpdateQuery;
-use crate::version::InvalidVersion;
+use crate::client::query::UpdateQuery;
+use crate::client::version::InvalidVersion;
 
 /// Balrog's `update_type` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,7 +205,7 @@ impl CompiledRule {
     fn matches_version(&self, q: &UpdateQuery) -> Result<bool, InvalidVersion> {
         match &self.version {
             None => Ok(true),
-            Some(terms) => crate::matching::match_version(terms, &q.parsed_version),
+            Some(terms) => crate::client::matching::match_version(terms, &q.parsed_version),
         }
     }
 

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::snapshot::Snapshot;
+use crate::client::snapshot::Snapshot;
+
+pub mod totals;
 
 /// The route families that are counted separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
