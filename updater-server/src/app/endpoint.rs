@@ -231,9 +231,8 @@ async fn lbheartbeat() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
-/// `/metrics` in Prometheus text format.
+/// `/metrics` in the OpenMetrics text format.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut body = state.metrics.render(&state.snapshot.load());
     let totals = blocking(&state, |s| {
         s.report_totals
             .get(|| s.store.read(|tx| tx.report_totals()))
@@ -243,12 +242,16 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %e, "cannot read report totals");
         (Default::default(), Default::default())
     });
-    body.push_str(&crate::reports::rollout::prometheus(
+    let rendered = state.metrics.render(
+        &state.snapshot.load(),
         &state.snapshot.offers().all(),
         &reports,
         age,
-    ));
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
+    );
+    match rendered {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(body),
+        Err(e) => Error::Internal(format!("cannot encode the metrics: {e}")).error_response(),
+    }
 }

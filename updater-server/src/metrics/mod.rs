@@ -1,9 +1,19 @@
-//! Prometheus metrics: requests by route and status, a latency histogram per route, and gauges
-//! about the snapshot. Counters are atomics so the hot path takes no lock.
+//! Prometheus metrics, encoded by the `prometheus-client` crate in the OpenMetrics text format:
+//! requests by route and status, a latency histogram per route, offers and stored reports by
+//! release, and gauges about the snapshot. Each request's counter and histogram are resolved once
+//! per (route, status), so recording a request takes no map lookup.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::client::snapshot::Snapshot;
 
@@ -58,112 +68,188 @@ impl Route {
     }
 }
 
-#[derive(Debug, Default)]
-struct RouteMetrics {
-    // One slot per STATUSES entry plus one for any other status.
-    by_status: [AtomicU64; STATUSES.len() + 1],
-    // Cumulative buckets are computed on output; these are per-bucket counts (+Inf last).
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OfferLabels {
+    release: String,
+    rule: i64,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabels {
+    release: String,
+    result: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
 /// The server's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    routes: [RouteMetrics; ROUTES.len()],
-    memo_hits: AtomicU64,
+    requests: Family<RequestLabels, Counter>,
+    durations: HistogramFamily,
+    // The counter of each (route, status slot; the last slot is any other status), created on
+    // its first request so that only statuses seen are shown.
+    by_status: [[OnceLock<Counter>; STATUSES.len() + 1]; ROUTES.len()],
+    // Every route's histogram, shown from the start.
+    histograms: [Histogram; ROUTES.len()],
+    memo_hits: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let durations = HistogramFamily::new_with_constructor(duration_histogram);
+        let histograms =
+            ROUTES.map(|(_, route)| durations.get_or_create(&RouteLabels { route }).clone());
+        Metrics {
+            requests: Family::default(),
+            durations,
+            by_status: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
+            histograms,
+            memo_hits: Counter::default(),
+        }
+    }
+}
+
+/// A gauge showing `value`.
+fn gauge(value: f64) -> Gauge<f64, AtomicU64> {
+    let gauge = Gauge::default();
+    gauge.set(value);
+    gauge
+}
+
+/// A gauge showing the number `n`.
+fn count(n: usize) -> Gauge {
+    let gauge = Gauge::default();
+    gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
+    gauge
 }
 
 impl Metrics {
     /// Counts an answer replayed from the response memo.
     pub fn memo_hit(&self) {
-        self.memo_hits.fetch_add(1, Ordering::Relaxed);
+        self.memo_hits.inc();
     }
 
     /// Records one finished request.
     pub fn record(&self, route: Route, status: u16, elapsed: Duration) {
-        let m = &self.routes[route.index()];
+        let r = route.index();
         let s = STATUSES
             .iter()
             .position(|x| *x == status)
             .unwrap_or(STATUSES.len());
-        m.by_status[s].fetch_add(1, Ordering::Relaxed);
-        let secs = elapsed.as_secs_f64();
-        let b = BUCKETS
-            .iter()
-            .position(|le| secs <= *le)
-            .unwrap_or(BUCKETS.len());
-        m.buckets[b].fetch_add(1, Ordering::Relaxed);
-        m.sum_micros.fetch_add(
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.by_status[r][s]
+            .get_or_init(|| {
+                let status = STATUSES.get(s).map_or("other".to_owned(), u16::to_string);
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        route: ROUTES[r].1,
+                        status,
+                    })
+                    .clone()
+            })
+            .inc();
+        self.histograms[r].observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self, snapshot: &Snapshot) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP kiln_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE kiln_http_requests_total counter\n");
-        for ((_, name), m) in ROUTES.iter().zip(&self.routes) {
-            for (i, count) in m.by_status.iter().enumerate() {
-                let n = count.load(Ordering::Relaxed);
-                if n > 0 {
-                    let status = STATUSES.get(i).map_or("other".to_owned(), u16::to_string);
-                    let _ = writeln!(
-                        out,
-                        "kiln_http_requests_total{{route=\"{name}\",status=\"{status}\"}} {n}"
-                    );
-                }
-            }
-        }
-        out.push_str("# HELP kiln_http_request_duration_seconds Request latency by route.\n");
-        out.push_str("# TYPE kiln_http_request_duration_seconds histogram\n");
-        for ((_, name), m) in ROUTES.iter().zip(&self.routes) {
-            let mut cumulative = 0;
-            for (i, bucket) in m.buckets.iter().enumerate() {
-                cumulative += bucket.load(Ordering::Relaxed);
-                let le = BUCKETS.get(i).map_or("+Inf".to_owned(), f64::to_string);
-                let _ =
-                    writeln!(out, "kiln_http_request_duration_seconds_bucket{{route=\"{name}\",le=\"{le}\"}} {cumulative}");
-            }
-            let sum = m.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "kiln_http_request_duration_seconds_sum{{route=\"{name}\"}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "kiln_http_request_duration_seconds_count{{route=\"{name}\"}} {cumulative}"
-            );
-        }
+    /// The OpenMetrics text exposition: these counters, the `snapshot`'s gauges, the `offers`
+    /// counted per (release, rule) and the stored `reports` per (release, result), read
+    /// `reports_age` ago.
+    pub fn render(
+        &self,
+        snapshot: &Snapshot,
+        offers: &[(String, i64, u64)],
+        reports: &[(String, String, i64)],
+        reports_age: Duration,
+    ) -> Result<String, std::fmt::Error> {
+        let mut registry = Registry::default();
+        registry.register(
+            "kiln_http_requests",
+            "HTTP requests by route and status.",
+            self.requests.clone(),
+        );
+        registry.register(
+            "kiln_http_request_duration_seconds",
+            "Request latency by route.",
+            self.durations.clone(),
+        );
         let age = SystemTime::now()
             .duration_since(snapshot.built_at())
-            .unwrap_or_default()
-            .as_secs_f64();
-        out.push_str(
-            "# HELP kiln_snapshot_age_seconds Seconds since the serving snapshot was built.\n",
+            .unwrap_or_default();
+        registry.register(
+            "kiln_snapshot_age_seconds",
+            "Seconds since the serving snapshot was built.",
+            gauge(age.as_secs_f64()),
         );
-        out.push_str("# TYPE kiln_snapshot_age_seconds gauge\n");
-        let _ = writeln!(out, "kiln_snapshot_age_seconds {age}");
-        out.push_str("# HELP kiln_rules Rules in the serving snapshot.\n# TYPE kiln_rules gauge\n");
-        let _ = writeln!(out, "kiln_rules {}", snapshot.rule_count());
-        out.push_str(
-            "# HELP kiln_releases Releases in the serving snapshot.\n# TYPE kiln_releases gauge\n",
+        registry.register(
+            "kiln_rules",
+            "Rules in the serving snapshot.",
+            count(snapshot.rule_count()),
         );
-        let _ = writeln!(out, "kiln_releases {}", snapshot.releases().len());
-        out.push_str(
-            "# HELP kiln_response_memo_entries Answers memoized for the serving snapshot.\n",
+        registry.register(
+            "kiln_releases",
+            "Releases in the serving snapshot.",
+            count(snapshot.releases().len()),
         );
-        out.push_str("# TYPE kiln_response_memo_entries gauge\n");
-        let _ = writeln!(out, "kiln_response_memo_entries {}", snapshot.memo().len());
-        out.push_str("# HELP kiln_response_memo_hits_total Answers replayed from the memo.\n");
-        out.push_str("# TYPE kiln_response_memo_hits_total counter\n");
-        let _ = writeln!(
-            out,
-            "kiln_response_memo_hits_total {}",
-            self.memo_hits.load(Ordering::Relaxed)
+        registry.register(
+            "kiln_response_memo_entries",
+            "Answers memoized for the serving snapshot.",
+            count(snapshot.memo().len()),
         );
-        out
+        registry.register(
+            "kiln_response_memo_hits",
+            "Answers replayed from the memo.",
+            self.memo_hits.clone(),
+        );
+        let offered = Family::<OfferLabels, Counter>::default();
+        for (release, rule, n) in offers {
+            offered
+                .get_or_create(&OfferLabels {
+                    release: release.clone(),
+                    rule: *rule,
+                })
+                .inc_by(*n);
+        }
+        registry.register(
+            "kiln_update_offers",
+            "Updates offered, by release and rule.",
+            offered,
+        );
+        let stored = Family::<ReportLabels, Counter>::default();
+        for (release, result, n) in reports {
+            stored
+                .get_or_create(&ReportLabels {
+                    release: release.clone(),
+                    result: result.clone(),
+                })
+                .inc_by(u64::try_from(*n).unwrap_or(0));
+        }
+        registry.register(
+            "kiln_update_reports",
+            "Update reports stored, by release and result.",
+            stored,
+        );
+        registry.register(
+            "kiln_update_reports_totals_age_seconds",
+            "How old kiln_update_reports_total is.",
+            gauge(reports_age.as_secs_f64()),
+        );
+        let mut out = String::new();
+        encode(&mut out, &registry)?;
+        Ok(out)
     }
 }
