@@ -16,8 +16,8 @@ use crate::state::{blocking, AppState};
 /// listener of its own); everything unmatched falls to `fallback` (the empty document under
 /// `/update…`, else 404; a method other than GET or HEAD gets 405).
 pub fn configure(cfg: &mut web::ServiceConfig, metrics: bool) {
-    cfg.route("/update/{tail:.*}", web::get().to(update))
-        .route("/update/{tail:.*}", web::head().to(update))
+    // A scope matches its prefix without a regex; the handler checks the method.
+    cfg.service(web::scope("/update").default_service(web::to(update)))
         .route("/json/{tail:.*}", web::get().to(json_update))
         .route("/json/{tail:.*}", web::head().to(json_update))
         .route("/__heartbeat__", web::get().to(heartbeat))
@@ -121,8 +121,12 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
     Ok(resp.body(entry.body))
 }
 
-/// `GET /update/…`: evaluates the rules against the snapshot; never touches the database.
+/// `GET /update/…` (and HEAD): evaluates the rules against the snapshot; never touches the
+/// database. Other methods go to [`fallback`].
 async fn update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return fallback(req).await;
+    }
     answer(&req, &state).unwrap_or_else(|e| e.error_response())
 }
 

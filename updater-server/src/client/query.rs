@@ -74,7 +74,13 @@ pub struct UpdateQuery {
 /// escape only before two hex digits (`%+1`, `%zz` and a trailing `%4` stay literal), then encodes
 /// to ASCII with replacement like Balrog: invalid UTF-8 and every non-ASCII character become `?`.
 pub fn decode_ascii(s: &str) -> String {
+    if s.is_ascii() && !s.contains('%') {
+        return s.to_owned();
+    }
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
+    if bytes.is_ascii() {
+        return String::from_utf8(bytes).unwrap_or_default();
+    }
     String::from_utf8_lossy(&bytes)
         .chars()
         .map(|c| if c.is_ascii() { c } else { '?' })

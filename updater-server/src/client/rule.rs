@@ -211,7 +211,14 @@ impl CompiledRule {
 
     /// Every column of Balrog's `getRulesMatchingQuery`.
     pub fn matches(&self, q: &UpdateQuery) -> Result<bool, InvalidVersion> {
-        if !self.matches_cheap(q) || !self.matches_version(q)? {
+        let columns = if q.parsed_version.is_ok() {
+            // No comparison can fail: the version first, it rejects most rules of a watershed
+            // ladder with integer comparisons before any string is compared.
+            self.matches_version(q)? && self.matches_cheap(q)
+        } else {
+            self.matches_cheap(q) && self.matches_version(q)?
+        };
+        if !columns {
             return Ok(false);
         }
         let r = &self.row;

@@ -261,36 +261,84 @@ fn system_addons_frame(
 /// the bytes must stay Balrog's. A control character (other than tab, line feed and carriage
 /// return, which XML allows) cannot be written at all and is an error.
 fn attr(value: &str) -> Result<Cow<'_, str>, Error> {
-    if let Some(c) = value
-        .chars()
-        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
-        return Err(Error::Unservable(format!(
-            "a stored value holds the control character {c:?}, which XML cannot carry"
-        )));
+    // One table lookup per byte: is it copied as is, escaped, or to be looked at as a character
+    // (a control or non-ASCII one)?
+    let kinds = value
+        .bytes()
+        .fold(0, |kinds, b| kinds | BYTE_KIND[usize::from(b)]);
+    if kinds == COPIED {
+        return Ok(Cow::Borrowed(value));
     }
-    if !value.contains(['&', '"', '<', '>']) {
+    if kinds & CHARACTER != 0 {
+        if let Some(c) = value
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(Error::Unservable(format!(
+                "a stored value holds the control character {c:?}, which XML cannot carry"
+            )));
+        }
+    }
+    if kinds & ESCAPED == 0 {
         return Ok(Cow::Borrowed(value));
     }
     let mut out = String::with_capacity(value.len() + 16);
     let mut rest = value;
-    while let Some(c) = rest.chars().next() {
-        let len = c.len_utf8();
-        match c {
-            '&' if rest.starts_with("&amp;") => {
-                out.push_str("&amp;");
-                rest = &rest["&amp;".len()..];
-                continue;
-            }
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            other => out.push(other),
-        }
-        rest = &rest[len..];
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| BYTE_KIND[usize::from(b)] == ESCAPED)
+    {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let (escaped, len) = match tail.as_bytes()[0] {
+            b'&' if tail.starts_with("&amp;") => ("&amp;", "&amp;".len()),
+            b'&' => ("&amp;", 1),
+            b'"' => ("&quot;", 1),
+            b'<' => ("&lt;", 1),
+            _ => ("&gt;", 1),
+        };
+        out.push_str(escaped);
+        rest = &tail[len..];
     }
+    out.push_str(rest);
     Ok(Cow::Owned(out))
+}
+
+/// [`BYTE_KIND`]: printable ASCII written as it is.
+const COPIED: u8 = 0;
+/// [`BYTE_KIND`]: `&`, `"`, `<` and `>`, escaped.
+const ESCAPED: u8 = 1;
+/// [`BYTE_KIND`]: a control byte or part of a non-ASCII character, checked as a character.
+const CHARACTER: u8 = 2;
+
+/// What [`attr`] does with each byte.
+static BYTE_KIND: [u8; 256] = {
+    let mut kinds = [CHARACTER; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        kinds[b as usize] = match b {
+            b'&' | b'"' | b'<' | b'>' => ESCAPED,
+            _ => COPIED,
+        };
+        b += 1;
+    }
+    kinds
+};
+
+/// `text` with every `from` replaced by `to`, exactly as `str::replace`, but without its
+/// searcher's setup and copy when `from` does not occur (the common case for URL placeholders).
+fn replace(text: &mut String, from: &str, to: &str) {
+    if text.contains(from) {
+        *text = text.replace(from, to);
+    }
+}
+
+/// Balrog's `%LOCALE%`/`%locale%` substitution in a stored URL.
+fn with_locale(url: &str, locale: &str) -> String {
+    let mut url = url.to_owned();
+    replace(&mut url, "%LOCALE%", locale);
+    replace(&mut url, "%locale%", locale);
+    url
 }
 
 /// An attribute name from stored data (an `updateLine` field's key), else an error.
@@ -365,7 +413,7 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         attr(or_none(platform_version))?,
         attr(build_id)?,
     );
-    let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
+    let interpolate = |s: &str| with_locale(s, loc);
     if let Some(url) = app.details_url.as_deref() {
         let _ = write!(line, " detailsURL=\"{}\"", attr(&interpolate(url))?);
     }
@@ -442,7 +490,7 @@ fn update_line_v1(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
         "    <update type=\"{}\" version=\"{appv}\" extensionVersion=\"{extv}\" buildID=\"{build_id}\"",
         ctx.update_type.as_str(),
     );
-    let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
+    let interpolate = |s: &str| with_locale(s, loc);
     if let Some(url) = app.details_url.as_deref() {
         let _ = write!(line, " detailsURL=\"{}\"", attr(&interpolate(url))?);
     }
@@ -536,7 +584,8 @@ fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
     }
     for key in ["detailsURL", "openURL", "notificationURL", "alertURL"] {
         if let Some(v) = attrs.get_mut(key) {
-            *v = v.replace("%LOCALE%", loc).replace("%locale%", loc);
+            replace(v, "%LOCALE%", loc);
+            replace(v, "%locale%", loc);
         }
     }
     let body = attrs
@@ -671,9 +720,7 @@ fn unified_url(
         .get(&patch.from)
         .filter(|t| !t.is_empty())
         .ok_or(NoUrl::NotFound)?;
-    let mut url = template
-        .replace("%LOCALE%", &q.locale)
-        .replace("%locale%", &q.locale);
+    let mut url = with_locale(template, &q.locale);
     if !url.contains('%') {
         return Ok(url);
     }
@@ -681,12 +728,12 @@ fn unified_url(
     // not use them; Kiln substitutes what is there (see the crate docs' differences).
     if let Some(platform) = app.platform(&q.build_target) {
         if let Some(ftp) = &platform.os_ftp {
-            url = url.replace("%OS_FTP%", ftp).replace("%os_ftp%", ftp);
+            replace(&mut url, "%OS_FTP%", ftp);
+            replace(&mut url, "%os_ftp%", ftp);
         }
         if let Some(bouncer) = &platform.os_bouncer {
-            url = url
-                .replace("%OS_BOUNCER%", bouncer)
-                .replace("%os_bouncer%", bouncer);
+            replace(&mut url, "%OS_BOUNCER%", bouncer);
+            replace(&mut url, "%os_bouncer%", bouncer);
         }
     }
     Ok(url)
