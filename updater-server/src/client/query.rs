@@ -286,7 +286,10 @@ pub fn parse(
         version.truncate(version.len() - "esrpre".len());
     }
     // Avast prepends "x86 " (bug 1125231); Balrog removes it wherever it appears.
-    let locale = field("locale").replace("x86 ", "");
+    let mut locale = field("locale");
+    if locale.contains("x86 ") {
+        locale = locale.replace("x86 ", "");
+    }
     let build_target = field("buildTarget");
     let channel = field("channel");
     let (instruction_set, memory, jaws) = if has("systemCapabilities") {
