@@ -3,7 +3,7 @@
 //! are packages of their own), every module opens with a `//!` doc comment, and the repository
 //! stands alone (nothing refers outside the clone).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -380,5 +380,147 @@ fn the_tools_library_does_not_use_its_cli_layer() {
     assert!(
         offenders.is_empty(),
         "library modules using the CLI layer: {offenders:#?}"
+    );
+}
+
+/// The update server's top-level modules (a folder is one module) and, for each, the top-level
+/// modules its code names as `crate::…` (in `use` statements and paths, comments left out).
+fn update_server_module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let prefix = "updater-server/src/";
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut sources = Vec::new();
+    for path in tracked_files() {
+        let Some(rel) = path.strip_prefix(prefix) else {
+            continue;
+        };
+        if !rel.ends_with(".rs") || rel == "lib.rs" || rel == "main.rs" {
+            continue;
+        }
+        let top = rel.split('/').next().unwrap_or(rel).trim_end_matches(".rs");
+        graph.entry(top.to_owned()).or_default();
+        sources.push((top.to_owned(), path));
+    }
+    for (top, path) in sources {
+        let text = std::fs::read_to_string(workspace_root().join(&path)).expect("utf-8 source");
+        let code: String = text
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for named in crate_paths(&code) {
+            if named != top && graph.contains_key(&named) {
+                graph.get_mut(&top).expect("known module").insert(named);
+            }
+        }
+    }
+    graph
+}
+
+/// The first segment of every `crate::x…` path in `code`, and each top-level name of a
+/// `crate::{x, y::z}` group.
+fn crate_paths(code: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut names = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            names.push(ident(rest));
+            continue;
+        };
+        let mut depth = 0;
+        let mut item_start = true;
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => break,
+                '}' => depth -= 1,
+                ',' if depth == 0 => item_start = true,
+                c if item_start && !c.is_whitespace() => {
+                    names.push(ident(&group[i..]));
+                    item_start = false;
+                }
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
+/// A cycle of `graph` as `a → b → … → a`, if it has one.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<String> {
+    fn visit<'g>(
+        node: &'g str,
+        graph: &'g BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<&'g str>,
+        done: &mut BTreeSet<&'g str>,
+    ) -> Option<String> {
+        if let Some(start) = path.iter().position(|n| *n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node);
+            return Some(cycle.join(" → "));
+        }
+        if !done.insert(node) {
+            return None;
+        }
+        path.push(node);
+        for next in &graph[node] {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// The update server's layout is its architecture (ARCHITECTURE.md, updater-server map): its
+/// top-level modules import each other without a cycle, and the client path (`client/`: query,
+/// snapshot, matching, evaluation, XML, memo) reaches no operational module, only the shared
+/// leaves `error` and `config`.
+#[test]
+fn the_update_server_layers_have_no_cycle_and_a_self_contained_client_path() {
+    let graph = update_server_module_graph();
+    for expected in ["client", "store", "admin", "reports", "app"] {
+        assert!(
+            graph.contains_key(expected),
+            "no `{expected}` module in {graph:?}"
+        );
+    }
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("the update server's modules import each other in a cycle: {cycle}");
+    }
+    let leaves = ["error", "config"];
+    for leaf in leaves {
+        assert_eq!(
+            graph.get(leaf),
+            Some(&BTreeSet::new()),
+            "the shared module `{leaf}` must import no other module"
+        );
+    }
+    let mut reached = BTreeSet::from(["client"]);
+    let mut queue = vec!["client"];
+    while let Some(node) = queue.pop() {
+        for next in &graph[node] {
+            if reached.insert(next.as_str()) {
+                queue.push(next.as_str());
+            }
+        }
+    }
+    let operational: Vec<&&str> = reached
+        .iter()
+        .filter(|m| **m != "client" && !leaves.contains(m))
+        .collect();
+    assert!(
+        operational.is_empty(),
+        "the client path reaches operational modules {operational:?} (client imports {:?})",
+        graph["client"]
     );
 }

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
+use updater_server::admin::auth::Actor;
 use updater_server::admin::{rules, Mode};
-use updater_server::auth::Actor;
 use updater_server::config::Allowlist;
 use updater_server::store::{Permission, PermissionOptions, Store};
 use updater_server::{import, AppState, Config};
@@ -413,8 +413,9 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     let mut sizes = Vec::new();
     let mut sample = String::new();
     for p in paths.iter().take(500) {
-        let q = updater_server::query::parse(p, "", "")?.context("route")?;
-        let outcome = updater_server::evaluate::evaluate(&snapshot, &q, &client, &mut || 0)?;
+        let q = updater_server::client::query::parse(p, "", "")?.context("route")?;
+        let outcome =
+            updater_server::client::evaluate::evaluate(&snapshot, &q, &client, &mut || 0)?;
         sizes.push(outcome.body.len());
         if sample.is_empty() {
             sample = outcome.body.into_owned();
@@ -423,13 +424,13 @@ fn setup(out: &Path) -> anyhow::Result<()> {
     let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
     let queries: Vec<_> = paths
         .iter()
-        .map(|p| updater_server::query::parse(p, "", ""))
+        .map(|p| updater_server::client::query::parse(p, "", ""))
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
     let mut bytes = 0;
     for _ in 0..10 {
         for q in queries.iter().flatten() {
-            bytes += updater_server::evaluate::evaluate(&snapshot, q, &client, &mut || 0)?
+            bytes += updater_server::client::evaluate::evaluate(&snapshot, q, &client, &mut || 0)?
                 .body
                 .len();
         }

@@ -1,6 +1,6 @@
 //! The operator commands behind `updater-server user add`, `token create` and `check`.
 
-use crate::auth::{hash_token, new_token};
+use crate::admin::auth::{hash_token, new_token};
 use crate::config::Database;
 use crate::error::{Error, Result};
 use crate::store::{Permission, PermissionOptions, Store};
@@ -100,13 +100,14 @@ pub fn check_releases(db: &Database) -> Result<(usize, Vec<BadRelease>)> {
             let Some(row) = tx.release(&summary.name)? else {
                 continue;
             };
-            let problem = match crate::blob::Release::load(&row.name, row.data_version, &row.blob) {
-                Err(why) => Some(why),
-                Ok(release) => {
-                    let xml = !matches!(release.blob, crate::blob::Blob::Guardian(_));
-                    crate::blob::text::check(&row.blob, xml).err()
-                }
-            };
+            let problem =
+                match crate::client::blob::Release::load(&row.name, row.data_version, &row.blob) {
+                    Err(why) => Some(why),
+                    Ok(release) => {
+                        let xml = !matches!(release.blob, crate::client::blob::Blob::Guardian(_));
+                        crate::client::blob::text::check(&row.blob, xml).err()
+                    }
+                };
             if let Some(problem) = problem {
                 bad.push(BadRelease {
                     name: row.name,

@@ -16,27 +16,38 @@
 //!
 //! # Brief overview
 //!
-//! * [`query::parse`] turns a request path, query string and User-Agent into an [`query::UpdateQuery`].
-//! * [`snapshot::Snapshot`] is the immutable view the client endpoint reads: [`rule::CompiledRule`]s
-//!   indexed by product and channel, parsed [`blob::Release`]s, shutoffs and pins.
-//! * [`evaluate::evaluate`] is Balrog's `evaluateRules` + `shouldServeUpdate` + pinning, and
-//!   [`xml::render`] writes the document.
-//! * [`store::Store`] owns all database access (SQLite or PostgreSQL, one set of typed queries);
-//!   [`app::AppState::write`] runs an admin change in one transaction and publishes the new
-//!   snapshot before the request returns; [`refresh`] brings other replicas' changes in.
-//! * [`admin`] holds the admin operations and handlers; [`auth`] the tokens and permissions.
-//! * [`reports`] takes update reports (queued, stored in batches off the request path), summarises
-//!   rollouts and runs the rules' health guards; [`offers`] counts offers lock-free.
-//! * [`app::start`] serves it all with actix-web; [`app::configure`] is the route table.
+//! The folders are the architecture; `tools/tests/workspace.rs` checks that their imports form
+//! no cycle and that the client path reaches nothing operational.
+//!
+//! * [`client`] is the request path, and depends on nothing operational (only [`error`] and
+//!   [`config`]): [`client::query::parse`] turns a request path, query string and User-Agent into
+//!   an [`client::query::UpdateQuery`]; [`client::snapshot::Snapshot`] is the immutable view the
+//!   client endpoint reads: [`client::rule::CompiledRule`]s indexed by product and channel, parsed
+//!   [`client::blob::Release`]s, shutoffs and pins; [`client::evaluate::evaluate`] is Balrog's
+//!   `evaluateRules` + `shouldServeUpdate` + pinning, and [`client::xml::render`] writes the
+//!   document; [`client::memo`] keeps answers per snapshot, [`client::offers`] counts offers
+//!   lock-free.
+//! * [`store::Store`] owns all database access (SQLite or PostgreSQL, one set of typed queries).
+//! * [`state::AppState`] is what every handler reaches; [`state::AppState::write`] runs an admin
+//!   change in one transaction and publishes the new snapshot before the request returns.
+//! * [`admin`] holds the admin operations and handlers, scheduled changes and
+//!   [`admin::auth`] (tokens and permissions).
+//! * [`reports`] stores update reports (queued, stored in batches off the request path),
+//!   summarises rollouts and runs the rules' health guards; [`metrics`] counts requests.
+//! * [`import`] loads a Balrog export and copies a database across backends; [`commands`] are the
+//!   CLI's offline commands.
+//! * [`app`] wires it all: [`app::endpoint`] answers clients over HTTP, [`app::refresh`] brings
+//!   other replicas' changes in, [`app::start`] serves it with actix-web and [`app::configure`] is
+//!   the route table.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use serde_json::json;
-//! use updater_server::blob::Release;
+//! use updater_server::client::blob::Release;
 //! use updater_server::config::ClientConfig;
-//! use updater_server::evaluate::evaluate;
-//! use updater_server::query;
-//! use updater_server::snapshot::{Snapshot, SnapshotData};
+//! use updater_server::client::evaluate::evaluate;
+//! use updater_server::client::query;
+//! use updater_server::client::snapshot::{Snapshot, SnapshotData};
 //!
 //! // A desupport blob, and a rule sending every client older than 50.0 to it.
 //! let blob = json!({"name": "Desupport", "schema_version": 50,
@@ -63,7 +74,7 @@
 //!   it atomically. A snapshot is one committed state, and writes refuse rules that map missing
 //!   releases and deletes of mapped releases, so a client can never be sent to a deleted release
 //!   (Balrog issue #1067).
-//! * **Answers that did not roll the dice are memoized per snapshot** ([`memo::ResponseMemo`],
+//! * **Answers that did not roll the dice are memoized per snapshot** ([`client::memo::ResponseMemo`],
 //!   bounded by `client.response_memo_entries`, 0 disables it). Such an answer is a pure function
 //!   of the snapshot and the request, and the memo lives inside the snapshot, so it can never serve
 //!   an answer from an older state. It roughly doubles throughput on repeated requests.
@@ -76,17 +87,17 @@
 //!   taken at the kill; only a power cut could show the fsync itself.
 //! * **Replicas.** On PostgreSQL, every admin write takes one advisory lock for its transaction
 //!   (writes from all replicas are serialized as on one SQLite node) and bumps a change version
-//!   that `NOTIFY` announces; [`refresh`] reloads each replica's snapshot on the notification or
+//!   that `NOTIFY` announces; [`app::refresh`] reloads each replica's snapshot on the notification or
 //!   on its periodic version check. A replica whose database is unreachable keeps serving its last
 //!   snapshot, reports `degraded` on `/__heartbeat__` and refuses writes with 503.
-//! * **Testing hooks are opt-in.** The throttling dice is a [`dice::Dice`]; requests may fix it
+//! * **Testing hooks are opt-in.** The throttling dice is a [`client::dice::Dice`]; requests may fix it
 //!   with `X-Test-Dice` only when `testing.dice_header = true` (off by default).
 //!
 //! # Where Kiln differs from Balrog (deliberately)
 //!
 //! * **Blob text that could change `update.xml`'s structure is refused** on write (400 with the
 //!   field's path): control characters anywhere, `"`, `<` and `>` in any value that is rendered
-//!   ([`blob::text`]). On output every attribute value is escaped (Balrog escapes only `&`, so a
+//!   ([`client::blob::text`]). On output every attribute value is escaped (Balrog escapes only `&`, so a
 //!   stored `"` in Balrog can close an attribute and add a `<patch>` on any host); for every
 //!   legitimate value the bytes are Balrog's.
 //! * The client endpoints answer GET and HEAD only; other methods get **405** with `Allow`
@@ -127,30 +138,17 @@
 
 pub mod admin;
 pub mod app;
-pub mod auth;
-pub mod blob;
 pub mod client;
 pub mod commands;
 pub mod config;
-pub mod copy;
-pub mod dice;
 pub mod error;
-pub mod evaluate;
 pub mod import;
-pub mod matching;
-pub mod memo;
 pub mod metrics;
-pub mod offers;
-pub mod query;
-pub mod refresh;
 pub mod reports;
-pub mod rule;
-pub mod signing;
-pub mod snapshot;
+pub mod state;
 pub mod store;
-pub mod version;
-pub mod xml;
 
-pub use app::{configure, start, AppState};
+pub use app::{configure, start};
 pub use config::Config;
 pub use error::Error;
+pub use state::AppState;

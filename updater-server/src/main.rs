@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use updater_server::config::Database;
+use updater_server::import::{self, copy};
 use updater_server::store::Store;
-use updater_server::{commands, copy, import, Config};
+use updater_server::{commands, Config};
 
 #[derive(Debug, Parser)]
 #[command(

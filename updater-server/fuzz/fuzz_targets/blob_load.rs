@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-use updater_server::blob::Release;
+use updater_server::client::blob::Release;
 use updater_server::config::{Allowlist, ClientConfig};
-use updater_server::evaluate::{evaluate, evaluate_json};
-use updater_server::query;
-use updater_server::snapshot::{Snapshot, SnapshotData};
+use updater_server::client::evaluate::{evaluate, evaluate_json};
+use updater_server::client::query;
+use updater_server::client::snapshot::{Snapshot, SnapshotData};
 
 const PATHS: &[&str] = &[
     "/update/6/P/1.0/1/p/l/release/os/SSE3/d/1/update.xml",

@@ -10,11 +10,11 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
-use updater_server::blob::Release;
+use updater_server::client::blob::Release;
 use updater_server::config::ClientConfig;
-use updater_server::evaluate::{evaluate, evaluate_json};
-use updater_server::query;
-use updater_server::snapshot::{Snapshot, SnapshotData};
+use updater_server::client::evaluate::{evaluate, evaluate_json};
+use updater_server::client::query;
+use updater_server::client::snapshot::{Snapshot, SnapshotData};
 
 fn snapshot() -> &'static Snapshot {
     static SNAPSHOT: OnceLock<Snapshot> = OnceLock::new();

@@ -2,11 +2,12 @@
 //!
 //! Each submodule holds the operations on one kind of object as plain functions over a store
 //! transaction (`fn op(tx, actor, mode, …)`) plus thin actix handlers that run them through
-//! [`AppState::write`](crate::app::AppState::write). Scheduled changes enact the very same
+//! [`AppState::write`](crate::state::AppState::write). Scheduled changes enact the very same
 //! operations with [`Mode::Scheduled`]; apart from the operator's offline [`Mode::Import`], that
 //! is the only way a change gets through a product/channel that requires signoffs, or past a
 //! pending scheduled change.
 
+pub mod auth;
 pub mod objects;
 pub mod releases;
 pub mod rules;
@@ -91,5 +92,4 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     shutoffs::configure(cfg);
     users::configure(cfg);
     scheduled::configure(cfg);
-    crate::reports::http::configure(cfg);
 }

@@ -4,11 +4,11 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::{read_tx, write_tx, AppState};
-use crate::auth::Actor;
-use crate::blob::Release;
+use crate::admin::auth::Actor;
+use crate::client::blob::Release;
 use crate::config::Allowlist;
 use crate::error::{Error, Result};
+use crate::state::{read_tx, write_tx, AppState};
 use crate::store::{ReleaseRow, Tx};
 
 use super::signoffs::{self, Needed};

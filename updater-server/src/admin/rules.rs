@@ -5,10 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::app::{read_tx, write_tx, AppState};
-use crate::auth::Actor;
+use crate::admin::auth::Actor;
+use crate::client::rule::{CompiledRule, RuleRow, RULE_COLUMNS};
 use crate::error::{Error, Result};
-use crate::rule::{CompiledRule, RuleRow, RULE_COLUMNS};
+use crate::state::{read_tx, write_tx, AppState};
 use crate::store::{StoredRule, Tx};
 
 use super::signoffs::{self, Needed};

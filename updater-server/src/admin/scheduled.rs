@@ -11,10 +11,10 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::app::{read_tx, write_tx, AppState};
-use crate::auth::Actor;
+use crate::admin::auth::Actor;
 use crate::config::Allowlist;
 use crate::error::{Error, Result};
+use crate::state::{read_tx, write_tx, AppState};
 use crate::store::{now_ms, ScheduledChange, Tx};
 
 use super::releases::{self, PutRelease};
@@ -209,7 +209,7 @@ pub fn schedule(
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             });
-            crate::blob::Release::parse(&name, 0, &body.blob, Some(allowlist))
+            crate::client::blob::Release::parse(&name, 0, &body.blob, Some(allowlist))
                 .map_err(Error::Invalid)?;
             match tx.release(&name)? {
                 Some(current) => {

@@ -6,9 +6,9 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::{read_tx, write_tx, AppState};
-use crate::auth::Actor;
+use crate::admin::auth::Actor;
 use crate::error::{Error, Result};
+use crate::state::{read_tx, write_tx, AppState};
 use crate::store::{Shutoff, Tx};
 
 use super::signoffs::{self, Needed};

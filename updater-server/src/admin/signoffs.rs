@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::client::matching::{fallback_channel, match_channel};
+use crate::client::rule::RuleRow;
 use crate::error::{Error, Result};
-use crate::matching::{fallback_channel, match_channel};
-use crate::rule::RuleRow;
 use crate::store::{RequiredSignoff, Tx};
 
 use super::Mode;

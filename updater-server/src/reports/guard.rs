@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use super::rollout::tally;
 use super::stats::{binomial_upper_tail, fisher_greater};
+use crate::admin::auth::Actor;
 use crate::admin::{rules, Mode};
-use crate::app::AppState;
-use crate::auth::Actor;
 use crate::error::Result;
+use crate::state::AppState;
 use crate::store::{now_ms, HealthGuard, Permission, PermissionOptions, Tx};
 
 /// The user the guard's changes are recorded under.

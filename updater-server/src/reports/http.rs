@@ -5,11 +5,12 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{guard, rollout, Report};
+use super::{guard, rollout};
+use crate::admin::auth::Actor;
 use crate::admin::check_version;
-use crate::app::{read_tx, write_tx, AppState};
-use crate::auth::Actor;
+use crate::client::report::Report;
 use crate::error::{Error, Result};
+use crate::state::{read_tx, write_tx, AppState};
 use crate::store::HealthGuard;
 
 /// Registers `POST /reports`, `GET /rollouts/{release}` and `/rules/{id}/health_guard`.

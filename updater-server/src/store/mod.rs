@@ -28,11 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::blob::Release;
+use crate::client::blob::Release;
+use crate::client::rule::RuleRow;
+use crate::client::snapshot::{Snapshot, SnapshotCell, SnapshotData};
 use crate::config::Database;
 use crate::error::{Error, Result};
-use crate::rule::RuleRow;
-use crate::snapshot::{Snapshot, SnapshotCell, SnapshotData};
 
 mod history;
 mod objects;

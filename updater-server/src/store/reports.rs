@@ -58,7 +58,7 @@ impl Tx<'_> {
     /// Stores one update report, attributed to a release and rule when they are known.
     pub fn insert_report(
         &self,
-        r: &crate::reports::Report,
+        r: &crate::client::report::Report,
         attributed: &Attribution,
     ) -> Result<()> {
         self.execute(

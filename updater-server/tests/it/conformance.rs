@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Value};
+use updater_server::client::evaluate::evaluate;
+use updater_server::client::query::{self, parse_system_capabilities, Force, UpdateQuery};
+use updater_server::client::rule::{CompiledRule, RuleRow};
+use updater_server::client::version::{MozVersion, PinVersion};
 use updater_server::config::Allowlist;
-use updater_server::evaluate::evaluate;
-use updater_server::query::{self, parse_system_capabilities, Force, UpdateQuery};
-use updater_server::rule::{CompiledRule, RuleRow};
 use updater_server::store::Store;
-use updater_server::version::{MozVersion, PinVersion};
 use updater_server::{commands, import, AppState};
 
 use crate::util::{test_config, Resp, Server, ADMIN};

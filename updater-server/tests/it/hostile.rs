@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use updater_server::blob::Release;
+use updater_server::client::blob::Release;
+use updater_server::client::evaluate::evaluate;
+use updater_server::client::query;
+use updater_server::client::snapshot::{Snapshot, SnapshotData};
 use updater_server::config::ClientConfig;
-use updater_server::evaluate::evaluate;
-use updater_server::query;
-use updater_server::snapshot::{Snapshot, SnapshotData};
 
 use crate::util::*;
 

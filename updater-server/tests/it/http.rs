@@ -678,7 +678,8 @@ fn health_and_metrics() {
     );
     assert!(metrics.contains("kiln_releases 5"));
     assert!(metrics
-        .contains("kiln_http_request_duration_seconds_bucket{route=\"update\",le=\"+Inf\"} 1"));
+        .contains("kiln_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"update\"} 1"));
+    assert!(metrics.ends_with("# EOF\n"), "OpenMetrics ends with # EOF: {metrics}");
 }
 }
 

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
-use updater_server::query::{self, UpdateQuery};
-use updater_server::rule::{CompiledRule, RuleRow};
+use updater_server::client::query::{self, UpdateQuery};
+use updater_server::client::rule::{CompiledRule, RuleRow};
 
 fn q_from(path: &str) -> UpdateQuery {
     query::parse(path, "", "Mozilla/5.0")
@@ -362,10 +362,10 @@ fn invalid_rule_values_are_rejected() {
 #[test]
 fn priority_order_ties_and_cck_fallback() {
     use std::sync::Arc;
-    use updater_server::blob::Release;
+    use updater_server::client::blob::Release;
+    use updater_server::client::evaluate::evaluate;
+    use updater_server::client::snapshot::{Snapshot, SnapshotData};
     use updater_server::config::ClientConfig;
-    use updater_server::evaluate::evaluate;
-    use updater_server::snapshot::{Snapshot, SnapshotData};
 
     let release = |name: &str| {
         let blob =

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::client::version::{Incomparable, LooseVersion};
 use crate::config::Allowlist;
-use crate::version::{Incomparable, LooseVersion};
 
 /// One platform's update file.
 #[derive(Debug, Clone, Deserialize)]

@@ -3,7 +3,7 @@
 //!
 //! An answer is memoized only when it did not depend on the throttling dice, so it is a pure
 //! function of (snapshot, path, query string, User-Agent architecture) and replaying it is exactly
-//! what evaluating again would produce. Each [`Snapshot`](crate::snapshot::Snapshot) owns its memo,
+//! what evaluating again would produce. Each [`Snapshot`](crate::client::snapshot::Snapshot) owns its memo,
 //! so publishing a new snapshot drops every memoized answer at the same instant.
 
 use std::collections::HashMap;

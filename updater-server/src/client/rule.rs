@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::matching::{
+use crate::client::matching::{
     compile_versions, match_channel, match_tristate, BuildIdCmp, CsvSet, MemoryCmp, OsVersionExpr,
     VersionTerm,
 };
-use crate::query::UpdateQuery;
-use crate::version::InvalidVersion;
+use crate::client::query::UpdateQuery;
+use crate::client::version::InvalidVersion;
 
 /// Balrog's `update_type` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,13 +205,20 @@ impl CompiledRule {
     fn matches_version(&self, q: &UpdateQuery) -> Result<bool, InvalidVersion> {
         match &self.version {
             None => Ok(true),
-            Some(terms) => crate::matching::match_version(terms, &q.parsed_version),
+            Some(terms) => crate::client::matching::match_version(terms, &q.parsed_version),
         }
     }
 
     /// Every column of Balrog's `getRulesMatchingQuery`.
     pub fn matches(&self, q: &UpdateQuery) -> Result<bool, InvalidVersion> {
-        if !self.matches_cheap(q) || !self.matches_version(q)? {
+        let columns = if q.parsed_version.is_ok() {
+            // No comparison can fail: the version first, it rejects most rules of a watershed
+            // ladder with integer comparisons before any string is compared.
+            self.matches_version(q)? && self.matches_cheap(q)
+        } else {
+            self.matches_cheap(q) && self.matches_version(q)?
+        };
+        if !columns {
             return Ok(false);
         }
         let r = &self.row;

@@ -5,19 +5,19 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::app::{blocking, AppState};
+use crate::client::evaluate::{evaluate, evaluate_json, JsonOutcome};
+use crate::client::memo::{MemoEntry, ResponseMemo};
+use crate::client::query;
+use crate::client::xml;
 use crate::error::{Error, Result};
-use crate::evaluate::{evaluate, evaluate_json, JsonOutcome};
-use crate::memo::{MemoEntry, ResponseMemo};
-use crate::query;
-use crate::xml;
+use crate::state::{blocking, AppState};
 
 /// Registers the client-facing routes, with `/metrics` when `metrics` (not when it has a
 /// listener of its own); everything unmatched falls to `fallback` (the empty document under
 /// `/update…`, else 404; a method other than GET or HEAD gets 405).
 pub fn configure(cfg: &mut web::ServiceConfig, metrics: bool) {
-    cfg.route("/update/{tail:.*}", web::get().to(update))
-        .route("/update/{tail:.*}", web::head().to(update))
+    // A scope matches its prefix without a regex; the handler checks the method.
+    cfg.service(web::scope("/update").default_service(web::to(update)))
         .route("/json/{tail:.*}", web::get().to(json_update))
         .route("/json/{tail:.*}", web::head().to(json_update))
         .route("/__heartbeat__", web::get().to(heartbeat))
@@ -121,8 +121,12 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
     Ok(resp.body(entry.body))
 }
 
-/// `GET /update/…`: evaluates the rules against the snapshot; never touches the database.
+/// `GET /update/…` (and HEAD): evaluates the rules against the snapshot; never touches the
+/// database. Other methods go to [`fallback`].
 async fn update(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return fallback(req).await;
+    }
     answer(&req, &state).unwrap_or_else(|e| e.error_response())
 }
 
@@ -200,7 +204,7 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
 async fn heartbeat(state: web::Data<AppState>) -> HttpResponse {
     let database = blocking(&state, |s| s.store.heartbeat()).await;
     let snapshot = state.snapshot.load();
-    let age_ms = (crate::store::now_ms() - state.snapshot.confirmed_ms()).max(0);
+    let age_ms = u64::try_from(state.snapshot.confirmed_age().as_millis()).unwrap_or(u64::MAX);
     let body = |status: &str, database: &str| {
         serde_json::json!({
             "status": status,
@@ -231,9 +235,8 @@ async fn lbheartbeat() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
-/// `/metrics` in Prometheus text format.
+/// `/metrics` in the OpenMetrics text format.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut body = state.metrics.render(&state.snapshot.load());
     let totals = blocking(&state, |s| {
         s.report_totals
             .get(|| s.store.read(|tx| tx.report_totals()))
@@ -243,12 +246,16 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %e, "cannot read report totals");
         (Default::default(), Default::default())
     });
-    body.push_str(&crate::reports::rollout::prometheus(
+    let rendered = state.metrics.render(
+        &state.snapshot.load(),
         &state.snapshot.offers().all(),
         &reports,
         age,
-    ));
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
+    );
+    match rendered {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(body),
+        Err(e) => Error::Internal(format!("cannot encode the metrics: {e}")).error_response(),
+    }
 }

@@ -10,17 +10,17 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use crate::blob::Release;
-use crate::memo::ResponseMemo;
-use crate::offers::{OfferRegistry, OfferTable};
-use crate::query::UpdateQuery;
-use crate::rule::{CompiledRule, RuleRow};
+use crate::client::blob::Release;
+use crate::client::memo::ResponseMemo;
+use crate::client::offers::{OfferRegistry, OfferTable};
+use crate::client::query::UpdateQuery;
+use crate::client::rule::{CompiledRule, RuleRow};
 
 /// Releases by name.
 pub type Releases = HashMap<String, Arc<Release>>;
@@ -250,7 +250,9 @@ impl Snapshot {
 pub struct SnapshotCell {
     current: ArcSwap<Snapshot>,
     publishing: Mutex<()>,
-    confirmed_ms: AtomicI64,
+    started: Instant,
+    /// When the snapshot was last confirmed, in microseconds after `started`.
+    confirmed_us: AtomicU64,
     memo_capacity: usize,
     offers: OfferRegistry,
 }
@@ -264,7 +266,8 @@ impl SnapshotCell {
         SnapshotCell {
             current: ArcSwap::from_pointee(snapshot),
             publishing: Mutex::new(()),
-            confirmed_ms: AtomicI64::new(crate::store::now_ms()),
+            started: Instant::now(),
+            confirmed_us: AtomicU64::new(0),
             memo_capacity,
             offers,
         }
@@ -300,12 +303,13 @@ impl SnapshotCell {
 
     /// Records that the current snapshot was just found to match the database.
     pub fn confirm(&self) {
-        self.confirmed_ms
-            .store(crate::store::now_ms(), Ordering::Relaxed);
+        let since_start = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.confirmed_us.store(since_start, Ordering::Relaxed);
     }
 
-    /// When the current snapshot was last known to match the database (ms since the epoch).
-    pub fn confirmed_ms(&self) -> i64 {
-        self.confirmed_ms.load(Ordering::Relaxed)
+    /// How long ago the current snapshot was last known to match the database.
+    pub fn confirmed_age(&self) -> Duration {
+        let confirmed = Duration::from_micros(self.confirmed_us.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(confirmed)
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Starts the refresher thread of `state`.
 pub fn spawn(state: &Arc<AppState>) -> std::io::Result<JoinHandle<()>> {

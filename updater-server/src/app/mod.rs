@@ -1,5 +1,5 @@
-//! The application: shared state, the route table, the HTTP server, the scheduled-change task and
-//! the snapshot refresher.
+//! The application: the route table, the HTTP server, the scheduled-change task and the
+//! snapshot refresher, wired over the [`AppState`] every handler shares.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,119 +10,23 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpServer};
 
 use crate::config::Config;
-use crate::dice::{Dice, RandomDice};
 use crate::error::{Error, Result};
-use crate::metrics::{Metrics, Route};
-use crate::reports::totals::TotalsCache;
-use crate::reports::ReportSink;
-use crate::signing::ResponseSigner;
-use crate::snapshot::SnapshotCell;
-use crate::store::{Store, Tx};
-use crate::{admin, client};
+use crate::metrics::Route;
+use crate::state::{blocking, AppState};
+use crate::{admin, reports};
 
-/// Everything a request handler can reach.
-#[derive(Debug)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// The snapshot the client endpoint reads.
-    pub snapshot: SnapshotCell,
-    /// The configuration.
-    pub config: Config,
-    /// Signs update responses when a key is configured.
-    pub signer: Option<ResponseSigner>,
-    /// The throttling dice.
-    pub dice: Box<dyn Dice>,
-    /// Request counters.
-    pub metrics: Metrics,
-    /// The update-report queue and its rate limiter.
-    pub reports: ReportSink,
-    /// The report totals `/metrics` shows, read at most once per configured age.
-    pub report_totals: TotalsCache,
-}
-
-impl AppState {
-    /// Opens the database named by `config`, loads the signing key and builds the first snapshot.
-    pub fn open(config: Config) -> Result<Self> {
-        let store = Store::open(&config.database)?;
-        let signer = match &config.response_signing_key {
-            Some(path) => Some(
-                ResponseSigner::load(path, config.signature_ttl_secs)
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            ),
-            None => None,
-        };
-        Self::with_parts(store, config, signer, Box::new(RandomDice))
-    }
-
-    /// Builds the state from its parts (tests inject a dice or a key here).
-    pub fn with_parts(
-        store: Store,
-        config: Config,
-        signer: Option<ResponseSigner>,
-        dice: Box<dyn Dice>,
-    ) -> Result<Self> {
-        let snapshot =
-            SnapshotCell::new(store.load_snapshot()?, config.client.response_memo_entries);
-        Ok(AppState {
-            store,
-            snapshot,
-            signer,
-            dice,
-            metrics: Metrics::default(),
-            reports: ReportSink::new(&config.reports),
-            report_totals: TotalsCache::new(Duration::from_secs(
-                config.reports.totals_max_age_secs,
-            )),
-            config,
-        })
-    }
-
-    /// Runs an admin write in one transaction and publishes the new snapshot before returning.
-    pub fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let started = Instant::now();
-        let out = self.store.write(Some(&self.snapshot), f)?;
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-            "committed and published snapshot"
-        );
-        Ok(out)
-    }
-}
-
-/// Runs blocking store work off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&AppState) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let state = state.clone();
-    web::block(move || f(&state))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-}
-
-/// Runs an admin write off the async workers: one transaction, snapshot published (the shape of
-/// every admin handler's write).
-pub async fn write_tx<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    blocking(state, move |s| s.write(f)).await
-}
-
-/// Runs a read transaction off the async workers (on a read-only connection).
-pub async fn read_tx<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    blocking(state, move |s| s.store.read(f)).await
-}
+pub mod endpoint;
+pub mod refresh;
 
 /// Registers every route: the client endpoint, health checks, `/metrics` when `metrics` (it is
 /// not when it has its own listener), and the admin API.
 pub fn configure(cfg: &mut web::ServiceConfig, metrics: bool) {
-    client::configure(cfg, metrics);
-    cfg.service(web::scope("/api/v1").configure(admin::configure));
+    endpoint::configure(cfg, metrics);
+    cfg.service(
+        web::scope("/api/v1")
+            .configure(admin::configure)
+            .configure(reports::http::configure),
+    );
 }
 
 fn bind(addr: &str) -> Result<TcpListener> {
@@ -156,7 +60,7 @@ pub fn start_metrics(state: Arc<AppState>, listener: TcpListener) -> std::io::Re
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .configure(client::configure_metrics)
+            .configure(endpoint::configure_metrics)
     })
     .workers(1)
     .listen(listener)?
@@ -215,8 +119,8 @@ pub fn start(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Ser
     .workers(workers)
     .listen(listener)?
     .run();
-    crate::reports::spawn_writer(&state);
-    crate::refresh::spawn(&state)?;
+    reports::spawn_writer(&state);
+    refresh::spawn(&state)?;
     let interval = Duration::from_millis(state.config.scheduler_interval_ms.max(10));
     actix_web::rt::spawn(async move {
         let mut ticker = actix_web::rt::time::interval(interval);

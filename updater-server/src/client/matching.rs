@@ -1,10 +1,10 @@
 //! Balrog's per-column rule matching (`auslib/util/rulematching.py`, `comparison.py`).
 //!
-//! Each function takes the rule's value (already compiled, see [`crate::rule::CompiledRule`]) and
+//! Each function takes the rule's value (already compiled, see [`crate::client::rule::CompiledRule`]) and
 //! the query's value and answers whether the column matches. NULL rule values are handled by the
 //! caller (a NULL column is a wildcard).
 
-use crate::version::{InvalidVersion, MozVersion};
+use crate::client::version::{InvalidVersion, MozVersion};
 
 /// A comparison operator of a rule value (`<`, `<=`, `>`, `>=`, or none for equality).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Parsing a client request (`/update/{1..6}/…/update.xml` plus query string and User-Agent) into
 //! an [`UpdateQuery`], following Balrog's routes and quirks (`docs/update-protocol.md` Part B (a)).
 
+use crate::client::matching::fallback_channel;
+use crate::client::version::{InvalidVersion, MozVersion};
 use crate::error::Error;
-use crate::matching::fallback_channel;
-use crate::version::{InvalidVersion, MozVersion};
 
 /// The `force` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,13 @@ pub struct UpdateQuery {
 /// escape only before two hex digits (`%+1`, `%zz` and a trailing `%4` stay literal), then encodes
 /// to ASCII with replacement like Balrog: invalid UTF-8 and every non-ASCII character become `?`.
 pub fn decode_ascii(s: &str) -> String {
+    if s.is_ascii() && !s.contains('%') {
+        return s.to_owned();
+    }
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
+    if bytes.is_ascii() {
+        return String::from_utf8(bytes).unwrap_or_default();
+    }
     String::from_utf8_lossy(&bytes)
         .chars()
         .map(|c| if c.is_ascii() { c } else { '?' })
@@ -280,7 +286,10 @@ pub fn parse(
         version.truncate(version.len() - "esrpre".len());
     }
     // Avast prepends "x86 " (bug 1125231); Balrog removes it wherever it appears.
-    let locale = field("locale").replace("x86 ", "");
+    let mut locale = field("locale");
+    if locale.contains("x86 ") {
+        locale = locale.replace("x86 ", "");
+    }
     let build_target = field("buildTarget");
     let channel = field("channel");
     let (instruction_set, memory, jaws) = if has("systemCapabilities") {

@@ -16,16 +16,16 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::blob::{
+use crate::client::blob::{
     py_str, truthy, Addon, AppRelease, Blob, Desupport, Patch, Release, SystemAddons, UpdateLineFor,
 };
+use crate::client::matching::{compile_versions, match_channel, match_version, BuildIdCmp};
+use crate::client::query::UpdateQuery;
+use crate::client::rule::UpdateType;
+use crate::client::snapshot::Releases;
+use crate::client::version::MozVersion;
 use crate::config::ClientConfig;
 use crate::error::Error;
-use crate::matching::{compile_versions, match_channel, match_version, BuildIdCmp};
-use crate::query::UpdateQuery;
-use crate::rule::UpdateType;
-use crate::snapshot::Releases;
-use crate::version::MozVersion;
 
 /// The exact document Balrog sends when there is no update.
 pub const EMPTY: &str = "<?xml version=\"1.0\"?>\n<updates>\n</updates>";
@@ -261,41 +261,121 @@ fn system_addons_frame(
 /// the bytes must stay Balrog's. A control character (other than tab, line feed and carriage
 /// return, which XML allows) cannot be written at all and is an error.
 fn attr(value: &str) -> Result<Cow<'_, str>, Error> {
-    if let Some(c) = value
-        .chars()
-        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
-        return Err(Error::Unservable(format!(
-            "a stored value holds the control character {c:?}, which XML cannot carry"
-        )));
+    // One table lookup per byte: is it copied as is, escaped, or to be looked at as a character
+    // (a control or non-ASCII one)?
+    let kinds = value
+        .bytes()
+        .fold(0, |kinds, b| kinds | BYTE_KIND[usize::from(b)]);
+    if kinds == COPIED {
+        return Ok(Cow::Borrowed(value));
     }
-    if !value.contains(['&', '"', '<', '>']) {
+    if kinds & CHARACTER != 0 {
+        if let Some(c) = value
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(Error::Unservable(format!(
+                "a stored value holds the control character {c:?}, which XML cannot carry"
+            )));
+        }
+    }
+    if kinds & ESCAPED == 0 {
         return Ok(Cow::Borrowed(value));
     }
     let mut out = String::with_capacity(value.len() + 16);
     let mut rest = value;
-    while let Some(c) = rest.chars().next() {
-        let len = c.len_utf8();
-        match c {
-            '&' if rest.starts_with("&amp;") => {
-                out.push_str("&amp;");
-                rest = &rest["&amp;".len()..];
-                continue;
-            }
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            other => out.push(other),
-        }
-        rest = &rest[len..];
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| BYTE_KIND[usize::from(b)] == ESCAPED)
+    {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let (escaped, len) = match tail.as_bytes()[0] {
+            b'&' if tail.starts_with("&amp;") => ("&amp;", "&amp;".len()),
+            b'&' => ("&amp;", 1),
+            b'"' => ("&quot;", 1),
+            b'<' => ("&lt;", 1),
+            _ => ("&gt;", 1),
+        };
+        out.push_str(escaped);
+        rest = &tail[len..];
     }
+    out.push_str(rest);
     Ok(Cow::Owned(out))
+}
+
+/// [`BYTE_KIND`]: printable ASCII written as it is.
+const COPIED: u8 = 0;
+/// [`BYTE_KIND`]: `&`, `"`, `<` and `>`, escaped.
+const ESCAPED: u8 = 1;
+/// [`BYTE_KIND`]: a control byte or part of a non-ASCII character, checked as a character.
+const CHARACTER: u8 = 2;
+
+/// What [`attr`] does with each byte.
+static BYTE_KIND: [u8; 256] = {
+    let mut kinds = [CHARACTER; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        kinds[b as usize] = match b {
+            b'&' | b'"' | b'<' | b'>' => ESCAPED,
+            _ => COPIED,
+        };
+        b += 1;
+    }
+    kinds
+};
+
+/// `text` with every `from` replaced by `to`, exactly as `str::replace` (leftmost matches, not
+/// overlapping), but without a copy when `from` does not occur (a vectorised `contains`), and
+/// with matches found from `from`'s first character (a `memchr`) instead of a substring searcher.
+fn replace(text: &mut String, from: &str, to: &str) {
+    let Some(first) = from.chars().next() else {
+        return;
+    };
+    if !text.contains(from) {
+        return;
+    }
+    let mut out: Option<String> = None;
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(first) {
+        let out = out.get_or_insert_with(|| String::with_capacity(text.len() + to.len()));
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix(from) {
+            out.push_str(to);
+            rest = after;
+        } else {
+            out.push(first);
+            rest = &tail[first.len_utf8()..];
+        }
+    }
+    if let Some(mut out) = out {
+        out.push_str(rest);
+        *text = out;
+    }
+}
+
+/// `line` with ` name="value"` appended, the value escaped by [`attr`].
+fn push_attr(line: &mut String, name: &str, value: &str) -> Result<(), Error> {
+    line.push(' ');
+    line.push_str(name);
+    line.push_str("=\"");
+    line.push_str(&attr(value)?);
+    line.push('"');
+    Ok(())
+}
+
+/// Balrog's `%LOCALE%`/`%locale%` substitution in a stored URL.
+fn with_locale(url: &str, locale: &str) -> String {
+    let mut url = url.to_owned();
+    replace(&mut url, "%LOCALE%", locale);
+    replace(&mut url, "%locale%", locale);
+    url
 }
 
 /// An attribute name from stored data (an `updateLine` field's key), else an error.
 fn attr_name(name: &str) -> Result<&str, Error> {
-    if crate::blob::text::is_xml_name(name) {
+    if crate::client::blob::text::is_xml_name(name) {
         Ok(name)
     } else {
         Err(Error::Unservable(format!(
@@ -365,7 +445,7 @@ fn update_line(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
         attr(or_none(platform_version))?,
         attr(build_id)?,
     );
-    let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
+    let interpolate = |s: &str| with_locale(s, loc);
     if let Some(url) = app.details_url.as_deref() {
         let _ = write!(line, " detailsURL=\"{}\"", attr(&interpolate(url))?);
     }
@@ -442,7 +522,7 @@ fn update_line_v1(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
         "    <update type=\"{}\" version=\"{appv}\" extensionVersion=\"{extv}\" buildID=\"{build_id}\"",
         ctx.update_type.as_str(),
     );
-    let interpolate = |s: &str| s.replace("%LOCALE%", loc).replace("%locale%", loc);
+    let interpolate = |s: &str| with_locale(s, loc);
     if let Some(url) = app.details_url.as_deref() {
         let _ = write!(line, " detailsURL=\"{}\"", attr(&interpolate(url))?);
     }
@@ -502,14 +582,11 @@ fn group_applies(cond: &UpdateLineFor, q: &UpdateQuery) -> bool {
 fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error> {
     let q = ctx.query;
     let (bt, loc) = (q.build_target.as_str(), q.locale.as_str());
-    let mut attrs: BTreeMap<&str, String> = BTreeMap::new();
-    attrs.insert(
-        "appVersion",
-        or_none(app.app_version_for(bt, loc)).to_owned(),
-    );
+    let mut attrs: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
+    attrs.insert("appVersion", or_none(app.app_version_for(bt, loc)).into());
     attrs.insert(
         "buildID",
-        app.build_id(bt, loc).map_err(Error::BadData)?.to_owned(),
+        app.build_id(bt, loc).map_err(Error::BadData)?.into(),
     );
     attrs.insert(
         "displayVersion",
@@ -519,16 +596,16 @@ fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
             |l| l.display_version.as_ref(),
             &app.display_version,
         ))
-        .to_owned(),
+        .into(),
     );
-    attrs.insert("type", ctx.update_type.as_str().to_owned());
+    attrs.insert("type", ctx.update_type.as_str().into());
     for group in app.update_line.iter().flatten() {
         if group_applies(&group.for_, q) {
             for (key, value) in &group.fields {
                 let text = match value {
-                    Value::String(s) => s.clone(),
-                    Value::Bool(b) => bool_str(*b).to_owned(),
-                    other => other.to_string(),
+                    Value::String(s) => Cow::Borrowed(s.as_str()),
+                    Value::Bool(b) => Cow::Borrowed(bool_str(*b)),
+                    other => Cow::Owned(other.to_string()),
                 };
                 attrs.insert(key.as_str(), text);
             }
@@ -536,14 +613,18 @@ fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
     }
     for key in ["detailsURL", "openURL", "notificationURL", "alertURL"] {
         if let Some(v) = attrs.get_mut(key) {
-            *v = v.replace("%LOCALE%", loc).replace("%locale%", loc);
+            if v.contains('%') {
+                *v = Cow::Owned(with_locale(v, loc));
+            }
         }
     }
-    let body = attrs
-        .iter()
-        .map(|(k, v)| Ok(format!("{}=\"{}\"", attr_name(k)?, attr(v)?)))
-        .collect::<Result<Vec<String>, Error>>()?;
-    Ok(format!("    <update {}>", body.join(" ")))
+    let mut line = String::with_capacity(256);
+    line.push_str("    <update");
+    for (key, value) in &attrs {
+        push_attr(&mut line, attr_name(key)?, value)?;
+    }
+    line.push('>');
+    Ok(line)
 }
 
 /// Does the client run exactly `from`'s build (its buildTarget or a platform aliased to the same one)?
@@ -603,7 +684,7 @@ fn separated_url(
         .iter()
         .find_map(|c| blocks.and_then(|b| b.get(*c)))
         .ok_or_else(|| broken("no fileUrls entry for the channel"))?;
-    let crate::blob::FileUrl::Template(template) = template else {
+    let crate::client::blob::FileUrl::Template(template) = template else {
         return Err(broken("fileUrls entries must be strings in this schema"));
     };
     let platform = app
@@ -623,17 +704,15 @@ fn separated_url(
         (_, true) => "complete",
         (_, false) => "partial",
     };
-    let name =
-        |names: &Option<std::collections::BTreeMap<String, crate::blob::PatchNames>>| match names
-            .as_ref()
-            .and_then(|n| n.get(key))
-        {
-            Some(crate::blob::PatchNames::One(s)) if app.schema_version < 3 => s.clone(),
-            Some(crate::blob::PatchNames::ByFrom(m)) if app.schema_version == 3 => {
-                m.get(&patch.from).cloned().unwrap_or_default()
-            }
-            _ => String::new(),
-        };
+    let name = |names: &Option<
+        std::collections::BTreeMap<String, crate::client::blob::PatchNames>,
+    >| match names.as_ref().and_then(|n| n.get(key)) {
+        Some(crate::client::blob::PatchNames::One(s)) if app.schema_version < 3 => s.clone(),
+        Some(crate::client::blob::PatchNames::ByFrom(m)) if app.schema_version == 3 => {
+            m.get(&patch.from).cloned().unwrap_or_default()
+        }
+        _ => String::new(),
+    };
     let (filename, product) = (name(&app.ftp_filenames), name(&app.bouncer_products));
     Ok(template
         .replace("%LOCALE%", &q.locale)
@@ -660,7 +739,7 @@ fn unified_url(
     let block = [q.channel.as_str(), q.fallback_channel.as_str(), "*"]
         .iter()
         .find_map(|c| match blocks.get(*c) {
-            Some(crate::blob::FileUrl::Block(b)) if !b.is_empty() => Some(b),
+            Some(crate::client::blob::FileUrl::Block(b)) if !b.is_empty() => Some(b),
             _ => None,
         })
         .ok_or(NoUrl::NotFound)?;
@@ -673,9 +752,7 @@ fn unified_url(
         .get(&patch.from)
         .filter(|t| !t.is_empty())
         .ok_or(NoUrl::NotFound)?;
-    let mut url = template
-        .replace("%LOCALE%", &q.locale)
-        .replace("%locale%", &q.locale);
+    let mut url = with_locale(template, &q.locale);
     if !url.contains('%') {
         return Ok(url);
     }
@@ -683,12 +760,12 @@ fn unified_url(
     // not use them; Kiln substitutes what is there (see the crate docs' differences).
     if let Some(platform) = app.platform(&q.build_target) {
         if let Some(ftp) = &platform.os_ftp {
-            url = url.replace("%OS_FTP%", ftp).replace("%os_ftp%", ftp);
+            replace(&mut url, "%OS_FTP%", ftp);
+            replace(&mut url, "%os_ftp%", ftp);
         }
         if let Some(bouncer) = &platform.os_bouncer {
-            url = url
-                .replace("%OS_BOUNCER%", bouncer)
-                .replace("%os_bouncer%", bouncer);
+            replace(&mut url, "%OS_BOUNCER%", bouncer);
+            replace(&mut url, "%os_bouncer%", bouncer);
         }
     }
     Ok(url)
@@ -737,17 +814,24 @@ fn patch_line(
     {
         return Ok(None);
     }
-    let mut line = format!(
-        "        <patch type=\"{}\" URL=\"{}\" hashFunction=\"{}\" hashValue=\"{}\" size=\"{}\"",
+    let mut line = String::with_capacity(128 + url.len() + patch.hash_value.len());
+    line.push_str("        <patch");
+    push_attr(
+        &mut line,
+        "type",
         if is_complete { "complete" } else { "partial" },
-        attr(&url)?,
-        attr(or_none(app.hash_function.as_deref()))?,
-        attr(&patch.hash_value.to_string())?,
-        attr(&patch.filesize.to_string())?
-    );
+    )?;
+    push_attr(&mut line, "URL", &url)?;
+    push_attr(
+        &mut line,
+        "hashFunction",
+        or_none(app.hash_function.as_deref()),
+    )?;
+    push_attr(&mut line, "hashValue", &patch.hash_value)?;
+    push_attr(&mut line, "size", patch.filesize.as_str())?;
     if app.schema_version >= 8 {
         if let Some(proof) = &patch.bin_trans_inclusion_proof {
-            let _ = write!(line, " binTransInclusionProof=\"{}\"", attr(proof)?);
+            push_attr(&mut line, "binTransInclusionProof", proof)?;
         }
     }
     line.push_str("/>");
@@ -772,6 +856,26 @@ mod tests {
         assert!(attr("a\u{0}b").is_err());
         assert!(attr("a\u{1b}[31m").is_err());
         assert_eq!(a("tab\there"), "tab\there");
+    }
+
+    #[test]
+    fn placeholders_are_replaced_as_str_replace_does() {
+        for text in [
+            "",
+            "plain",
+            "%LOCALE%",
+            "a%LOCALE%b%LOCALE%",
+            "%%LOCALE%%",
+            "%LOCALE%LOCALE%",
+            "ü%LOCALEü%LOCALE%é",
+            "%OS_FTP%LOCALE%",
+        ] {
+            for to in ["", "de", "%LOCALE%", "x%"] {
+                let mut replaced = text.to_owned();
+                replace(&mut replaced, "%LOCALE%", to);
+                assert_eq!(replaced, text.replace("%LOCALE%", to), "{text:?} -> {to:?}");
+            }
+        }
     }
 
     #[test]

@@ -11,8 +11,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::state::AppState;
 use crate::store::{Permission, Tx};
 
 /// A fresh random token (printed once, never stored).

@@ -7,12 +7,14 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::admin::auth::Actor;
 use crate::admin::shutoffs::{create_shutoff, ShutoffBody};
 use crate::admin::{releases, rules, Mode};
-use crate::auth::Actor;
 use crate::config::Allowlist;
 use crate::error::{Error, Result};
 use crate::store::{Permission, PermissionOptions, Pin, Store};
+
+pub mod copy;
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -143,7 +145,7 @@ pub fn import_dump(
                 _ => (doc.clone(), None),
             };
             let schema = blob.get("schema_version").and_then(Value::as_u64).unwrap_or(0);
-            if !crate::blob::is_served_schema(schema) {
+            if !crate::client::blob::is_served_schema(schema) {
                 tracing::warn!(file = %path.display(), schema, "skipping release with an unsupported schema");
                 report.skipped_releases.push(path.display().to_string());
                 continue;

@@ -8,10 +8,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::matching::{
+use crate::client::matching::{
     compile_versions, fallback_channel, match_channel, match_version, BuildIdCmp,
 };
-use crate::version::MozVersion;
+use crate::client::version::MozVersion;
 
 const COMMON: &[&str] = &[
     "name",

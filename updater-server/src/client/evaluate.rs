@@ -4,14 +4,14 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::blob::{Blob, Release};
+use crate::client::blob::{Blob, Release};
+use crate::client::query::{Force, UpdateQuery};
+use crate::client::rule::UpdateType;
+use crate::client::snapshot::Snapshot;
+use crate::client::version::{MozVersion, PinVersion};
+use crate::client::xml::{self, RenderCtx};
 use crate::config::ClientConfig;
 use crate::error::Error;
-use crate::query::{Force, UpdateQuery};
-use crate::rule::UpdateType;
-use crate::snapshot::Snapshot;
-use crate::version::{MozVersion, PinVersion};
-use crate::xml::{self, RenderCtx};
 
 /// The answer to one update request.
 #[derive(Debug, Clone)]
