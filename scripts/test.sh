@@ -63,5 +63,9 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo check of the fuzz targets (their own workspaces; cargo fuzz runs them)"
+for fuzz in mar/fuzz updater-server/fuzz client-updater/fuzz tools/fuzz; do
+  cargo check --quiet --manifest-path "$fuzz/Cargo.toml" --target-dir target/fuzz-check --bins
+done
 echo "==> cargo test"
 cargo test --workspace --locked
