@@ -35,3 +35,7 @@ mod windows;
 /// The workers executor on PostgreSQL: three workers make what one process makes; killed
 /// workers, a killed coordinator and a restarted database cost no item twice.
 mod workers;
+
+/// A worker cut off from PostgreSQL mid-unit: its lease ends, another worker redoes the unit, its
+/// late result is refused.
+mod workers_network;

@@ -20,9 +20,9 @@ use super::story::*;
 const R121_2: &str = "Firefox-121.0-build2";
 
 /// These tests share the PostgreSQL server, and one of them stops it: one at a time.
-static POSTGRES: Mutex<()> = Mutex::new(());
+pub(crate) static POSTGRES: Mutex<()> = Mutex::new(());
 
-fn postgres_url() -> String {
+pub(crate) fn postgres_url() -> String {
     std::env::var("KILN_TEST_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
             "KILN_TEST_POSTGRES_URL is not set: the workers tests need a PostgreSQL server. Run \
@@ -33,13 +33,13 @@ fn postgres_url() -> String {
 }
 
 /// A new empty database on the test server, dropped when the guard goes.
-struct FreshDb {
+pub(crate) struct FreshDb {
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl FreshDb {
-    fn new(tag: &str) -> FreshDb {
+    pub(crate) fn new(tag: &str) -> FreshDb {
         let name = format!("kiln_workers_{tag}_{}", std::process::id());
         admin(&format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
@@ -82,7 +82,7 @@ fn admin(sql: &str) {
 }
 
 /// A release environment whose state lives in `db`, with the given executor and lease.
-fn env(name: &str, db: &FreshDb, executor: ExecutorKind, lease: u64) -> quickstart::Env {
+pub(crate) fn env(name: &str, db: &FreshDb, executor: ExecutorKind, lease: u64) -> quickstart::Env {
     let options = kiln_fixtures::Options {
         versions: vec!["121.0".to_owned()],
         ..Default::default()
@@ -101,7 +101,7 @@ fn set_executor(env: &mut quickstart::Env, executor: ExecutorKind, lease: u64) {
 }
 
 /// Starts `kiln ARGS` as the coordinator, its stderr kept in `coordinator.log` beside the config.
-fn spawn_coordinator(config: &Path, args: &[&str]) -> Child {
+pub(crate) fn spawn_coordinator(config: &Path, args: &[&str]) -> Child {
     let log = std::fs::File::create(config.with_file_name("coordinator.log")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
@@ -114,7 +114,7 @@ fn spawn_coordinator(config: &Path, args: &[&str]) -> Child {
 }
 
 /// Waits for the coordinator and asserts it succeeded, showing its log if not.
-fn assert_coordinator_succeeds(mut coordinator: Child, config: &Path) {
+pub(crate) fn assert_coordinator_succeeds(mut coordinator: Child, config: &Path) {
     let status = coordinator.wait().unwrap();
     assert!(
         status.success(),
@@ -123,7 +123,7 @@ fn assert_coordinator_succeeds(mut coordinator: Child, config: &Path) {
     );
 }
 
-fn spawn_worker(config: &Path, name: &str, exit_when_idle: bool) -> Child {
+pub(crate) fn spawn_worker(config: &Path, name: &str, exit_when_idle: bool) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kiln"));
     command
         .args(["worker", "--name", name, "--json", "--poll-ms", "100"])
@@ -138,13 +138,13 @@ fn spawn_worker(config: &Path, name: &str, exit_when_idle: bool) -> Child {
 }
 
 /// Waits for a worker started with `--exit-when-idle` and returns its JSON report.
-fn worker_report(child: Child) -> serde_json::Value {
+pub(crate) fn worker_report(child: Child) -> serde_json::Value {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "a worker failed: {out:?}");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn units(env: &quickstart::Env, release: &str) -> Vec<UnitRow> {
+pub(crate) fn units(env: &quickstart::Env, release: &str) -> Vec<UnitRow> {
     State::connect(&env.config.state_db)
         .and_then(|s| s.units(None))
         .unwrap_or_default()
@@ -153,14 +153,14 @@ fn units(env: &quickstart::Env, release: &str) -> Vec<UnitRow> {
         .collect()
 }
 
-fn is_promoting(env: &quickstart::Env, release: &str) -> bool {
+pub(crate) fn is_promoting(env: &quickstart::Env, release: &str) -> bool {
     State::connect(&env.config.state_db)
         .and_then(|s| s.release(release))
         .is_ok_and(|r| r.status == ReleaseStatus::Promoting)
 }
 
 /// The release's candidates verify: every `.sig`, both SUMS files with stock gpg.
-fn assert_verifies(env: &quickstart::Env, release: &str) {
+pub(crate) fn assert_verifies(env: &quickstart::Env, release: &str) {
     let build = env.config.root.join(format!(
         "candidates/121.0-candidates/{}",
         &release[release.len() - 6..]
@@ -176,7 +176,7 @@ fn assert_verifies(env: &quickstart::Env, release: &str) {
 }
 
 /// Every queued unit of `release` finished exactly once: done, collected, one accepted result.
-fn assert_each_unit_done(units: &[UnitRow]) {
+pub(crate) fn assert_each_unit_done(units: &[UnitRow]) {
     assert!(!units.is_empty());
     for unit in units {
         assert_eq!(unit.status, UnitStatus::Done, "{unit:?}");
