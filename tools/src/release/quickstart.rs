@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::release::config::{Config, ExecutorKind};
 use crate::release::coordinator::{self, GoToBuild, Partials};
 use crate::release::local::{self, Running, UpdateServer};
-use crate::release::state::{ReleaseStatus, State};
+use crate::release::state::{ReleaseRow, ReleaseStatus, State};
 use updater_server::config::Database;
 
 /// The versions quickstart releases, in order; the last is the chemspill.
@@ -171,18 +171,17 @@ fn product_env(
     })
 }
 
-/// go-to-build → promote → push → ship (`rate`) → both signoffs, for one version. Returns the
-/// release name.
-pub fn release(
+/// go-to-build of build 1 of `version` at its commit (`HEAD` if the repository has none for it),
+/// with partials from the shipped releases, recorded as created by `created_by`.
+pub fn go_to_build(
     env: &Env,
     state: &State,
     version: &str,
     kind: &'static str,
-    rate: u8,
-) -> anyhow::Result<String> {
-    let config = &env.config;
-    let row = coordinator::go_to_build(
-        config,
+    created_by: &str,
+) -> anyhow::Result<ReleaseRow> {
+    coordinator::go_to_build(
+        &env.config,
         state,
         &GoToBuild {
             version: version.parse()?,
@@ -194,9 +193,22 @@ pub fn release(
             build: 1,
             partials: Partials::Auto,
             kind,
-            created_by: "quickstart".to_owned(),
+            created_by: created_by.to_owned(),
         },
-    )?;
+    )
+}
+
+/// go-to-build → promote → push → ship (`rate`) → both signoffs, for one version. Returns the
+/// release name.
+pub fn release(
+    env: &Env,
+    state: &State,
+    version: &str,
+    kind: &'static str,
+    rate: u8,
+) -> anyhow::Result<String> {
+    let config = &env.config;
+    let row = go_to_build(env, state, version, kind, "quickstart")?;
     let name = row.name.clone();
     coordinator::promote(config, state, row, None)?;
     let pushed = coordinator::push(config, state, state.release(&name)?)?;
