@@ -23,7 +23,7 @@ fn cpu_seconds() -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-use kiln_tools::release::coordinator::{self, GoToBuild, Partials, PromoteReport};
+use kiln_tools::release::coordinator::{self, PromoteReport};
 use kiln_tools::release::quickstart;
 
 fn train(
@@ -44,18 +44,7 @@ fn train(
     for version in ["119.0", "120.0", "121.0"] {
         quickstart::release(&env, &state, version, "release", 100)?;
     }
-    let row = coordinator::go_to_build(
-        &env.config,
-        &state,
-        &GoToBuild {
-            version: "122.0".parse()?,
-            revision: env.commits["122.0"].clone(),
-            build: 1,
-            partials: Partials::Auto,
-            kind: "release",
-            created_by: "bench".to_owned(),
-        },
-    )?;
+    let row = quickstart::go_to_build(&env, &state, "122.0", "release", "bench")?;
     let name = row.name.clone();
     let cpu = cpu_seconds()?;
     let first = coordinator::promote(&env.config, &state, row, None)?;

@@ -1,8 +1,12 @@
-//! `kiln quickstart [--dir D] [--serve] [--json]`: the whole release train on local defaults
-//! (see [`crate::release::quickstart`]).
+//! `kiln quickstart [--dir D] [--serve] [--json] [--state-db DB] [--workers N]`: the whole
+//! release train on local defaults (see [`crate::release::quickstart`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use updater_server::config::Database;
+
+use crate::release::quickstart::Options;
 
 /// Arguments of `kiln quickstart`.
 #[derive(Debug, clap::Args)]
@@ -16,12 +20,30 @@ pub struct QuickstartArgs {
     /// Print the summary as JSON at the end.
     #[arg(long)]
     pub json: bool,
+    /// The pipeline state database: a SQLite path or a `postgres://` URL, holding no release
+    /// (default: `kiln-state.db` in the working directory).
+    #[arg(long, value_name = "PATH|URL")]
+    pub state_db: Option<String>,
+    /// Run construct, certify and package's MARs on N `kiln worker` processes (children of this
+    /// one, sharing the state database) instead of this process's threads.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
 }
 
 impl QuickstartArgs {
     /// Runs quickstart.
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let summary = crate::release::quickstart::run(&self.dir, self.serve)?;
+        let state_db = match self.state_db.as_deref().map(Database::parse) {
+            // Relative to where kiln runs, not to the kiln.toml quickstart writes.
+            Some(Database::Sqlite(path)) => Some(Database::Sqlite(std::path::absolute(path)?)),
+            other => other,
+        };
+        let options = Options {
+            serve: self.serve,
+            state_db,
+            workers: self.workers.map(usize::from),
+        };
+        let summary = crate::release::quickstart::run(&self.dir, &options)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }

@@ -3,18 +3,24 @@
 //! repository, the update server in-process, a static file server over the root, then
 //! go-to-build → promote → push → ship (two signoffs) for each version and the chemspill; after
 //! each ship, a client install ([`ClientTrip`]) is updated by the client updater library.
+//! With [`Options::workers`], the state lives in [`Options::state_db`] and construct, certify and
+//! package's MARs run on that many `kiln worker` child processes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::release::config::Config;
+use crate::release::config::{Config, ExecutorKind};
 use crate::release::coordinator::{self, GoToBuild, Partials};
 use crate::release::local::{self, Running, UpdateServer};
-use crate::release::state::{ReleaseStatus, State};
+use crate::release::state::{ReleaseRow, ReleaseStatus, State};
+use updater_server::config::Database;
 
 /// The versions quickstart releases, in order; the last is the chemspill.
 pub const VERSIONS: [&str; 4] = ["119.0", "120.0", "121.0", "121.0.1"];
@@ -165,18 +171,17 @@ fn product_env(
     })
 }
 
-/// go-to-build → promote → push → ship (`rate`) → both signoffs, for one version. Returns the
-/// release name.
-pub fn release(
+/// go-to-build of build 1 of `version` at its commit (`HEAD` if the repository has none for it),
+/// with partials from the shipped releases, recorded as created by `created_by`.
+pub fn go_to_build(
     env: &Env,
     state: &State,
     version: &str,
     kind: &'static str,
-    rate: u8,
-) -> anyhow::Result<String> {
-    let config = &env.config;
-    let row = coordinator::go_to_build(
-        config,
+    created_by: &str,
+) -> anyhow::Result<ReleaseRow> {
+    coordinator::go_to_build(
+        &env.config,
         state,
         &GoToBuild {
             version: version.parse()?,
@@ -188,9 +193,22 @@ pub fn release(
             build: 1,
             partials: Partials::Auto,
             kind,
-            created_by: "quickstart".to_owned(),
+            created_by: created_by.to_owned(),
         },
-    )?;
+    )
+}
+
+/// go-to-build → promote → push → ship (`rate`) → both signoffs, for one version. Returns the
+/// release name.
+pub fn release(
+    env: &Env,
+    state: &State,
+    version: &str,
+    kind: &'static str,
+    rate: u8,
+) -> anyhow::Result<String> {
+    let config = &env.config;
+    let row = go_to_build(env, state, version, kind, "quickstart")?;
     let name = row.name.clone();
     coordinator::promote(config, state, row, None)?;
     let pushed = coordinator::push(config, state, state.release(&name)?)?;
@@ -318,12 +336,152 @@ pub struct Summary {
     pub client_path: Vec<String>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// With workers: items made, by maker (each worker's name, and the coordinator's
+    /// `host:pid` for the stages it runs itself), over all releases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<BTreeMap<String, usize>>,
 }
 
-/// Runs the whole quickstart in `dir`; with `serve`, keeps both servers running afterwards.
-pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
+/// How quickstart runs, beyond its directory. The default is everything in the directory: the
+/// state in its SQLite file, the local executor.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Keep both servers running afterwards.
+    pub serve: bool,
+    /// The pipeline state database instead of the directory's SQLite file (it must hold no
+    /// release): a SQLite path or a `postgres://` URL.
+    pub state_db: Option<Database>,
+    /// Run construct, certify and package's MARs on this many `kiln worker` processes (children
+    /// of the current executable, which must be `kiln`), with `[pipeline] executor = "workers"`.
+    pub workers: Option<usize>,
+}
+
+/// How often the pool looks for a worker that exited.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(200);
+/// How many times one worker is restarted before quickstart gives up.
+const RESTARTS: usize = 3;
+
+/// `kiln worker` child processes (`worker-1` … `worker-N`, logs in `<dir>/workers/`), kept
+/// running by a supervisor thread that restarts one that exits ([`RESTARTS`] times at most, then
+/// it kills them all and exits the process: the coordinator would otherwise wait for workers
+/// forever). Dropping the pool kills them; they are idle by then.
+#[derive(Debug)]
+struct WorkerPool {
+    stop: Arc<AtomicBool>,
+    supervisor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    /// Starts `count` workers of `config_path`, logging into `logs`.
+    fn start(config_path: &Path, logs: &Path, count: usize) -> anyhow::Result<WorkerPool> {
+        let exe = std::env::current_exe().context("finding the kiln executable")?;
+        std::fs::create_dir_all(logs)?;
+        let spawn = {
+            let (config_path, logs) = (config_path.to_owned(), logs.to_owned());
+            move |name: &str| -> anyhow::Result<Child> {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(logs.join(format!("{name}.log")))?;
+                Command::new(&exe)
+                    .arg("worker")
+                    .arg("--config")
+                    .arg(&config_path)
+                    .args(["--name", name, "--poll-ms", "200"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .with_context(|| format!("starting {} worker", exe.display()))
+            }
+        };
+        let names: Vec<String> = (1..=count).map(|i| format!("worker-{i}")).collect();
+        let mut children = names
+            .iter()
+            .map(|name| spawn(name))
+            .collect::<anyhow::Result<Vec<Child>>>()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let logs = logs.to_owned();
+        let supervisor = std::thread::spawn(move || {
+            let mut restarts = vec![0; names.len()];
+            while !stopped.load(Ordering::Acquire) {
+                std::thread::sleep(SUPERVISE_EVERY);
+                for (i, child) in children.iter_mut().enumerate() {
+                    let Ok(Some(status)) = child.try_wait() else {
+                        continue;
+                    };
+                    let log = logs.join(format!("{}.log", names[i]));
+                    restarts[i] += 1;
+                    let restarted = if restarts[i] > RESTARTS {
+                        Err(anyhow::anyhow!("it exited {RESTARTS} times"))
+                    } else {
+                        spawn(&names[i])
+                    };
+                    match restarted {
+                        Ok(new) => {
+                            eprintln!(
+                                "{} exited ({status}; see {}): restarted",
+                                names[i],
+                                log.display()
+                            );
+                            *child = new;
+                        }
+                        Err(e) => {
+                            eprintln!(
+                                "kiln: {} exited ({status}; see {}) and cannot go on: {e:#}",
+                                names[i],
+                                log.display()
+                            );
+                            kill_all(&mut children);
+                            std::process::exit(1);
+                        }
+                    }
+                }
+            }
+            kill_all(&mut children);
+        });
+        Ok(WorkerPool {
+            stop,
+            supervisor: Some(supervisor),
+        })
+    }
+}
+
+impl Drop for WorkerPool {
+    /// Kills the workers.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(supervisor) = self.supervisor.take() {
+            let _ = supervisor.join();
+        }
+    }
+}
+
+fn kill_all(children: &mut [Child]) {
+    for child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Items of `releases` in `state`, counted by the process that made them.
+fn made_by(state: &State, releases: &[String]) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut counts = BTreeMap::new();
+    for release in releases {
+        for item in state.items(release, None)? {
+            if let Some(maker) = item.made_by {
+                *counts.entry(maker).or_default() += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// Runs the whole quickstart in `dir` as `options` say.
+pub fn run(dir: &Path, options: &Options) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let options = kiln_fixtures::Options {
+    let fixtures = kiln_fixtures::Options {
         versions: VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
         ..kiln_fixtures::Options::default()
     };
@@ -331,8 +489,35 @@ pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
         "==> fixtures, keys, git repository, update server and file server in {}",
         dir.display()
     );
-    let env = prepare(dir, &options, false)?;
+    let mut env = prepare(dir, &fixtures, false)?;
+    if let Some(db) = &options.state_db {
+        env.config.state_db = db.clone();
+    }
+    if options.workers.is_some() {
+        env.config.pipeline.executor = ExecutorKind::Workers;
+    }
+    if options.state_db.is_some() || options.workers.is_some() {
+        env.config.save(&env.config_path)?;
+        env.config = Config::load(&env.config_path)?;
+    }
     let state = coordinator::open_state(&env.config)?;
+    anyhow::ensure!(
+        state.releases()?.is_empty(),
+        "the state database {} already holds releases: quickstart needs an empty one",
+        env.config.state_db
+    );
+    let workers = match options.workers {
+        Some(count) => {
+            let logs = env.dir.join("workers");
+            println!(
+                "==> {count} `kiln worker` process(es) on {} (logs in {})",
+                env.config.state_db,
+                logs.display()
+            );
+            Some(WorkerPool::start(&env.config_path, &logs, count)?)
+        }
+        None => None,
+    };
     let mut releases = Vec::new();
     let mut client: Option<ClientTrip> = None;
     for (index, version) in VERSIONS.iter().enumerate() {
@@ -360,6 +545,12 @@ pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
             }
         }
     }
+    // The workers are idle now: stop them.
+    drop(workers);
+    let made_by = match options.workers {
+        Some(_) => Some(made_by(&state, &releases)?),
+        None => None,
+    };
     let client_path = client.map(|trip| trip.path().to_vec()).unwrap_or_default();
     anyhow::ensure!(
         client_path
@@ -390,6 +581,7 @@ pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
         cache_entries,
         client_path,
         seconds: started.elapsed().as_secs_f64(),
+        made_by,
     };
     println!("\nshipped: {}", summary.releases.join(" → "));
     println!(
@@ -418,8 +610,15 @@ pub fn run(dir: &Path, serve: bool) -> anyhow::Result<Summary> {
         "update server: {}   downloads: {}",
         env.server.server.url, env.files.url
     );
+    if let Some(made_by) = &summary.made_by {
+        let makers: Vec<String> = made_by
+            .iter()
+            .map(|(maker, items)| format!("{maker} {items}"))
+            .collect();
+        println!("items made by: {}", makers.join(", "));
+    }
     println!("done in {:.1}s", summary.seconds);
-    if serve {
+    if options.serve {
         println!("serving; try:\n  curl '{}/update/6/Firefox/119.0/<buildid>/Linux_x86_64-gcc3/de/release/Linux/ISET:SSE4_2/default/default/update.xml'\nCtrl-C stops.", env.server.server.url);
         let Env { server, files, .. } = env;
         let _files = files;

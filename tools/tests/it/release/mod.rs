@@ -39,3 +39,7 @@ mod workers;
 /// Hosts that share only PostgreSQL and an S3-compatible bucket (moto's server): same bytes as
 /// one process, push as copies inside the bucket, a faulty bucket survived.
 mod s3;
+
+/// A worker cut off from PostgreSQL mid-unit: its lease ends, another worker redoes the unit, its
+/// late result is refused.
+mod workers_network;

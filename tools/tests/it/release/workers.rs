@@ -22,7 +22,7 @@ pub(crate) const R121_2: &str = "Firefox-121.0-build2";
 /// These tests share the PostgreSQL server, and one of them stops it: one at a time.
 pub(crate) static POSTGRES: Mutex<()> = Mutex::new(());
 
-fn postgres_url() -> String {
+pub(crate) fn postgres_url() -> String {
     std::env::var("KILN_TEST_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
             "KILN_TEST_POSTGRES_URL is not set: the workers tests need a PostgreSQL server. Run \
@@ -35,7 +35,7 @@ fn postgres_url() -> String {
 /// A new empty database on the test server, dropped when the guard goes.
 pub(crate) struct FreshDb {
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl FreshDb {
