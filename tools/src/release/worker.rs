@@ -4,7 +4,7 @@
 //! claims the unit and redoes it, and the first one's late result is refused (its claim's token
 //! no longer holds the unit), so each unit is finished once whatever the races.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -148,11 +148,12 @@ fn run_claimed(
     report: &mut WorkerReport,
 ) -> anyhow::Result<()> {
     tracing::info!(release = %claim.release, stage = %claim.stage, unit = %claim.unit, "claimed");
-    let done = AtomicBool::new(false);
+    // Dropping the sender ends the heartbeat at once, however long its wait.
+    let (finished, ended) = std::sync::mpsc::channel::<()>();
     let outcome = std::thread::scope(|scope| {
-        scope.spawn(|| heartbeat(state, claim, lease, &done));
+        scope.spawn(move || heartbeat(state, claim, lease, &ended));
         let outcome = plan.run_unit(&claim.unit, &indicatif::ProgressBar::hidden());
-        done.store(true, Ordering::Release);
+        drop(finished);
         outcome
     });
     let accepted = match &outcome {
@@ -170,19 +171,10 @@ fn run_claimed(
     Ok(())
 }
 
-/// Renews `claim`'s lease every third of `lease` until `done`; stops renewing once the lease is
-/// lost (the unit is someone else's now).
-fn heartbeat(state: &State, claim: &Claim, lease: Duration, done: &AtomicBool) {
-    let step = Duration::from_millis(100);
-    let every = lease / 3;
-    let mut waited = Duration::ZERO;
-    while !done.load(Ordering::Acquire) {
-        std::thread::sleep(step);
-        waited += step;
-        if waited < every {
-            continue;
-        }
-        waited = Duration::ZERO;
+/// Renews `claim`'s lease every third of `lease` until `ended` disconnects (the unit is done);
+/// stops renewing once the lease is lost (the unit is someone else's now).
+fn heartbeat(state: &State, claim: &Claim, lease: Duration, ended: &Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = ended.recv_timeout(lease / 3) {
         match state.renew(claim, lease) {
             Ok(true) => {}
             Ok(false) => {

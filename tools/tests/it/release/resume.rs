@@ -76,7 +76,7 @@ fn scenario_09_parallel_and_chunked_repacks() {
 }
 
 /// `kiln status R121 --json`: the one release's report.
-fn status_json(config: &Path) -> serde_json::Value {
+fn status_json(config: &std::path::Path) -> serde_json::Value {
     let out = kiln_ok(config, &["status", R121, "--json"]);
     let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
     reports[0].clone()
