@@ -1,11 +1,13 @@
-//! `kiln quickstart [--dir D] [--serve] [--json] [--state-db DB] [--workers N]`: the whole
-//! release train on local defaults (see [`crate::release::quickstart`]).
+//! `kiln quickstart [--dir D] [--serve] [--json] [--state-db DB] [--workers N] [--store URL
+//! [--store-endpoint URL] [--store-region R]]`: the whole release train on local defaults (see
+//! [`crate::release::quickstart`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use updater_server::config::Database;
 
+use crate::release::config::StoreSettings;
 use crate::release::quickstart::Options;
 
 /// Arguments of `kiln quickstart`.
@@ -28,6 +30,16 @@ pub struct QuickstartArgs {
     /// one, sharing the state database) instead of this process's threads.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+    /// Publish every artifact to an S3-compatible bucket too (`s3://bucket/prefix`, which must
+    /// exist; credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` …), as `[store]`.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The bucket's S3 endpoint (`http://127.0.0.1:9000`), for a server other than AWS.
+    #[arg(long, value_name = "URL", requires = "store")]
+    pub store_endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long, requires = "store")]
+    pub store_region: Option<String>,
 }
 
 impl QuickstartArgs {
@@ -42,6 +54,11 @@ impl QuickstartArgs {
             serve: self.serve,
             state_db,
             workers: self.workers.map(usize::from),
+            store: self.store.map(|url| StoreSettings {
+                url: Some(url),
+                endpoint: self.store_endpoint,
+                region: self.store_region,
+            }),
         };
         let summary = crate::release::quickstart::run(&self.dir, &options)?;
         if self.json {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::release::config::{Config, ExecutorKind};
+use crate::release::config::{Config, ExecutorKind, StoreSettings};
 use crate::release::coordinator::{self, GoToBuild, Partials};
 use crate::release::local::{self, Running, UpdateServer};
 use crate::release::state::{ReleaseRow, ReleaseStatus, State};
@@ -354,6 +354,9 @@ pub struct Options {
     /// Run construct, certify and package's MARs on this many `kiln worker` processes (children
     /// of the current executable, which must be `kiln`), with `[pipeline] executor = "workers"`.
     pub workers: Option<usize>,
+    /// Publish every artifact to this S3-compatible bucket too (`[store]`; credentials from the
+    /// AWS environment variables), as hosts without a shared filesystem would.
+    pub store: Option<StoreSettings>,
 }
 
 /// How often the pool looks for a worker that exited.
@@ -496,7 +499,10 @@ pub fn run(dir: &Path, options: &Options) -> anyhow::Result<Summary> {
     if options.workers.is_some() {
         env.config.pipeline.executor = ExecutorKind::Workers;
     }
-    if options.state_db.is_some() || options.workers.is_some() {
+    if let Some(store) = &options.store {
+        env.config.store = store.clone();
+    }
+    if options.state_db.is_some() || options.workers.is_some() || options.store.is_some() {
         env.config.save(&env.config_path)?;
         env.config = Config::load(&env.config_path)?;
     }

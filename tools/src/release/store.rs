@@ -439,6 +439,14 @@ impl Remote {
                 })
             }
         }
+        // Published files are world-readable, as the ones written here are (a temporary file
+        // starts at 0600, and a bucket keeps no modes).
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            temp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(io(local))?;
         temp.persist(local).map_err(|e| io(local)(e.error))?;
         Ok(())
     }

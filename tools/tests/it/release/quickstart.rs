@@ -1,6 +1,6 @@
 //! `kiln quickstart`, the README's main job, end to end through the real binary: four releases
 //! shipped, and a client install taken through them by the client updater library; and the same
-//! on two `kiln worker` processes sharing a PostgreSQL state database.
+//! on two `kiln worker` processes sharing a PostgreSQL state database and an S3 bucket.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
+use super::s3::S3Server;
 use super::story::kiln_ok;
 use super::workers::{FreshDb, POSTGRES};
 
@@ -78,11 +79,24 @@ fn quickstart_ships_four_releases_and_takes_a_client_install_to_the_chemspill() 
 }
 
 #[test]
-fn quickstart_on_two_workers_and_postgres_ships_four_releases_made_by_both() {
+fn quickstart_on_two_workers_postgres_and_a_bucket_ships_four_releases_made_by_both() {
     let _one = POSTGRES.lock().unwrap_or_else(|e| e.into_inner());
+    let s3 = S3Server::start();
     let db = FreshDb::new("quickstart");
     let dir = tempfile::tempdir().unwrap();
-    let (qs, summary) = quickstart(dir.path(), &["--workers", "2", "--state-db", &db.url]);
+    let (qs, summary) = quickstart(
+        dir.path(),
+        &[
+            "--workers",
+            "2",
+            "--state-db",
+            &db.url,
+            "--store",
+            "s3://kiln/quickstart",
+            "--store-endpoint",
+            &s3.endpoint(),
+        ],
+    );
     assert_eq!(summary["releases"], json!(RELEASES));
     let path = summary["client_path"].as_array().unwrap();
     assert_eq!(path.len(), 4, "{summary}");
@@ -121,4 +135,14 @@ fn quickstart_on_two_workers_and_postgres_ships_four_releases_made_by_both() {
             "{summary}"
         );
     }
+    // Everything shipped is in the bucket: a host that fetches releases/ gets the same files.
+    let mut elsewhere = kiln_tools::release::config::Config::load(&config).unwrap();
+    elsewhere.root = dir.path().join("elsewhere/pub");
+    elsewhere.work_dir = dir.path().join("elsewhere/work");
+    let store = kiln_tools::release::store::Store::open(&elsewhere).unwrap();
+    store.pull(&elsewhere.root.join("releases")).unwrap();
+    assert_eq!(
+        kiln_test_support::snapshot(&elsewhere.root.join("releases")),
+        kiln_test_support::snapshot(&qs.join("pub/releases"))
+    );
 }

@@ -20,14 +20,14 @@ use kiln_tools::release::store::Store;
 use super::story::*;
 use super::workers::*;
 
-/// moto's S3 server on a free port, stopped when dropped.
-struct S3Server {
+/// moto's S3 server on a free port with the bucket `kiln`, stopped when dropped.
+pub(crate) struct S3Server {
     child: Child,
     port: u16,
 }
 
 impl S3Server {
-    fn start() -> S3Server {
+    pub(crate) fn start() -> S3Server {
         let server = std::env::var("KILN_TEST_S3_SERVER").unwrap_or_else(|_| {
             panic!(
                 "KILN_TEST_S3_SERVER is not set: the S3 tests need moto's server (PyPI \
@@ -63,7 +63,7 @@ impl S3Server {
         S3Server { child, port }
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }
