@@ -164,6 +164,63 @@ fn hosts_that_share_only_postgres_and_a_bucket_make_what_one_process_makes() {
     assert!(store.pull(&fourth.root.join("logs")).is_ok_and(|n| n >= 2));
 }
 
+/// A file of 20 MiB goes up in parts (the store switches at 8 MiB) and comes back identical on
+/// another host; a bucket object whose bytes are not its recorded digest is refused, leaving no
+/// file behind.
+#[test]
+fn a_large_file_goes_up_in_parts_and_a_corrupt_object_is_refused() {
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| {
+        let mut config = Config::template("Firefox");
+        config.root = dir.path().join(name).join("pub");
+        config.work_dir = dir.path().join(name).join("work");
+        config.store.url = Some("s3://kiln/large".to_owned());
+        config.store.endpoint = Some(s3.endpoint());
+        config
+    };
+    let (here, there) = (config("here"), config("there"));
+    let large = here.root.join("candidates/large.bin");
+    std::fs::create_dir_all(large.parent().unwrap()).unwrap();
+    let bytes: Vec<u8> = (0..20u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&large, &bytes).unwrap();
+    let store = Store::open(&here).unwrap();
+    assert!(store.publish(&large).unwrap(), "uploaded");
+    assert!(
+        !store.publish(&large).unwrap(),
+        "the same bytes are not uploaded twice"
+    );
+    // S3 gives an object uploaded in N parts the ETag `"<digest>-N"`.
+    let object = format!("{}/kiln/large/candidates/large.bin", s3.endpoint());
+    let head = ureq::head(&object).call().unwrap();
+    let etag = head
+        .headers()
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        etag.trim_matches('"').ends_with("-3"),
+        "not three parts: {etag}"
+    );
+    let elsewhere = Store::open(&there).unwrap();
+    assert_eq!(elsewhere.pull(&there.root.join("candidates")).unwrap(), 1);
+    assert!(std::fs::read(there.root.join("candidates/large.bin")).unwrap() == bytes);
+
+    // Overwrite the object behind the store's back (plain HTTP PUT, no digest metadata).
+    assert!(ureq::put(&object).send(&b"not the file"[..]).is_ok());
+    let third = config("third");
+    let error = Store::open(&third)
+        .unwrap()
+        .pull(&third.root.join("candidates"))
+        .unwrap_err();
+    assert!(error.to_string().contains("recorded"), "{error}");
+    assert!(!third.root.join("candidates/large.bin").exists());
+}
+
 /// A TCP proxy in front of the S3 server that can answer every request with 500, or hold
 /// connections without answering, until told to forward again.
 struct FaultyProxy {

@@ -1202,6 +1202,41 @@ fn init_writes_a_config_and_the_state_database_once() {
     assert_eq!(again.status.code(), Some(1), "init overwrote kiln.toml");
     assert!(String::from_utf8_lossy(&again.stderr).contains("kiln.toml already exists"));
     assert_eq!(std::fs::read(target.join("kiln.toml")).unwrap(), before);
+    // init created and migrated the state database: `kiln migrate` finds nothing to do.
+    let migrated = kiln_ok(&target.join("kiln.toml"), &["migrate"]);
+    assert!(migrated.contains("up to date"), "{migrated}");
+}
+
+/// `kiln migrate` brings a state database written by the SQLite-only versions (no migrations
+/// table, no queue) up to date, keeping its releases.
+#[test]
+fn migrate_adopts_a_state_database_from_before_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = kiln_init(dir.path(), &[]);
+    let db = match &config.state_db {
+        Database::Sqlite(path) => path.clone(),
+        other => panic!("init wrote {other}"),
+    };
+    std::fs::remove_file(&db).unwrap();
+    let old = rusqlite::Connection::open(&db).unwrap();
+    old.execute_batch(
+        "CREATE TABLE releases (
+            name TEXT PRIMARY KEY, product TEXT NOT NULL, version TEXT NOT NULL,
+            build INTEGER NOT NULL, revision TEXT NOT NULL, partials TEXT NOT NULL,
+            kind TEXT NOT NULL, status TEXT NOT NULL, next_version TEXT NOT NULL,
+            created_by TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+            ship_change INTEGER, note TEXT, UNIQUE (product, version, build));
+         INSERT INTO releases VALUES ('Firefox-120.0-build1', 'Firefox', '120.0', 1, 'r', '[]',
+            'release', 'shipped', '120.0.1', 'old', 1, 1, NULL, NULL);",
+    )
+    .unwrap();
+    drop(old);
+    let config_path = dir.path().join("kiln.toml");
+    let out = kiln_ok(&config_path, &["migrate"]);
+    assert!(out.contains("applied migration(s) 1, 2"), "{out}");
+    let status = kiln_ok(&config_path, &["status", "--json"]);
+    let reports: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(reports[0]["release"]["status"], "shipped", "{status}");
 }
 
 #[test]
