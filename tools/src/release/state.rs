@@ -843,34 +843,6 @@ mod tests {
         name.to_string()
     }
 
-    /// A database written by the SQLite-only versions (no migrations table) is adopted: its
-    /// rows stay, and both migrations are recorded.
-    #[test]
-    fn a_database_from_before_migrations_is_adopted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kiln-state.db");
-        let old = rusqlite::Connection::open(&path).unwrap();
-        old.execute_batch(
-            "CREATE TABLE releases (
-                name TEXT PRIMARY KEY, product TEXT NOT NULL, version TEXT NOT NULL,
-                build INTEGER NOT NULL, revision TEXT NOT NULL, partials TEXT NOT NULL,
-                kind TEXT NOT NULL, status TEXT NOT NULL, next_version TEXT NOT NULL,
-                created_by TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-                ship_change INTEGER, note TEXT, UNIQUE (product, version, build));
-             INSERT INTO releases VALUES ('Firefox-120.0-build1', 'Firefox', '120.0', 1, 'r', '[]',
-                'release', 'shipped', '120.0.1', 'old', 1, 1, NULL, NULL);",
-        )
-        .unwrap();
-        drop(old);
-        let state = State::open(&Database::Sqlite(path.clone())).unwrap();
-        let rows = state.releases().unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].status, ReleaseStatus::Shipped);
-        drop(state);
-        let again = State::connect(&Database::Sqlite(path)).unwrap();
-        assert_eq!(again.migrate().unwrap(), Vec::<i64>::new());
-    }
-
     #[test]
     fn an_unknown_stored_status_is_an_error_not_a_default() {
         let dir = tempfile::tempdir().unwrap();
