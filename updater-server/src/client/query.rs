@@ -70,14 +70,38 @@ pub struct UpdateQuery {
     pub pin: Option<String>,
 }
 
-/// Percent-decodes `s` with the `percent-encoding` crate, which like Werkzeug takes `%` as an
-/// escape only before two hex digits (`%+1`, `%zz` and a trailing `%4` stay literal), then encodes
-/// to ASCII with replacement like Balrog: invalid UTF-8 and every non-ASCII character become `?`.
+/// Percent-decodes `s` as the `percent-encoding` crate and Werkzeug do (`%` is an escape only
+/// before two hex digits: `%+1`, `%zz` and a trailing `%4` stay literal), then encodes to ASCII
+/// with replacement like Balrog: invalid UTF-8 and every non-ASCII character become `?`. The runs
+/// between escapes are copied whole.
 pub fn decode_ascii(s: &str) -> String {
     if s.is_ascii() && !s.contains('%') {
         return s.to_owned();
     }
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        bytes.extend_from_slice(&rest[..at]);
+        match (
+            rest.get(at + 1).and_then(|&b| hex(b)),
+            rest.get(at + 2).and_then(|&b| hex(b)),
+        ) {
+            (Some(high), Some(low)) => {
+                bytes.push(high << 4 | low);
+                rest = &rest[at + 3..];
+            }
+            _ => {
+                bytes.push(b'%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    bytes.extend_from_slice(rest);
     if bytes.is_ascii() {
         return String::from_utf8(bytes).unwrap_or_default();
     }
@@ -404,6 +428,23 @@ mod tests {
         // `u8::from_str_radix("+1", 16)` is 1; Werkzeug and the crate see no escape here.
         assert_eq!(decode_ascii("a%+1b%-1"), "a%+1b%-1");
         assert_eq!(decode_ascii("%41%4a%4A"), "AJJ");
+        assert_eq!(decode_ascii("%%41%4%%"), "%A%4%%");
+        assert_eq!(decode_ascii("a%20b%2"), "a b%2");
+        // The crate this replaced, on every short mix of escapes, digits and non-ASCII.
+        let alphabet = ["%", "4", "1", "a", "g", "+", "é", "%C3", "%A9", "%FF"];
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    let text = format!("{a}{b}{c}");
+                    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&text).collect();
+                    let want: String = String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .map(|c| if c.is_ascii() { c } else { '?' })
+                        .collect();
+                    assert_eq!(decode_ascii(&text), want, "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]

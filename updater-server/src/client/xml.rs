@@ -750,23 +750,28 @@ fn unified_url(
     };
     let template = templates
         .get(&patch.from)
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.as_str().is_empty())
         .ok_or(NoUrl::NotFound)?;
-    let mut url = with_locale(template, &q.locale);
+    let platform = app.platform(&q.build_target);
+    let ftp = platform.and_then(|p| p.os_ftp.as_deref());
+    let bouncer = platform.and_then(|p| p.os_bouncer.as_deref());
+    // Split when the release was parsed: one pass, the same bytes as the steps below.
+    if let Some(url) = template.fill(&q.locale, ftp, bouncer) {
+        return Ok(url);
+    }
+    let mut url = with_locale(template.as_str(), &q.locale);
     if !url.contains('%') {
         return Ok(url);
     }
     // Balrog raises (500) when the platform lacks OS_FTP/OS_BOUNCER even if the template does
     // not use them; Kiln substitutes what is there (see the crate docs' differences).
-    if let Some(platform) = app.platform(&q.build_target) {
-        if let Some(ftp) = &platform.os_ftp {
-            replace(&mut url, "%OS_FTP%", ftp);
-            replace(&mut url, "%os_ftp%", ftp);
-        }
-        if let Some(bouncer) = &platform.os_bouncer {
-            replace(&mut url, "%OS_BOUNCER%", bouncer);
-            replace(&mut url, "%os_bouncer%", bouncer);
-        }
+    if let Some(ftp) = ftp {
+        replace(&mut url, "%OS_FTP%", ftp);
+        replace(&mut url, "%os_ftp%", ftp);
+    }
+    if let Some(bouncer) = bouncer {
+        replace(&mut url, "%OS_BOUNCER%", bouncer);
+        replace(&mut url, "%os_bouncer%", bouncer);
     }
     Ok(url)
 }

@@ -25,9 +25,11 @@ pub mod addons;
 pub mod guardian;
 pub mod schema;
 pub mod text;
+pub mod url_template;
 
 pub use addons::{Addon, AddonPlatform, Gmp, SuperBlob, SystemAddons};
 pub use guardian::Guardian;
+pub use url_template::UrlTemplate;
 
 /// A value Balrog's schemas accept as a string or a number (`buildID`, `filesize`), kept as the
 /// text Balrog prints for it (`50` and `"50"` both print `50`) and whether it was a number: in
@@ -191,10 +193,10 @@ pub struct Platform {
 pub struct FileUrlBlock {
     /// Balrog's `completes`: from-name (`*`) → URL template.
     #[serde(default)]
-    pub completes: BTreeMap<String, String>,
+    pub completes: BTreeMap<String, UrlTemplate>,
     /// Balrog's `partials`: from-name → URL template.
     #[serde(default)]
-    pub partials: BTreeMap<String, String>,
+    pub partials: BTreeMap<String, UrlTemplate>,
 }
 
 impl FileUrlBlock {
@@ -488,8 +490,8 @@ impl AppRelease {
             match entry {
                 FileUrl::Template(url) => urls.push(url),
                 FileUrl::Block(block) => {
-                    urls.extend(block.completes.values().map(String::as_str));
-                    urls.extend(block.partials.values().map(String::as_str));
+                    urls.extend(block.completes.values().map(UrlTemplate::as_str));
+                    urls.extend(block.partials.values().map(UrlTemplate::as_str));
                 }
             }
         }
