@@ -275,8 +275,17 @@ pub fn parse(
     let Some(rest) = decoded.strip_prefix("/update/") else {
         return Ok(None);
     };
-    let segments: Vec<&str> = rest.split('/').collect();
-    let Some((&first, tail)) = segments.split_first() else {
+    // At most the URL version, ten fields and `update.xml`; a longer path is no route.
+    let mut segments: [&str; 12] = [""; 12];
+    let mut count = 0;
+    for segment in rest.split('/') {
+        let Some(slot) = segments.get_mut(count) else {
+            return Ok(None);
+        };
+        *slot = segment;
+        count += 1;
+    }
+    let Some((&first, tail)) = segments[..count].split_first() else {
         return Ok(None);
     };
     let query_version: u8 = match first {
