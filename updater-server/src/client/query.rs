@@ -275,15 +275,23 @@ pub fn parse(
     let Some(rest) = decoded.strip_prefix("/update/") else {
         return Ok(None);
     };
-    // At most the URL version, ten fields and `update.xml`; a longer path is no route.
+    // At most the URL version, ten fields and `update.xml`; a longer path is no route. The
+    // segments are short: one pass over the bytes, not a search per segment.
     let mut segments: [&str; 12] = [""; 12];
     let mut count = 0;
-    for segment in rest.split('/') {
+    let mut start = 0;
+    for end in rest
+        .bytes()
+        .enumerate()
+        .filter_map(|(i, b)| (b == b'/').then_some(i))
+        .chain([rest.len()])
+    {
         let Some(slot) = segments.get_mut(count) else {
             return Ok(None);
         };
-        *slot = segment;
+        *slot = &rest[start..end];
         count += 1;
+        start = end + 1;
     }
     let Some((&first, tail)) = segments[..count].split_first() else {
         return Ok(None);
