@@ -116,7 +116,8 @@ fn decode_query_value(s: &str) -> String {
     decode_ascii(&s.replace('+', " "))
 }
 
-/// The fields of the path, by URL version, after `/update/{v}/`.
+/// The fields of the path, by URL version, after `/update/{v}/`. Each starts with the same six,
+/// which `parse` reads by position.
 const FIELDS: [&[&str]; 6] = [
     &[
         "product",
@@ -320,19 +321,21 @@ pub fn parse(
             .unwrap_or_default()
     };
     let has = |name: &str| names.contains(&name);
+    // Every URL version starts with the same six fields (`FIELDS`), read by position.
+    let common = |i: usize| values[i].to_owned();
     let params = parse_query_string(query_version, query_string)?;
 
-    let mut version = field("version");
+    let mut version = common(1);
     if query_version == 3 && version.len() > "esrpre".len() && version.ends_with("esrpre") {
         version.truncate(version.len() - "esrpre".len());
     }
     // Avast prepends "x86 " (bug 1125231); Balrog removes it wherever it appears.
-    let mut locale = field("locale");
+    let mut locale = common(4);
     if locale.contains("x86 ") {
         locale = locale.replace("x86 ", "");
     }
-    let build_target = field("buildTarget");
-    let channel = field("channel");
+    let build_target = common(3);
+    let channel = common(5);
     let (instruction_set, memory, jaws) = if has("systemCapabilities") {
         parse_system_capabilities(&field("systemCapabilities"))
     } else {
@@ -345,10 +348,10 @@ pub fn parse(
     };
     Ok(Some(UpdateQuery {
         query_version,
-        product: field("product"),
+        product: common(0),
         parsed_version: MozVersion::parse(&version),
         version,
-        build_id: field("buildID"),
+        build_id: common(2),
         fallback_channel: fallback_channel(&channel),
         channel,
         build_target,
@@ -461,6 +464,21 @@ mod tests {
                     assert_eq!(decode_ascii(&text), want, "{text:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_url_version_starts_with_the_common_fields() {
+        let common = [
+            "product",
+            "version",
+            "buildID",
+            "buildTarget",
+            "locale",
+            "channel",
+        ];
+        for names in FIELDS {
+            assert_eq!(names[..common.len()], common);
         }
     }
 

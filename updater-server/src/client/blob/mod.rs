@@ -427,7 +427,12 @@ impl AppRelease {
 
     /// The platform data for `build_target`, aliases followed.
     pub fn platform(&self, build_target: &str) -> Option<&Platform> {
-        self.platforms.get(self.resolve_platform(build_target))
+        // One lookup unless the platform is an alias (what `resolve_platform` then `get` give).
+        let platform = self.platforms.get(build_target)?;
+        match platform.alias.as_deref() {
+            Some(alias) => self.platforms.get(alias),
+            None => Some(platform),
+        }
     }
 
     /// The locale data, aliases followed.
@@ -443,9 +448,10 @@ impl AppRelease {
 
     /// [`AppRelease::build_id`] with whether it was stored as a number.
     pub fn build_id_text(&self, build_target: &str, locale: &str) -> Result<&Text, String> {
-        let resolved = self.resolve_platform(build_target);
-        let platform = self.platforms.get(resolved);
+        let resolved = || self.resolve_platform(build_target);
+        let platform = self.platform(build_target);
         let Some(data) = platform.and_then(|p| p.locales.get(locale)) else {
+            let resolved = resolved();
             return Err(format!(
                 "No such locale '{locale}' in platform '{resolved}'"
             ));
@@ -453,7 +459,7 @@ impl AppRelease {
         data.build_id
             .as_ref()
             .or(platform.and_then(|p| p.build_id.as_ref()))
-            .ok_or_else(|| format!("No buildID for platform '{resolved}'"))
+            .ok_or_else(|| format!("No buildID for platform '{}'", resolved()))
     }
 
     /// A locale-level version field, else the top-level one (Balrog's `getLocaleOrTopLevelParam`).
