@@ -353,6 +353,11 @@ pub struct AppRelease {
     /// Balrog's `platforms`.
     #[serde(default)]
     pub platforms: BTreeMap<String, Platform>,
+    /// Every string in the blob outside its URLs is plain ([`text::is_plain`]): the XML writer
+    /// copies the blob's own values (not its URLs) into attributes without checking them per
+    /// request. Set by [`Release::load`].
+    #[serde(skip)]
+    pub plain_text: bool,
 }
 
 /// A Desupport blob (schema 50).
@@ -587,7 +592,11 @@ impl Release {
             .and_then(Value::as_u64)
             .ok_or_else(|| "blob must be an object with an integer schema_version".to_owned())?;
         let blob = match schema {
-            s if APP_SCHEMAS.contains(&s) => Blob::App(Box::new(typed(value)?)),
+            s if APP_SCHEMAS.contains(&s) => {
+                let mut app: AppRelease = typed(value)?;
+                app.plain_text = text::is_plain(value);
+                Blob::App(Box::new(app))
+            }
             50 => Blob::Desupport(typed(value)?),
             1000 => Blob::Gmp(typed(value)?),
             4000 => Blob::Super(typed(value)?),
