@@ -1,6 +1,6 @@
 //! The client endpoint (`/update/…`), health checks and `/metrics`.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -41,6 +41,21 @@ fn xml_response(status: StatusCode, body: String) -> HttpResponse {
             HeaderValue::from_static("text/xml; charset=utf-8"),
         ))
         .body(body)
+}
+
+/// `Rule-ID` and `Rule-Data-Version` (`unknown` when no rule decided): names and numbers
+/// written without parsing or a `String` each.
+fn rule_headers(rule: Option<(i64, i64)>) -> [(HeaderName, HeaderValue); 2] {
+    const RULE_ID: HeaderName = HeaderName::from_static("rule-id");
+    const RULE_DATA_VERSION: HeaderName = HeaderName::from_static("rule-data-version");
+    let (id, dv) = rule.map_or_else(
+        || {
+            let unknown = HeaderValue::from_static("unknown");
+            (unknown.clone(), unknown)
+        },
+        |(id, dv)| (HeaderValue::from(id), HeaderValue::from(dv)),
+    );
+    [(RULE_ID, id), (RULE_DATA_VERSION, dv)]
 }
 
 fn dice_override(req: &HttpRequest, state: &AppState) -> Result<Option<u8>> {
@@ -104,13 +119,9 @@ fn answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
     ));
-    let (id, dv) = entry
-        .rule
-        .map_or(("unknown".to_owned(), "unknown".to_owned()), |(id, dv)| {
-            (id.to_string(), dv.to_string())
-        });
-    resp.insert_header(("Rule-ID", id))
-        .insert_header(("Rule-Data-Version", dv));
+    for (name, value) in rule_headers(entry.rule) {
+        resp.insert_header((name, value));
+    }
     if let Some(signer) = &state.signer {
         resp.insert_header(("Content-Signature", signer.header(&entry.body)));
     }
@@ -145,13 +156,11 @@ fn json_answer(req: &HttpRequest, state: &AppState) -> Result<HttpResponse> {
             .content_type("text/html; charset=utf-8")
             .finish());
     };
-    let (id, dv) = rule.map_or(("unknown".to_owned(), "unknown".to_owned()), |(id, dv)| {
-        (id.to_string(), dv.to_string())
-    });
     let mut resp = HttpResponse::Ok();
-    resp.content_type("application/json")
-        .insert_header(("Rule-ID", id))
-        .insert_header(("Rule-Data-Version", dv));
+    resp.content_type("application/json");
+    for (name, value) in rule_headers(rule) {
+        resp.insert_header((name, value));
+    }
     if let Some(signer) = &state.signer {
         resp.insert_header(("Content-Signature", signer.header(body.as_bytes())));
     }

@@ -70,14 +70,38 @@ pub struct UpdateQuery {
     pub pin: Option<String>,
 }
 
-/// Percent-decodes `s` with the `percent-encoding` crate, which like Werkzeug takes `%` as an
-/// escape only before two hex digits (`%+1`, `%zz` and a trailing `%4` stay literal), then encodes
-/// to ASCII with replacement like Balrog: invalid UTF-8 and every non-ASCII character become `?`.
+/// Percent-decodes `s` as the `percent-encoding` crate and Werkzeug do (`%` is an escape only
+/// before two hex digits: `%+1`, `%zz` and a trailing `%4` stay literal), then encodes to ASCII
+/// with replacement like Balrog: invalid UTF-8 and every non-ASCII character become `?`. The runs
+/// between escapes are copied whole.
 pub fn decode_ascii(s: &str) -> String {
     if s.is_ascii() && !s.contains('%') {
         return s.to_owned();
     }
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        bytes.extend_from_slice(&rest[..at]);
+        match (
+            rest.get(at + 1).and_then(|&b| hex(b)),
+            rest.get(at + 2).and_then(|&b| hex(b)),
+        ) {
+            (Some(high), Some(low)) => {
+                bytes.push(high << 4 | low);
+                rest = &rest[at + 3..];
+            }
+            _ => {
+                bytes.push(b'%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    bytes.extend_from_slice(rest);
     if bytes.is_ascii() {
         return String::from_utf8(bytes).unwrap_or_default();
     }
@@ -92,7 +116,8 @@ fn decode_query_value(s: &str) -> String {
     decode_ascii(&s.replace('+', " "))
 }
 
-/// The fields of the path, by URL version, after `/update/{v}/`.
+/// The fields of the path, by URL version, after `/update/{v}/`. Each starts with the same six,
+/// which `parse` reads by position.
 const FIELDS: [&[&str]; 6] = [
     &[
         "product",
@@ -251,8 +276,25 @@ pub fn parse(
     let Some(rest) = decoded.strip_prefix("/update/") else {
         return Ok(None);
     };
-    let segments: Vec<&str> = rest.split('/').collect();
-    let Some((&first, tail)) = segments.split_first() else {
+    // At most the URL version, ten fields and `update.xml`; a longer path is no route. The
+    // segments are short: one pass over the bytes, not a search per segment.
+    let mut segments: [&str; 12] = [""; 12];
+    let mut count = 0;
+    let mut start = 0;
+    for end in rest
+        .bytes()
+        .enumerate()
+        .filter_map(|(i, b)| (b == b'/').then_some(i))
+        .chain([rest.len()])
+    {
+        let Some(slot) = segments.get_mut(count) else {
+            return Ok(None);
+        };
+        *slot = &rest[start..end];
+        count += 1;
+        start = end + 1;
+    }
+    let Some((&first, tail)) = segments[..count].split_first() else {
         return Ok(None);
     };
     let query_version: u8 = match first {
@@ -279,19 +321,21 @@ pub fn parse(
             .unwrap_or_default()
     };
     let has = |name: &str| names.contains(&name);
+    // Every URL version starts with the same six fields (`FIELDS`), read by position.
+    let common = |i: usize| values[i].to_owned();
     let params = parse_query_string(query_version, query_string)?;
 
-    let mut version = field("version");
+    let mut version = common(1);
     if query_version == 3 && version.len() > "esrpre".len() && version.ends_with("esrpre") {
         version.truncate(version.len() - "esrpre".len());
     }
     // Avast prepends "x86 " (bug 1125231); Balrog removes it wherever it appears.
-    let mut locale = field("locale");
+    let mut locale = common(4);
     if locale.contains("x86 ") {
         locale = locale.replace("x86 ", "");
     }
-    let build_target = field("buildTarget");
-    let channel = field("channel");
+    let build_target = common(3);
+    let channel = common(5);
     let (instruction_set, memory, jaws) = if has("systemCapabilities") {
         parse_system_capabilities(&field("systemCapabilities"))
     } else {
@@ -304,10 +348,10 @@ pub fn parse(
     };
     Ok(Some(UpdateQuery {
         query_version,
-        product: field("product"),
+        product: common(0),
         parsed_version: MozVersion::parse(&version),
         version,
-        build_id: field("buildID"),
+        build_id: common(2),
         fallback_channel: fallback_channel(&channel),
         channel,
         build_target,
@@ -404,6 +448,33 @@ mod tests {
         // `u8::from_str_radix("+1", 16)` is 1; Werkzeug and the crate see no escape here.
         assert_eq!(decode_ascii("a%+1b%-1"), "a%+1b%-1");
         assert_eq!(decode_ascii("%41%4a%4A"), "AJJ");
+        assert_eq!(decode_ascii("%%41%4%%"), "%A%4%%");
+        assert_eq!(decode_ascii("a%20b%2"), "a b%2");
+        // The crate this replaced, on every short mix of escapes, digits and non-ASCII.
+        let alphabet = ["%", "4", "1", "a", "g", "+", "é", "%C3", "%A9", "%FF"];
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    let text = format!("{a}{b}{c}");
+                    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&text).collect();
+                    let want: String = String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .map(|c| if c.is_ascii() { c } else { '?' })
+                        .collect();
+                    assert_eq!(decode_ascii(&text), want, "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_url_version_starts_with_the_common_fields() {
+        // Version 1's fields are exactly the six.
+        let common = FIELDS[0];
+        assert_eq!(common.len(), 6);
+        for names in FIELDS {
+            assert_eq!(&names[..common.len()], common);
+        }
     }
 
     #[test]

@@ -201,6 +201,11 @@ impl CompiledRule {
                 .is_none_or(|c| match_channel(c, &q.channel, &q.fallback_channel))
     }
 
+    /// The compiled `version` column (`None`: the column is NULL, a wildcard).
+    pub fn version_terms(&self) -> Option<&[VersionTerm]> {
+        self.version.as_deref()
+    }
+
     /// Only the version column; errors when a comparison needs an unparsable query version.
     fn matches_version(&self, q: &UpdateQuery) -> Result<bool, InvalidVersion> {
         match &self.version {

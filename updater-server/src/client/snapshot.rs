@@ -21,16 +21,18 @@ use crate::client::memo::ResponseMemo;
 use crate::client::offers::{OfferRegistry, OfferTable};
 use crate::client::query::UpdateQuery;
 use crate::client::rule::{CompiledRule, RuleRow};
+use crate::client::rule_index::RuleList;
 
 /// Releases by name.
 pub type Releases = HashMap<String, Arc<Release>>;
 
-/// Rules of one product (plus the product-wildcard rules), bucketed by channel.
+/// Rules of one product (plus the product-wildcard rules), bucketed by channel; each bucket
+/// indexed by version ([`RuleList`]).
 #[derive(Debug, Default)]
 struct ChannelIndex {
-    exact: HashMap<String, Vec<u32>>,
+    exact: HashMap<String, RuleList>,
     globs: Vec<(String, u32)>,
-    any: Vec<u32>,
+    any: RuleList,
 }
 
 impl ChannelIndex {
@@ -45,31 +47,40 @@ impl ChannelIndex {
         }
     }
 
-    /// Indices of the rules that may match `q`, ascending (= priority order). Borrowed from the
-    /// index when a single bucket applies, which is the common case.
-    fn candidates(&self, q: &UpdateQuery) -> Cow<'_, [u32]> {
-        let mut sources: Vec<&[u32]> = Vec::with_capacity(3);
-        sources.push(&self.any);
-        sources.extend(self.exact.get(&q.channel).map(Vec::as_slice));
-        if q.fallback_channel != q.channel {
-            sources.extend(self.exact.get(&q.fallback_channel).map(Vec::as_slice));
+    /// Builds every bucket's version index, once all rules are added.
+    fn build_indexes(&mut self, rules: &[CompiledRule]) {
+        self.any.build_index(rules);
+        for list in self.exact.values_mut() {
+            list.build_index(rules);
         }
-        sources.retain(|s| !s.is_empty());
-        let globs: Vec<u32> = self
-            .globs
-            .iter()
-            .filter(|(prefix, _)| {
-                q.channel.starts_with(prefix.as_str())
-                    || q.fallback_channel.starts_with(prefix.as_str())
-            })
-            .map(|(_, idx)| *idx)
-            .collect();
-        match (sources.as_slice(), globs.is_empty()) {
-            ([], true) => Cow::Borrowed(&[]),
-            ([single], true) => Cow::Borrowed(*single),
+    }
+
+    /// Indices of the rules that may match `q`, ascending (= priority order): the buckets of
+    /// the query's channels, without the rules whose version column cannot hold for the query's
+    /// version. Borrowed from the index when a single bucket applies, which is the common case.
+    fn candidates(&self, q: &UpdateQuery) -> Cow<'_, [u32]> {
+        let version = q.parsed_version.as_ref().ok();
+        let mut sources: [&[u32]; 3] = [&[]; 3];
+        sources[0] = self.any.for_version(version);
+        if let Some(list) = self.exact.get(&q.channel) {
+            sources[1] = list.for_version(version);
+        }
+        if q.fallback_channel != q.channel {
+            if let Some(list) = self.exact.get(&q.fallback_channel) {
+                sources[2] = list.for_version(version);
+            }
+        }
+        let globs = self.globs.iter().filter(|(prefix, _)| {
+            q.channel.starts_with(prefix.as_str())
+                || q.fallback_channel.starts_with(prefix.as_str())
+        });
+        let mut nonempty = sources.iter().filter(|s| !s.is_empty());
+        match (nonempty.next(), nonempty.next(), globs.clone().next()) {
+            (None, _, None) => Cow::Borrowed(&[]),
+            (Some(single), None, None) => Cow::Borrowed(*single),
             _ => {
                 let mut all: Vec<u32> = sources.concat();
-                all.extend(globs);
+                all.extend(globs.map(|(_, idx)| *idx));
                 all.sort_unstable();
                 all.dedup();
                 Cow::Owned(all)
@@ -150,6 +161,10 @@ impl Snapshot {
                     }
                 }
             }
+        }
+        any_product.build_indexes(&rules);
+        for index in by_product.values_mut() {
+            index.build_indexes(&rules);
         }
         Snapshot {
             version: data.version,

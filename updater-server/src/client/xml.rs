@@ -365,6 +365,20 @@ fn push_attr(line: &mut String, name: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// [`push_attr`], or, for a value known to be plain (from a blob whose text is, see
+/// [`AppRelease::plain_text`], or a constant), the value copied without the check.
+fn push_blob_attr(line: &mut String, name: &str, value: &str, plain: bool) -> Result<(), Error> {
+    if !plain {
+        return push_attr(line, name, value);
+    }
+    line.push(' ');
+    line.push_str(name);
+    line.push_str("=\"");
+    line.push_str(value);
+    line.push('"');
+    Ok(())
+}
+
 /// Balrog's `%LOCALE%`/`%locale%` substitution in a stored URL.
 fn with_locale(url: &str, locale: &str) -> String {
     let mut url = url.to_owned();
@@ -621,7 +635,13 @@ fn update_line_v9(app: &AppRelease, ctx: &RenderCtx<'_>) -> Result<String, Error
     let mut line = String::with_capacity(256);
     line.push_str("    <update");
     for (key, value) in &attrs {
-        push_attr(&mut line, attr_name(key)?, value)?;
+        // Borrowed: the blob's own text or a constant, which `plain_text` covers (the
+        // `updateLine` URLs too) except under the names it leaves to the URL check; owned: a
+        // substituted URL or a JSON value, checked.
+        let plain = app.plain_text
+            && matches!(value, Cow::Borrowed(_))
+            && !matches!(*key, "fileUrls" | "fileUrl");
+        push_blob_attr(&mut line, attr_name(key)?, value, plain)?;
     }
     line.push('>');
     Ok(line)
@@ -750,23 +770,28 @@ fn unified_url(
     };
     let template = templates
         .get(&patch.from)
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.as_str().is_empty())
         .ok_or(NoUrl::NotFound)?;
-    let mut url = with_locale(template, &q.locale);
+    let platform = app.platform(&q.build_target);
+    let ftp = platform.and_then(|p| p.os_ftp.as_deref());
+    let bouncer = platform.and_then(|p| p.os_bouncer.as_deref());
+    // Split when the release was parsed: one pass, the same bytes as the steps below.
+    if let Some(url) = template.fill(&q.locale, ftp, bouncer) {
+        return Ok(url);
+    }
+    let mut url = with_locale(template.as_str(), &q.locale);
     if !url.contains('%') {
         return Ok(url);
     }
     // Balrog raises (500) when the platform lacks OS_FTP/OS_BOUNCER even if the template does
     // not use them; Kiln substitutes what is there (see the crate docs' differences).
-    if let Some(platform) = app.platform(&q.build_target) {
-        if let Some(ftp) = &platform.os_ftp {
-            replace(&mut url, "%OS_FTP%", ftp);
-            replace(&mut url, "%os_ftp%", ftp);
-        }
-        if let Some(bouncer) = &platform.os_bouncer {
-            replace(&mut url, "%OS_BOUNCER%", bouncer);
-            replace(&mut url, "%os_bouncer%", bouncer);
-        }
+    if let Some(ftp) = ftp {
+        replace(&mut url, "%OS_FTP%", ftp);
+        replace(&mut url, "%os_ftp%", ftp);
+    }
+    if let Some(bouncer) = bouncer {
+        replace(&mut url, "%OS_BOUNCER%", bouncer);
+        replace(&mut url, "%os_bouncer%", bouncer);
     }
     Ok(url)
 }
@@ -816,22 +841,17 @@ fn patch_line(
     }
     let mut line = String::with_capacity(128 + url.len() + patch.hash_value.len());
     line.push_str("        <patch");
-    push_attr(
-        &mut line,
-        "type",
-        if is_complete { "complete" } else { "partial" },
-    )?;
+    let plain = app.plain_text;
+    let kind = if is_complete { "complete" } else { "partial" };
+    push_blob_attr(&mut line, "type", kind, true)?;
     push_attr(&mut line, "URL", &url)?;
-    push_attr(
-        &mut line,
-        "hashFunction",
-        or_none(app.hash_function.as_deref()),
-    )?;
-    push_attr(&mut line, "hashValue", &patch.hash_value)?;
-    push_attr(&mut line, "size", patch.filesize.as_str())?;
+    let hash_function = or_none(app.hash_function.as_deref());
+    push_blob_attr(&mut line, "hashFunction", hash_function, plain)?;
+    push_blob_attr(&mut line, "hashValue", &patch.hash_value, plain)?;
+    push_blob_attr(&mut line, "size", patch.filesize.as_str(), plain)?;
     if app.schema_version >= 8 {
         if let Some(proof) = &patch.bin_trans_inclusion_proof {
-            push_attr(&mut line, "binTransInclusionProof", proof)?;
+            push_blob_attr(&mut line, "binTransInclusionProof", proof, plain)?;
         }
     }
     line.push_str("/>");
@@ -876,6 +896,63 @@ mod tests {
                 assert_eq!(replaced, text.replace("%LOCALE%", to), "{text:?} -> {to:?}");
             }
         }
+    }
+
+    #[test]
+    fn plain_blobs_are_copied_and_everything_else_is_still_escaped() {
+        use crate::client::query;
+        use serde_json::json;
+        let blob = |fields: serde_json::Value| {
+            json!({
+                "name": "R", "schema_version": 9, "hashFunction": "sha512",
+                "appVersion": "99.0", "displayVersion": "99.0",
+                "fileUrls": {"*": {"completes": {"*": "https://h/?os=%OS_BOUNCER%&lang=%LOCALE%"}}},
+                "updateLine": [{"for": {}, "fields": fields}],
+                "platforms": {"Linux_x86_64-gcc3": {"OS_BOUNCER": "linux64", "locales": {"de": {
+                    "buildID": "20200101000000",
+                    "completes": [{"from": "*", "filesize": 5, "hashValue": "ab"}]
+                }}}}
+            })
+        };
+        let q = query::parse(
+            "/update/3/Firefox/98.0/20200100000000/Linux_x86_64-gcc3/de/release/Linux/default/default/update.xml",
+            "",
+            "",
+        )
+        .unwrap()
+        .unwrap();
+        let client = ClientConfig {
+            allowlisted_domains: serde_json::from_value(json!({"h": ["Firefox"]})).unwrap(),
+            ..ClientConfig::default()
+        };
+        let render_blob = |value: serde_json::Value| {
+            let release = Release::load("R", 1, &value).unwrap();
+            let ctx = RenderCtx {
+                query: &q,
+                update_type: UpdateType::Minor,
+                client: &client,
+                releases: &Releases::new(),
+            };
+            let Blob::App(app) = &release.blob else {
+                unreachable!()
+            };
+            (app.plain_text, render(&release, &ctx).unwrap())
+        };
+        let (plain, doc) = render_blob(blob(json!({"detailsURL": "https://h/%LOCALE%/"})));
+        assert!(plain);
+        assert!(doc.contains(" detailsURL=\"https://h/de/\""), "{doc}");
+        assert!(
+            doc.contains(" URL=\"https://h/?os=linux64&amp;lang=de\""),
+            "{doc}"
+        );
+        assert!(doc.contains(" hashValue=\"ab\" size=\"5\""), "{doc}");
+        // Under a URL's name the check still runs; a blob with `&` elsewhere is not plain.
+        let (plain, doc) = render_blob(blob(json!({"fileUrl": "a&b"})));
+        assert!(plain);
+        assert!(doc.contains(" fileUrl=\"a&amp;b\""), "{doc}");
+        let (plain, doc) = render_blob(blob(json!({"actions": "a&b"})));
+        assert!(!plain);
+        assert!(doc.contains(" actions=\"a&amp;b\""), "{doc}");
     }
 
     #[test]

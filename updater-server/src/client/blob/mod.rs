@@ -25,9 +25,11 @@ pub mod addons;
 pub mod guardian;
 pub mod schema;
 pub mod text;
+pub mod url_template;
 
 pub use addons::{Addon, AddonPlatform, Gmp, SuperBlob, SystemAddons};
 pub use guardian::Guardian;
+pub use url_template::UrlTemplate;
 
 /// A value Balrog's schemas accept as a string or a number (`buildID`, `filesize`), kept as the
 /// text Balrog prints for it (`50` and `"50"` both print `50`) and whether it was a number: in
@@ -191,10 +193,10 @@ pub struct Platform {
 pub struct FileUrlBlock {
     /// Balrog's `completes`: from-name (`*`) → URL template.
     #[serde(default)]
-    pub completes: BTreeMap<String, String>,
+    pub completes: BTreeMap<String, UrlTemplate>,
     /// Balrog's `partials`: from-name → URL template.
     #[serde(default)]
-    pub partials: BTreeMap<String, String>,
+    pub partials: BTreeMap<String, UrlTemplate>,
 }
 
 impl FileUrlBlock {
@@ -351,6 +353,11 @@ pub struct AppRelease {
     /// Balrog's `platforms`.
     #[serde(default)]
     pub platforms: BTreeMap<String, Platform>,
+    /// Every string in the blob outside its URLs is plain ([`text::is_plain`]): the XML writer
+    /// copies the blob's own values (not its URLs) into attributes without checking them per
+    /// request. Set by [`Release::load`].
+    #[serde(skip)]
+    pub plain_text: bool,
 }
 
 /// A Desupport blob (schema 50).
@@ -425,7 +432,12 @@ impl AppRelease {
 
     /// The platform data for `build_target`, aliases followed.
     pub fn platform(&self, build_target: &str) -> Option<&Platform> {
-        self.platforms.get(self.resolve_platform(build_target))
+        // One lookup unless the platform is an alias (what `resolve_platform` then `get` give).
+        let platform = self.platforms.get(build_target)?;
+        match platform.alias.as_deref() {
+            Some(alias) => self.platforms.get(alias),
+            None => Some(platform),
+        }
     }
 
     /// The locale data, aliases followed.
@@ -441,9 +453,10 @@ impl AppRelease {
 
     /// [`AppRelease::build_id`] with whether it was stored as a number.
     pub fn build_id_text(&self, build_target: &str, locale: &str) -> Result<&Text, String> {
-        let resolved = self.resolve_platform(build_target);
-        let platform = self.platforms.get(resolved);
+        let resolved = || self.resolve_platform(build_target);
+        let platform = self.platform(build_target);
         let Some(data) = platform.and_then(|p| p.locales.get(locale)) else {
+            let resolved = resolved();
             return Err(format!(
                 "No such locale '{locale}' in platform '{resolved}'"
             ));
@@ -451,7 +464,7 @@ impl AppRelease {
         data.build_id
             .as_ref()
             .or(platform.and_then(|p| p.build_id.as_ref()))
-            .ok_or_else(|| format!("No buildID for platform '{resolved}'"))
+            .ok_or_else(|| format!("No buildID for platform '{}'", resolved()))
     }
 
     /// A locale-level version field, else the top-level one (Balrog's `getLocaleOrTopLevelParam`).
@@ -488,8 +501,8 @@ impl AppRelease {
             match entry {
                 FileUrl::Template(url) => urls.push(url),
                 FileUrl::Block(block) => {
-                    urls.extend(block.completes.values().map(String::as_str));
-                    urls.extend(block.partials.values().map(String::as_str));
+                    urls.extend(block.completes.values().map(UrlTemplate::as_str));
+                    urls.extend(block.partials.values().map(UrlTemplate::as_str));
                 }
             }
         }
@@ -579,7 +592,11 @@ impl Release {
             .and_then(Value::as_u64)
             .ok_or_else(|| "blob must be an object with an integer schema_version".to_owned())?;
         let blob = match schema {
-            s if APP_SCHEMAS.contains(&s) => Blob::App(Box::new(typed(value)?)),
+            s if APP_SCHEMAS.contains(&s) => {
+                let mut app: AppRelease = typed(value)?;
+                app.plain_text = text::is_plain(value);
+                Blob::App(Box::new(app))
+            }
             50 => Blob::Desupport(typed(value)?),
             1000 => Blob::Gmp(typed(value)?),
             4000 => Blob::Super(typed(value)?),

@@ -20,6 +20,25 @@ pub fn check(blob: &Value, xml: bool) -> Result<(), String> {
     walk(blob, &mut Vec::new(), xml)
 }
 
+/// Is every string and key in `blob`, outside its URLs (`fileUrls`, `fileUrl`: the XML writer
+/// checks every URL it writes, after substitution), printable ASCII without `&`, `"`, `<` and `>`?
+/// Then each of the blob's other values is written into an attribute as it is: the writer's
+/// escaping and checks would leave it unchanged.
+pub fn is_plain(blob: &Value) -> bool {
+    let plain = |s: &str| {
+        s.bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && !matches!(b, b'&' | b'"' | b'<' | b'>'))
+    };
+    match blob {
+        Value::String(s) => plain(s),
+        Value::Array(items) => items.iter().all(is_plain),
+        Value::Object(map) => map
+            .iter()
+            .all(|(k, v)| matches!(k.as_str(), "fileUrls" | "fileUrl") || plain(k) && is_plain(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+    }
+}
+
 /// Which characters a value at `path` may not hold.
 fn forbidden(path: &[String], xml: bool) -> impl Fn(char) -> bool {
     let condition = path
@@ -87,6 +106,21 @@ pub fn is_xml_name(name: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn plain_blobs_hold_nothing_an_attribute_would_escape() {
+        assert!(is_plain(
+            &json!({"a": ["x y", 1, true, null], "hashValue": "ab01", "n": 5.5})
+        ));
+        assert!(is_plain(&json!({
+            "fileUrls": {"*": {"completes": {"*": "https://h/?a=1&b=%LOCALE%"}}},
+            "p": [{"fileUrl": "https://h/?a&b", "hashValue": "00"}]
+        })));
+        for bad in ["a&b", "q\"", "<", ">", "tab\t", "é", "\u{7f}"] {
+            assert!(!is_plain(&json!({"k": [bad]})), "{bad:?}");
+            assert!(!is_plain(&json!({ bad: 1 })), "{bad:?}");
+        }
+    }
 
     #[test]
     fn refuses_what_could_change_the_document_and_names_the_field() {
