@@ -6,7 +6,7 @@
 //! it; once the network is back the cut worker's late result is refused, so every unit is done
 //! once and the release verifies.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,8 +19,13 @@ use kiln_tools::release::state::{UnitRow, UnitStatus};
 use super::story::*;
 use super::workers::*;
 
-/// A TCP proxy in front of one upstream address, with a switch that cuts the network and one that
-/// restores it.
+/// The answers' delay through the proxy: a distant database. A unit of the small fixtures takes
+/// 10–30 ms of work, which a cut would rarely land inside; with each of its database round trips
+/// this much longer, the cut worker spends most of a unit mid-unit, where the cut must find it.
+const LATENCY: Duration = Duration::from_millis(40);
+
+/// A TCP proxy in front of one upstream address (answers delayed by [`LATENCY`]), with a switch
+/// that cuts the network and one that restores it.
 struct Proxy {
     port: u16,
     links: Arc<Mutex<Links>>,
@@ -56,10 +61,19 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
-                for (from, to) in [(&client, &server), (&server, &client)] {
+                for (from, to, delay) in [
+                    (&client, &server, Duration::ZERO),
+                    (&server, &client, LATENCY),
+                ] {
                     let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
                     std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
+                        let mut buffer = [0u8; 16 * 1024];
+                        while let Ok(n @ 1..) = from.read(&mut buffer) {
+                            std::thread::sleep(delay);
+                            if to.write_all(&buffer[..n]).is_err() {
+                                break;
+                            }
+                        }
                         let _ = from.shutdown(Shutdown::Both);
                         let _ = to.shutdown(Shutdown::Both);
                     });
@@ -154,12 +168,16 @@ fn a_worker_cut_off_from_postgres_mid_unit_loses_it_and_its_late_result_is_refus
     let cut = spawn_logged_worker(&cut_config, "cut");
     let mut held: Vec<UnitRow> = Vec::new();
     for _ in 0..20 {
+        // Cut once the worker has the claim's answer (its log says so) and is running the unit.
         wait_for(
-            "the cut worker claims a unit",
+            "the cut worker runs a unit",
             || {
-                units(&env, R121)
-                    .iter()
-                    .any(|u| u.status == UnitStatus::Claimed && u.worker.as_deref() == Some("cut"))
+                let running = claimed_in_log(&cut_config, "cut");
+                units(&env, R121).iter().any(|u| {
+                    u.status == UnitStatus::Claimed
+                        && u.worker.as_deref() == Some("cut")
+                        && running.contains(&u.unit)
+                })
             },
             &mut coordinator,
         );
