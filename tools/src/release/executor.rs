@@ -11,6 +11,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::release::item_key::ItemKey;
 use crate::release::items::{Counts, Item, StageItems};
 use crate::release::state::{State, UnitStatus};
 
@@ -115,11 +116,13 @@ impl<W: ItemWork> Plan for ItemPlan<'_, W> {
     }
 
     fn run_unit(&self, unit: &str, bar: &indicatif::ProgressBar) -> anyhow::Result<UnitOutcome> {
+        let missing = || anyhow::anyhow!("{}: no item {unit} in this plan", self.stage());
+        let key: ItemKey = unit.parse().map_err(|_| missing())?;
         let item = self
             .items
             .iter()
-            .find(|i| i.key.to_string() == unit)
-            .ok_or_else(|| anyhow::anyhow!("{}: no item {unit} in this plan", self.stage()))?;
+            .find(|i| i.key == key)
+            .ok_or_else(missing)?;
         let (standing, failure) =
             self.table
                 .run_one(item, bar, |i| self.work.make(i), |i| self.work.verify(i))?;
@@ -198,6 +201,8 @@ fn wait_for_workers(
     let stage = plan.stage();
     let units = plan.units();
     state.enqueue(release, stage, &units)?;
+    let planned: std::collections::HashSet<&str> =
+        units.iter().map(|(key, _)| key.as_str()).collect();
     tracing::info!(release, stage, units = units.len(), "queued for workers");
     let waiting_since = std::time::Instant::now();
     let mut hinted = false;
@@ -206,10 +211,7 @@ fn wait_for_workers(
         let mut total = UnitOutcome::default();
         let mut open = 0;
         let mut claimed = 0;
-        for row in rows
-            .iter()
-            .filter(|r| units.iter().any(|(k, _)| *k == r.unit))
-        {
+        for row in rows.iter().filter(|r| planned.contains(r.unit.as_str())) {
             match row.status {
                 UnitStatus::Done => {
                     let outcome: UnitOutcome = serde_json::from_str(

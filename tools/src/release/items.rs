@@ -152,7 +152,7 @@ impl StageItems<'_> {
         let path = self.base.join(&item.output);
         let sha256 = sha256_file(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if let Some(store) = self.publish_to {
-            store.publish_with_signatures(&path)?;
+            store.publish_with_signatures(&path, &sha256)?;
         }
         self.state.put_item(
             self.release,

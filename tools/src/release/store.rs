@@ -164,11 +164,19 @@ impl Store {
     /// same bytes; confirms the upload by reading back the object's size and digest. Returns
     /// whether it uploaded. A local-only store does nothing.
     pub fn publish(&self, path: &Path) -> Result<bool> {
+        if self.remote.is_none() {
+            return Ok(false);
+        }
+        let sha256 = crate::release::items::sha256_file(path).map_err(io(path))?;
+        self.publish_hashed(path, &sha256)
+    }
+
+    /// [`Store::publish`] of a file whose SHA-256 the caller has just computed.
+    fn publish_hashed(&self, path: &Path, sha256: &str) -> Result<bool> {
         let Some(remote) = &self.remote else {
             return Ok(false);
         };
         let key = self.key_of(path)?;
-        let sha256 = crate::release::items::sha256_file(path).map_err(io(path))?;
         let size = std::fs::metadata(path).map_err(io(path))?.len();
         if remote
             .digest(&key)?
@@ -176,7 +184,7 @@ impl Store {
         {
             return Ok(false);
         }
-        remote.upload(&key, path, &sha256)?;
+        remote.upload(&key, path, sha256)?;
         match remote.digest(&key)? {
             Some((s, d)) if s == size && d == sha256 => Ok(true),
             other => Err(StoreError::Mismatch {
@@ -188,9 +196,10 @@ impl Store {
         }
     }
 
-    /// Publishes `path` and its detached signatures (`.sig`, `.asc`) when they exist.
-    pub fn publish_with_signatures(&self, path: &Path) -> Result<()> {
-        self.publish(path)?;
+    /// Publishes `path`, whose SHA-256 is `sha256` (the digest its item records), and its
+    /// detached signatures (`.sig`, `.asc`) when they exist.
+    pub fn publish_with_signatures(&self, path: &Path, sha256: &str) -> Result<()> {
+        self.publish_hashed(path, sha256)?;
         for extension in ["sig", "asc"] {
             let mut name = path.as_os_str().to_owned();
             name.push(".");
